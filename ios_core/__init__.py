@@ -1,0 +1,44 @@
+"""IOS Explorer's library: trace a CNN, search its inter-operator schedule, run and export it.
+
+The names a user needs::
+
+    from ios_core import trace_model, optimize, SearchConfig, make_cost_model, check
+    traced = trace_model(model, example_input)
+    schedule = optimize(traced.graph, "ios-both", make_cost_model("simulated:h100"), SearchConfig())
+    print(check(traced, schedule))
+
+Heavy modules (torch) load on first use, so importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .ir import GraphError, OpGraph, OpNode, TensorSpec
+from .schedule import Schedule, ScheduleError, Stage, validate_schedule
+from .schedulers.config import SearchConfig
+
+_LAZY = {
+    "trace": "frontend",
+    "trace_model": "frontend",
+    "TracedModel": "frontend",
+    "TraceError": "frontend",
+    "load_model": "models",
+    "optimize": "schedulers",
+    "make_cost_model": "cost",
+    "SimulatedCost": "cost.analytic",
+    "compile_schedule": "executor",
+    "check": "executor",
+}
+
+__all__ = [
+    "GraphError", "OpGraph", "OpNode", "TensorSpec", "Schedule", "ScheduleError", "Stage",
+    "validate_schedule", "SearchConfig", *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'ios_core' has no attribute {name!r}")

@@ -1,0 +1,30 @@
+"""The one interface every scheduler asks for stage latencies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..ir import OpGraph
+
+Groups = tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class StageCost:
+    ms: float
+    estimated: bool = False  # True when a simulated model stood in for a measurement
+
+
+class CostModel(Protocol):
+    """Gives the latency of a stage: ``strategy`` ("concurrent" | "merge") over ``groups``.
+
+    The batch size and dtype are those of ``graph`` (it was traced at that batch).
+    """
+
+    name: str  # the cost source as users write it: "simulated:h100", "measured", "profile:h100"
+    device: str  # device name recorded in schedules
+
+    def stage_cost(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> StageCost:
+        ...

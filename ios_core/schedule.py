@@ -1,0 +1,302 @@
+"""Schedules: stages of operator groups, their JSON file format, and validation against a graph.
+
+A :class:`Schedule` lists :class:`Stage` s that run one after another. A stage's ``strategy`` is
+
+* ``"concurrent"``: ``groups`` are independent chains of work; each group runs its ops in the listed
+  (topological) order on its own stream, and groups overlap;
+* ``"merge"``: exactly one group, the convolutions that are computed by one wide convolution, in the
+  order their output channels appear in it.
+
+File format ``ios-schedule/1`` (JSON)::
+
+    {"format": "ios-schedule/1",
+     "model":  {"name", "fingerprint", "input_shape"},
+     "target": {"device", "batch", "dtype", "torch", "cudnn"},
+     "search": {"strategy", "r", "s", "max_part_ops", "cost", "stats"},
+     "stages": [{"strategy", "groups", "predicted_ms", "measured_ms", "estimated"}],
+     "totals": {"predicted_ms", "measured_ms", "stages", "operators"}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from .ir import OpGraph
+
+FORMAT = "ios-schedule/1"
+STRATEGIES = ("concurrent", "merge")
+SEARCH_STRATEGIES = ("sequential", "greedy", "ios-merge", "ios-parallel", "ios-both")
+
+
+class ScheduleError(ValueError):
+    """A schedule file or object is not usable; the message names the first problem in plain words."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    strategy: str  # "concurrent" | "merge"
+    groups: tuple[tuple[str, ...], ...]
+    predicted_ms: float = 0.0
+    measured_ms: float | None = None
+    estimated: bool = False  # True when the cost came from the simulated model, not a measurement
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        return tuple(name for g in self.groups for name in g)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "groups": [list(g) for g in self.groups],
+            "predicted_ms": self.predicted_ms,
+            "measured_ms": self.measured_ms,
+            "estimated": self.estimated,
+        }
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str  # a sample model name or "package.module:callable"
+    fingerprint: str
+    input_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    device: str  # "simulated:h100", "NVIDIA H100 80GB HBM3", "cpu", ...
+    batch: int
+    dtype: str = "float32"
+    torch: str = ""
+    cudnn: str = ""
+
+
+@dataclass(frozen=True)
+class SearchInfo:
+    strategy: str
+    r: int
+    s: int
+    max_part_ops: int
+    cost: str  # the cost source, e.g. "simulated:h100", "measured", "profile:h100"
+    stats: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    model: ModelRef
+    target: Target
+    search: SearchInfo
+    stages: tuple[Stage, ...]
+
+    @property
+    def predicted_ms(self) -> float:
+        return sum(s.predicted_ms for s in self.stages)
+
+    @property
+    def measured_ms(self) -> float | None:
+        values = [s.measured_ms for s in self.stages]
+        return None if any(v is None for v in values) else sum(values)  # type: ignore[misc]
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        return tuple(name for st in self.stages for name in st.ops)
+
+    @property
+    def estimated_stages(self) -> int:
+        return sum(s.estimated for s in self.stages)
+
+    def with_stages(self, stages: tuple[Stage, ...]) -> Schedule:
+        return replace(self, stages=tuple(stages))
+
+    # ---- JSON ---------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "model": {**asdict(self.model), "input_shape": list(self.model.input_shape)},
+            "target": asdict(self.target),
+            "search": {**asdict(self.search), "stats": dict(self.search.stats)},
+            "stages": [s.to_json() for s in self.stages],
+            "totals": {
+                "predicted_ms": self.predicted_ms,
+                "measured_ms": self.measured_ms,
+                "stages": len(self.stages),
+                "operators": len(self.ops),
+            },
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1)
+
+    def save(self, path: str) -> None:
+        with open(path, "w") as f:
+            f.write(self.dumps())
+
+    @staticmethod
+    def loads(text: str | bytes) -> Schedule:
+        """Parse a schedule file; raise :class:`ScheduleError` naming the first problem."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ScheduleError(
+                f"the file is not valid JSON ({e.msg if hasattr(e, 'msg') else e}); "
+                "it may be truncated: export the schedule again"
+            ) from None
+        return Schedule.from_json(data)
+
+    @staticmethod
+    def load(path: str) -> Schedule:
+        with open(path, "rb") as f:
+            return Schedule.loads(f.read())
+
+    @staticmethod
+    def from_json(data: Any) -> Schedule:
+        return _parse(data)
+
+
+# ---- parsing ----------------------------------------------------------------------------------
+def _need(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise ScheduleError(f"{where} has no {key!r} field")
+    value = obj[key]
+    if kind is float:
+        kind = (int, float)
+    if isinstance(value, bool) and kind in (int, (int, float)):
+        raise ScheduleError(f"{where}.{key} must be a number, not {value!r}")
+    if not isinstance(value, kind):
+        raise ScheduleError(f"{where}.{key} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _parse(data: Any) -> Schedule:
+    if not isinstance(data, dict):
+        raise ScheduleError("the file does not hold a schedule object (expected a JSON object)")
+    fmt = data.get("format")
+    if fmt != FORMAT:
+        raise ScheduleError(
+            f"unknown schedule format {fmt!r}: this version of IOS Explorer reads {FORMAT!r}"
+        )
+    m = _need(data, "model", dict, "schedule")
+    model = ModelRef(
+        name=_need(m, "name", str, "model"),
+        fingerprint=_need(m, "fingerprint", str, "model"),
+        input_shape=tuple(_need(m, "input_shape", list, "model")),
+    )
+    t = _need(data, "target", dict, "schedule")
+    target = Target(
+        device=_need(t, "device", str, "target"),
+        batch=_need(t, "batch", int, "target"),
+        dtype=str(t.get("dtype", "float32")),
+        torch=str(t.get("torch", "")),
+        cudnn=str(t.get("cudnn", "")),
+    )
+    s = _need(data, "search", dict, "schedule")
+    search = SearchInfo(
+        strategy=_need(s, "strategy", str, "search"),
+        r=_need(s, "r", int, "search"),
+        s=_need(s, "s", int, "search"),
+        max_part_ops=_need(s, "max_part_ops", int, "search"),
+        cost=_need(s, "cost", str, "search"),
+        stats=dict(s.get("stats") or {}),
+    )
+    if search.r < 1 or search.s < 1:
+        raise ScheduleError(f"search r and s must be at least 1 (got r={search.r}, s={search.s})")
+    stages = []
+    for i, st in enumerate(_need(data, "stages", list, "schedule")):
+        where = f"stage {i}"
+        strategy = _need(st, "strategy", str, where)
+        if strategy not in STRATEGIES:
+            raise ScheduleError(f"{where} has unknown strategy {strategy!r} (expected {STRATEGIES})")
+        groups = _need(st, "groups", list, where)
+        if not groups or any(not isinstance(g, list) or not g for g in groups):
+            raise ScheduleError(f"{where}: groups must be a non-empty list of non-empty lists")
+        if any(not isinstance(name, str) for g in groups for name in g):
+            raise ScheduleError(f"{where}: operator names must be strings")
+        predicted = _need(st, "predicted_ms", float, where)
+        measured = st.get("measured_ms")
+        if measured is not None and (isinstance(measured, bool) or not isinstance(measured, (int, float))):
+            raise ScheduleError(f"{where}.measured_ms must be a number or null")
+        if not math.isfinite(predicted) or predicted < 0:
+            raise ScheduleError(f"{where}.predicted_ms must be a finite, non-negative number")
+        stages.append(
+            Stage(
+                strategy=strategy,
+                groups=tuple(tuple(g) for g in groups),
+                predicted_ms=float(predicted),
+                measured_ms=None if measured is None else float(measured),
+                estimated=bool(st.get("estimated", False)),
+            )
+        )
+    return Schedule(model=model, target=target, search=search, stages=tuple(stages))
+
+
+# ---- validation against a graph ---------------------------------------------------------------
+def validate_schedule(schedule: Schedule, graph: OpGraph, *, check_fingerprint: bool = True) -> None:
+    """Check that ``schedule`` is a correct plan for ``graph``; raise ScheduleError if not.
+
+    Every operator appears exactly once; an op runs after everything it reads (earlier stage, or
+    earlier in its own group); groups of a concurrent stage do not read each other; merge stages
+    obey the merge rules.
+    """
+    from .schedulers.merge import merge_problem  # local: merge rules live with the schedulers
+
+    if check_fingerprint and schedule.model.fingerprint != graph.fingerprint():
+        raise ScheduleError(
+            f"this schedule was made for another model (fingerprint {schedule.model.fingerprint}, "
+            f"this model's is {graph.fingerprint()}); load it with the model and batch size it "
+            "was made for, or optimize this model again"
+        )
+    seen: dict[str, int] = {}
+    for si, stage in enumerate(schedule.stages):
+        group_of: dict[str, int] = {}
+        for gi, group in enumerate(stage.groups):
+            for name in group:
+                if name not in graph:
+                    raise ScheduleError(f"stage {si} names operator {name!r}, which the model lacks")
+                if name in seen or name in group_of:
+                    first = seen.get(name, si)
+                    raise ScheduleError(
+                        f"operator {name!r} is scheduled twice (stages {first} and {si})"
+                    )
+                group_of[name] = gi
+        for gi, group in enumerate(stage.groups):
+            done_in_group: set[str] = set()
+            for name in group:
+                for pred in graph.predecessors(name):
+                    if pred in seen:
+                        continue
+                    if pred in group_of:
+                        if stage.strategy == "merge":
+                            raise ScheduleError(
+                                f"stage {si} merges {name!r} with {pred!r}, which it reads"
+                            )
+                        if group_of[pred] != gi:
+                            raise ScheduleError(
+                                f"dependency violated in stage {si}: {name!r} reads {pred!r}, "
+                                "which runs concurrently in another group of the same stage"
+                            )
+                        if pred not in done_in_group:
+                            raise ScheduleError(
+                                f"dependency violated in stage {si}: {name!r} comes before "
+                                f"{pred!r}, which it reads, in its group"
+                            )
+                        continue
+                    raise ScheduleError(
+                        f"dependency violated: {name!r} (stage {si}) reads {pred!r}, "
+                        "which is scheduled in a later stage or not at all"
+                    )
+                done_in_group.add(name)
+        if stage.strategy == "merge":
+            if len(stage.groups) != 1:
+                raise ScheduleError(f"stage {si} is a merge stage but has {len(stage.groups)} groups")
+            problem = merge_problem(graph, stage.groups[0])
+            if problem:
+                raise ScheduleError(f"illegal merge in stage {si}: {problem}")
+        for name in group_of:
+            seen[name] = si
+    missing = [n.name for n in graph.nodes if n.name not in seen]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ScheduleError(f"operator {missing[0]!r}{more} is missing from the schedule")
