@@ -1,0 +1,89 @@
+"""Compare page: strategies side by side, the r/s pruning sweep, batch-size specialisation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import backend
+from app.errors import guard
+from app.search import find_schedule
+from app.state import search_choice
+from app.ui import require_model, selection_caption
+from app.views.compare import strategies_figure, sweep_figure
+from app.views.tables import schedule_summary
+from ios_core.schedule import SEARCH_STRATEGIES
+
+SWEEP_R = (1, 2, 3)
+SWEEP_S = (1, 3, 8)  # the grid of the IOS paper's pruning figure
+X_AXES = {"stages costed": "stages costed (what a GPU would measure)",
+          "search seconds": "search seconds (here, on this machine)"}
+
+sel, graph = require_model()
+st.title("Compare")
+selection_caption(sel)
+choice = search_choice()
+key = (sel.model_ref, sel.batch, sel.cost_spec)
+
+st.subheader("Strategies side by side")
+picked = st.multiselect("Strategies", SEARCH_STRATEGIES, default=list(SEARCH_STRATEGIES),
+                        key="cmp_strategies")
+rows = []
+with guard("Could not search every strategy"):
+    for strategy in picked:
+        sched = find_schedule(*key, strategy, choice.r, choice.s, choice.max_part_ops)
+        rows.append(schedule_summary(sched))
+    critical, work = backend.bounds(*key)
+if rows:
+    base = next((r["latency ms"] for r in rows if r["strategy"] == "sequential"), None)
+    for r in rows:
+        r["speedup"] = round(base / r["latency ms"], 3) if base and r["latency ms"] else None
+    st.plotly_chart(strategies_figure(rows, critical, work), use_container_width=True,
+                    key="cmp_fig")
+    st.dataframe(rows, hide_index=True, use_container_width=True)
+st.caption(f"r = {choice.r}, s = {choice.s}, max part {choice.max_part_ops} (set on the Optimize "
+           "page). Search cost: sequential and greedy do not search.")
+
+st.subheader("Pruning: latency against search cost")
+sweep_strategy = choice.strategy if choice.strategy.startswith("ios-") else "ios-both"
+st.caption(f"{sweep_strategy} for r ∈ {set(SWEEP_R)} and s ∈ {set(SWEEP_S)}, as in the IOS "
+           "paper's pruning figure: smaller r and s cut transitions (and GPU measurements) at "
+           "little cost in latency.")
+x_key = st.radio("Search cost axis", list(X_AXES), format_func=X_AXES.__getitem__,
+                 horizontal=True, key="sweep_x")
+sweep = []
+with guard("Could not run the pruning sweep"):
+    for r in SWEEP_R:
+        for s in SWEEP_S:
+            sched = find_schedule(*key, sweep_strategy, r, s, choice.max_part_ops)
+            sweep.append(schedule_summary(sched))
+st.plotly_chart(sweep_figure(sweep, x_key), use_container_width=True, key="sweep_fig")
+with st.expander("Sweep table"):
+    st.dataframe(sweep, hide_index=True, use_container_width=True)
+
+st.subheader("Batch-size specialisation")
+batches = backend.profile_batches(sel.cost_spec) if sel.cost_spec.startswith("profile:") else []
+if len(batches) < 2:
+    why = ("the cost source is a simulated device, not a profile measured on a GPU"
+           if sel.cost_spec.startswith("simulated:") else
+           "the live GPU measures one batch size at a time"
+           if sel.cost_spec == "measured" else
+           f"{sel.cost_spec} has measurements for batch {', '.join(map(str, batches)) or '–'} only")
+    shipped = sorted({f"{n} (batch {b})" for n, b, _ in backend.shipped_profiles()})
+    st.info(f"Not shown: specialisation needs measured profiles of this model at several batch "
+            f"sizes, and {why}. Shipped profiles: "
+            f"{', '.join(shipped) or 'none in data/profiles yet'}.", icon="ℹ️")
+else:
+    spec_rows = []
+    with guard("Could not compare batch sizes"):
+        for b in batches:
+            best = find_schedule(sel.model_ref, b, sel.cost_spec, sweep_strategy, choice.r,
+                                 choice.s, choice.max_part_ops)
+            seq = find_schedule(sel.model_ref, b, sel.cost_spec, "sequential", choice.r, choice.s,
+                                choice.max_part_ops)
+            spec_rows.append({"batch": b, "sequential ms": round(seq.predicted_ms, 4),
+                              f"{sweep_strategy} ms": round(best.predicted_ms, 4),
+                              "speedup": round(seq.predicted_ms / best.predicted_ms, 3)})
+    st.dataframe(spec_rows, hide_index=True, use_container_width=True)
+    st.caption("Each row's schedule was searched at its own batch size. Timing one batch's "
+               "schedule at another batch needs a core function that re-prices a schedule "
+               "under another cost model, which ios_core does not offer yet.")

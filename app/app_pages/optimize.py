@@ -1,0 +1,80 @@
+"""Optimize page: cost source, batch, strategy and pruning knobs; the result against the baseline
+and the lower bounds, with the search's statistics."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import backend
+from app.errors import guard
+from app.state import persistent
+from app.ui import current_schedule, require_model, selection_caption, sequential_schedule
+from app.views.tables import search_stat_rows
+from ios_core.schedule import SEARCH_STRATEGIES
+
+IOS_STRATEGIES = ("ios-merge", "ios-parallel", "ios-both")
+STRATEGY_HELP = {
+    "sequential": "one operator per stage, in topological order (the baseline)",
+    "greedy": "every ready operator at once, up to a stream cap (a wavefront)",
+    "ios-merge": "IOS dynamic program, merging convolutions that read the same tensor",
+    "ios-parallel": "IOS dynamic program, running independent groups on concurrent streams",
+    "ios-both": "IOS dynamic program with both merge and concurrent stages",
+}
+
+sel, graph = require_model()
+st.title("Optimize")
+selection_caption(sel)
+if backend.cuda_device_name() is None:
+    st.info("No CUDA GPU on this machine, so live profiling is off: stage costs come from "
+            f"{backend.cost_label(sel.cost_spec)}. Pick another cost source in the sidebar.",
+            icon="ℹ️")
+
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+with c1:
+    strategy = persistent(st.selectbox, "Strategy", "strategy", options=SEARCH_STRATEGIES,
+                          help="How stages are chosen")
+    st.caption(STRATEGY_HELP[strategy])
+pruned = strategy in IOS_STRATEGIES
+with c2:
+    persistent(st.slider, "r: max ops per group", "r", min_value=1, max_value=5,
+               disabled=not pruned, help="IOS default 3; smaller prunes more transitions")
+with c3:
+    persistent(st.slider, "s: max groups per stage", "s", min_value=1, max_value=8,
+               disabled=not pruned, help="IOS default 8")
+with c4:
+    persistent(st.number_input, "Max part size", "max_part_ops", min_value=4, max_value=100,
+               help="Ops per DP subproblem; larger blocks are cut (IOS used 50)")
+
+schedule = current_schedule(sel)
+baseline = sequential_schedule(sel, int(st.session_state["max_part_ops"]))
+with guard("Could not compute the lower bounds"):
+    critical, work = backend.bounds(sel.model_ref, sel.batch, sel.cost_spec)
+
+ms, base_ms = schedule.predicted_ms, baseline.predicted_ms
+m = st.columns(5)
+m[0].metric("Latency", f"{ms:.3f} ms")
+m[1].metric("Speedup over sequential", f"{base_ms / ms:.2f}×" if ms > 0 else "–",
+            help=f"sequential: {base_ms:.3f} ms")
+m[2].metric("Critical-path bound", f"{critical:.3f} ms",
+            help="longest path of isolated op times: no schedule beats it")
+m[3].metric("Work bound", f"{work:.3f} ms", help="total work over the device's capacity")
+m[4].metric("Stages", len(schedule.stages),
+            help=f"{sum(s.strategy == 'merge' for s in schedule.stages)} merge stages")
+if schedule.estimated_stages:
+    st.caption(f"{schedule.estimated_stages} of {len(schedule.stages)} stage costs are "
+               "estimated by the analytic model, not measured.")
+
+fig = go.Figure(go.Bar(
+    x=[ms, base_ms, critical, work], y=[f"{strategy}", "sequential", "critical path", "work"],
+    orientation="h", marker_color=["#59a14f", "#bab0ac", "#9c9c9c", "#c9c9c9"],
+    text=[f"{v:.3f} ms" for v in (ms, base_ms, critical, work)], textposition="auto"))
+fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                  title="This schedule against the baseline and the lower bounds",
+                  xaxis_title="ms", yaxis={"autorange": "reversed"})
+st.plotly_chart(fig, use_container_width=True)
+
+st.subheader("Search statistics")
+st.dataframe(search_stat_rows(schedule.search.stats), hide_index=True, use_container_width=True)
+st.page_link("app_pages/schedule.py", label="See the stages play out on the Schedule page",
+             icon="🎞️")

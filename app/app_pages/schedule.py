@@ -1,0 +1,77 @@
+"""Schedule page: the stages played over the DAG, a per-stream Gantt chart, a per-stage table."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import backend
+from app.errors import guard
+from app.ui import active_schedule_ui, require_model, selection_caption
+from app.views.animation import schedule_animation
+from app.views.dot import BIG_GRAPH_OPS, block_of, blocks_overview_dot, model_dot
+from app.views.gantt import gantt_figure, trace_bars
+from app.views.steps import op_states, stage_title
+from app.views.tables import stage_rows
+
+sel, graph = require_model()
+st.title("Schedule")
+selection_caption(sel)
+schedule = active_schedule_ui(sel)
+n = len(schedule.stages)
+if n == 0:
+    st.warning("This schedule has no stages: the model has no operators to run.")
+    st.stop()
+
+with guard("Could not lay out the schedule"):
+    blocks = backend.blocks(sel.model_ref, sel.batch)
+    pos = backend.positions(sel.model_ref, sel.batch)
+    trace = backend.chrome_trace(schedule, sel.model_ref, sel.batch, sel.cost_spec)
+where = block_of(blocks)
+big = len(graph) > BIG_GRAPH_OPS
+merges = sum(s.strategy == "merge" for s in schedule.stages)
+st.markdown(f"**{schedule.search.strategy}**: {n} stages ({merges} merge, {n - merges} "
+            f"concurrent), **{schedule.predicted_ms:.3f} ms** on {schedule.target.device}.")
+
+st.subheader("Stages over the graph")
+st.caption("▶ plays the stages one after another; ❚❚ pauses; drag the slider to step. The running "
+           "stage's ops are large: ◆ orange-red = merge (one wide conv), ● coloured by stream = "
+           "concurrent; grey = finished.")
+only = None
+if big:
+    anim_block = st.selectbox("Block to animate (the graph is too big to animate whole)",
+                              range(len(blocks)), key="anim_block",
+                              format_func=lambda i: f"block {i}: {len(blocks[i])} ops")
+    only = blocks[anim_block]
+st.plotly_chart(schedule_animation(graph, schedule, pos, only=only), use_container_width=True,
+                key="anim")
+
+st.subheader("Step through")
+step = st.slider("Stage", 1, n + 1, 1, key="step",
+                 help="the last position shows everything done") - 1
+st.markdown(f"**{stage_title(schedule, step)}**")
+if step < n:
+    st.caption(" | ".join(", ".join(g) for g in schedule.stages[step].groups))
+states = op_states(schedule, step)
+left, right = st.columns([3, 2]) if big else (st.container(), None)
+with left:
+    if big:
+        # follow the running stage: open the block that holds its first op
+        current = where.get(schedule.stages[min(step, n - 1)].ops[0], 0)
+        st.graphviz_chart(model_dot(graph, blocks, states=states, only=blocks[current]),
+                          use_container_width=True)
+    else:
+        st.graphviz_chart(model_dot(graph, blocks, states=states), use_container_width=True)
+if right is not None:
+    with right:
+        st.graphviz_chart(blocks_overview_dot(graph, blocks, states=states, selected=current),
+                          use_container_width=True)
+
+st.subheader("Streams against time")
+bars, bounds = trace_bars(trace)
+st.plotly_chart(gantt_figure(bars, bounds, highlight_stage=step if step < n else None),
+                use_container_width=True, key="gantt")
+st.caption("Each row is a CUDA stream; dotted lines are stage barriers; the shaded stage is the "
+           "one selected above. Op slices inside a stage follow their isolated times.")
+
+st.subheader("Stages")
+st.dataframe(stage_rows(schedule), hide_index=True, use_container_width=True, height=360)

@@ -1,0 +1,175 @@
+"""The app's only door to ios_core: cached calls keyed by hashable things.
+
+Models and traced graphs are ``st.cache_resource`` (big, shared, never mutated: OpGraph is
+frozen); pure results (op costs, blocks, bounds, schedules) are ``st.cache_data`` keyed by the
+model reference, batch, cost spec and search knobs. No scheduling, timing or file-format logic
+lives here: everything is computed by ios_core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from ios_core.cost.base import StageCost
+from ios_core.ir import OpGraph
+from ios_core.schedule import Schedule
+
+DEFAULT_MODEL = "inception_v3"
+DEFAULT_STRATEGY = "ios-both"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    input_shape: tuple[int, ...]
+    description: str
+
+
+# ---- models ------------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False)
+def sample_models() -> list[ModelInfo]:
+    """The sample models ios_core ships, as (name, input shape, description)."""
+    from ios_core.models import list_models
+
+    return [ModelInfo(name, tuple(shape), desc) for name, shape, desc in list_models()]
+
+
+@st.cache_resource(show_spinner="Building and tracing the model…", max_entries=8)
+def traced_model(model_ref: str, batch: int) -> Any:
+    """ios_core.frontend.TracedModel of a sample name or package.module:callable at a batch."""
+    from ios_core.frontend import trace_model
+    from ios_core.models import load_model
+
+    loaded = load_model(model_ref, batch=batch)
+    return trace_model(loaded.module, loaded.example_input, name=loaded.name)
+
+
+def graph(model_ref: str, batch: int) -> OpGraph:
+    return traced_model(model_ref, batch).graph
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def blocks(model_ref: str, batch: int) -> list[list[str]]:
+    from ios_core.partition import find_blocks
+
+    return find_blocks(graph(model_ref, batch))
+
+
+# ---- cost sources ------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False)
+def cuda_device_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def shipped_profiles() -> list[tuple[str, int, str]]:
+    """(name, batch, device) of every profile database ios_core finds in data/profiles."""
+    try:
+        from ios_core.cost.profile_db import list_profiles
+    except ImportError:  # the profile database is a later issue; simulated presets still work
+        return []
+    return sorted({(name, key.batch, key.device) for name, key, _ in list_profiles()})
+
+
+def profile_specs(batch: int) -> list[str]:
+    """Cost specs of the shipped profiles measured at ``batch``."""
+    return sorted({f"profile:{name}" for name, b, _ in shipped_profiles() if b == batch})
+
+
+def profile_batches(spec: str) -> list[int]:
+    """Batch sizes a shipped profile (``profile:<name>``) has measurements for."""
+    name = spec.removeprefix("profile:")
+    return sorted({b for n, b, _ in shipped_profiles() if n == name})
+
+
+def simulated_presets() -> dict[str, str]:
+    """spec -> device name of every simulated preset."""
+    from ios_core.cost import PRESETS
+
+    return {f"simulated:{key}": preset.name for key, preset in PRESETS.items()}
+
+
+def cost_sources(batch: int) -> list[str]:
+    """Live GPU first (if any), then shipped profiles of this batch, then simulated devices."""
+    live = ["measured"] if cuda_device_name() else []
+    return live + profile_specs(batch) + list(simulated_presets())
+
+
+def default_cost_spec(batch: int = 1) -> str:
+    """The shipped H100 profile when there is one, else the simulated H100."""
+    h100 = [p for p in profile_specs(batch) if "h100" in p.lower()]
+    return h100[0] if h100 else "simulated:h100"
+
+
+def cost_label(spec: str) -> str:
+    if spec == "measured":
+        return f"Live GPU: {cuda_device_name() or 'none'}"
+    if spec.startswith("profile:"):
+        return f"Shipped profile: {spec.split(':', 1)[1]}"
+    return f"Simulated: {simulated_presets().get(spec, spec)}"
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cost_model(spec: str, model_ref: str, batch: int) -> Any:
+    """A CostModel; a live-GPU one is built for one traced model, the others are shared."""
+    from ios_core.cost import make_cost_model
+
+    if spec == "measured":  # measuring needs the model's kernels
+        return make_cost_model(spec, traced=traced_model(model_ref, batch))
+    if spec.startswith("profile:"):  # a profile holds the numbers of one batch size
+        return make_cost_model(spec, batch=batch)
+    return _shared_cost_model(spec)
+
+
+@st.cache_resource(show_spinner=False)
+def _shared_cost_model(spec: str) -> Any:
+    from ios_core.cost import make_cost_model
+
+    return make_cost_model(spec)
+
+
+# ---- per-operator numbers ----------------------------------------------------------------------
+@st.cache_data(show_spinner="Costing every operator…", max_entries=16)
+def op_costs(model_ref: str, batch: int, cost_spec: str) -> dict[str, StageCost]:
+    """Isolated latency of every op: the cost model's price of a one-op stage."""
+    g = graph(model_ref, batch)
+    cost = cost_model(cost_spec, model_ref, batch)
+    return {n.name: cost.stage_cost(g, "concurrent", ((n.name,),)) for n in g.nodes}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def bounds(model_ref: str, batch: int, cost_spec: str) -> tuple[float, float]:
+    """(critical-path bound, work bound) in ms."""
+    from ios_core.cost.bounds import critical_path_ms, work_bound_ms
+
+    g = graph(model_ref, batch)
+    cost = cost_model(cost_spec, model_ref, batch)
+    return critical_path_ms(g, cost), work_bound_ms(g, cost)
+
+
+# ---- schedule views ----------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=16)
+def positions(model_ref: str, batch: int) -> dict[str, tuple[float, float]]:
+    from app.views.layout import layered_positions
+
+    return layered_positions(graph(model_ref, batch))
+
+
+def chrome_trace(schedule: Schedule, model_ref: str, batch: int, cost_spec: str) -> dict:
+    """ios_core's Chrome trace: op slices weighted by the cost model's isolated op times."""
+    from ios_core.export import to_chrome_trace
+
+    return to_chrome_trace(schedule, graph(model_ref, batch),
+                           cost_model(cost_spec, model_ref, batch))
+
+
+def schedule_key(schedule: Schedule) -> str:
+    """A short hashable identity of a schedule (cache key for figures of uploaded ones too)."""
+    import hashlib
+
+    return hashlib.sha256(schedule.dumps().encode()).hexdigest()[:16]

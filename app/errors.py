@@ -1,0 +1,52 @@
+"""Every failure shown as an st.error in plain words with what to do next, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+from ios_core.schedule import ScheduleError
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or "out of memory" in str(e).lower()
+
+
+def explain(e: BaseException) -> str:
+    """Plain words for an exception, ending with what the user can do about it."""
+    name = type(e).__name__
+    if isinstance(e, ScheduleError):
+        return str(e)
+    if _is_oom(e):
+        return ("the device ran out of memory at this batch size. Choose a smaller batch size "
+                "in the sidebar.")
+    if name == "TraceError":  # ios_core.frontend.TraceError: imported lazily, torch is heavy
+        return (f"torch.fx could not trace this model: {e}. Models with data-dependent Python "
+                "control flow cannot be traced; pick a sample model or simplify the model.")
+    if name == "UnknownModelError":
+        return (f"{e}. Pick a sample model in the sidebar, or enter `package.module:callable` "
+                "where the callable returns `(module, example_input)`.")
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").startswith(("ios_core", "sample_")):
+        return (f"this part of IOS Explorer is not built yet (module `{e.name}` is missing). "
+                "Try again after updating the project.")
+    if isinstance(e, ValueError):  # ios_core raises ValueErrors whose text is for users
+        return str(e)
+    return (f"an unexpected {name} occurred: {e}. Try another model or other settings; if it "
+            "keeps happening, report it with these settings.")
+
+
+def show_error(what: str, e: BaseException) -> None:
+    st.error(f"**{what}**: {explain(e)}", icon="🚫")
+
+
+@contextmanager
+def guard(what: str, stop: bool = True) -> Iterator[None]:
+    """Run a block; on any error show it in plain words and stop this page (st.stop)."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - the app must never show a traceback
+        show_error(what, e)
+        if stop:
+            st.stop()

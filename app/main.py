@@ -1,0 +1,30 @@
+"""IOS Explorer's web app: `streamlit run app/main.py`. A router plus the shared sidebar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run app/main.py` puts only app/ on sys.path; ios_core and app live one level up
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app.state import init_state, sidebar_ui  # noqa: E402
+
+PAGES = [
+    st.Page("app_pages/model.py", title="Model", icon="🧩", default=True),
+    st.Page("app_pages/optimize.py", title="Optimize", icon="⚙️"),
+    st.Page("app_pages/schedule.py", title="Schedule", icon="🎞️"),
+    st.Page("app_pages/compare.py", title="Compare", icon="📊"),
+    st.Page("app_pages/dp.py", title="How the DP decides", icon="🎓"),
+    st.Page("app_pages/export.py", title="Export", icon="📦"),
+]
+
+st.set_page_config(page_title="IOS Explorer", page_icon="⚡", layout="wide")
+init_state()
+page = st.navigation(PAGES)
+sidebar_ui()
+page.run()

@@ -1,0 +1,72 @@
+"""Small layout helpers shared by the pages (the `*_ui` functions return what the user chose)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import backend
+from app.errors import guard
+from app.state import Selection, selection
+from app.views.colors import KIND_COLORS
+from ios_core.ir import OpGraph
+from ios_core.schedule import Schedule
+
+
+def require_model() -> tuple[Selection, OpGraph]:
+    """The sidebar's model, traced; stops the page with a plain message when there is none."""
+    sel = selection()
+    if sel is None:
+        st.info("Choose a model in the sidebar to begin.")
+        st.stop()
+    with guard(f"Could not load the model `{sel.model_ref}` at batch {sel.batch}"):
+        g = backend.graph(sel.model_ref, sel.batch)
+    return sel, g
+
+
+def kind_legend_ui(graph: OpGraph) -> None:
+    """A one-line legend of the op-kind colours present in the graph."""
+    kinds = sorted({n.kind for n in graph.nodes})
+    chips = " ".join(
+        f"<span style='background:{KIND_COLORS.get(k, '#bab0ac')};padding:1px 8px;"
+        f"border-radius:8px;border:1px solid #888;margin-right:4px'>{k}</span>"
+        for k in kinds
+    )
+    st.markdown(f"Op kinds: {chips}", unsafe_allow_html=True)
+
+
+def selection_caption(sel: Selection) -> None:
+    st.caption(f"Model **{sel.model_ref}** · batch **{sel.batch}** · "
+               f"{backend.cost_label(sel.cost_spec)} (change these in the sidebar)")
+
+
+def current_schedule(sel: Selection) -> Schedule:
+    """The schedule of the Optimize page's knobs (searched on first use, then cached)."""
+    from app.search import find_schedule
+    from app.state import search_choice
+
+    c = search_choice()
+    with guard(f"Could not find a {c.strategy} schedule"):
+        return find_schedule(sel.model_ref, sel.batch, sel.cost_spec, c.strategy, c.r, c.s,
+                             c.max_part_ops)
+
+
+def sequential_schedule(sel: Selection, max_part_ops: int) -> Schedule:
+    """The baseline every speedup is measured against (r and s do not matter to it)."""
+    from app.search import find_schedule
+    from ios_core.schedulers.config import SearchConfig
+
+    d = SearchConfig()
+    with guard("Could not build the sequential baseline"):
+        return find_schedule(sel.model_ref, sel.batch, sel.cost_spec, "sequential", d.r, d.s,
+                             max_part_ops)
+
+
+def active_schedule_ui(sel: Selection) -> Schedule:
+    """The optimized schedule, or the uploaded one (Export page) when the user picks it."""
+    uploaded = st.session_state.get("uploaded")
+    if uploaded and uploaded[0] == (sel.model_ref, sel.batch):
+        pick = st.radio("Show", ("Optimized schedule", f"Uploaded: {uploaded[2]}"),
+                        horizontal=True, key="which_schedule")
+        if pick != "Optimized schedule":
+            return uploaded[1]
+    return current_schedule(sel)

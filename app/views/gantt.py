@@ -1,0 +1,94 @@
+"""A plotly Gantt chart of streams against time, read from ios_core's Chrome trace.
+
+ios_core.export.to_chrome_trace already lays every op out on its stream (its slice of the stage's
+time); the chart draws exactly those events, so the app and Perfetto show the same timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import plotly.graph_objects as go
+
+from .colors import STRATEGY_COLORS, group_color
+
+
+@dataclass(frozen=True)
+class Bar:
+    row: str  # "stream 0", ...
+    start_ms: float
+    dur_ms: float
+    name: str  # op name, or merge(a+b+c)
+    stage: int
+    strategy: str
+    group: int
+
+
+def trace_bars(trace: Mapping[str, Any]) -> tuple[list[Bar], list[float]]:
+    """(op bars, stage boundaries in ms) from a Chrome trace dict."""
+    rows = {e["tid"]: e["args"]["name"] for e in trace["traceEvents"]
+            if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    bars, bounds = [], []
+    for e in trace["traceEvents"]:
+        if e.get("ph") != "X":
+            continue
+        start, dur = e["ts"] / 1e3, e["dur"] / 1e3
+        if e.get("cat") == "stage":
+            bounds.append(start + dur)
+            continue
+        args = e.get("args", {})
+        bars.append(Bar(rows.get(e["tid"], f"row {e['tid']}"), start, dur, e["name"],
+                        int(args.get("stage", -1)), str(args.get("strategy", "concurrent")),
+                        int(args.get("group", 0))))
+    return bars, sorted(bounds)
+
+
+def gantt_figure(bars: list[Bar], stage_bounds: list[float], title: str = "",
+                 highlight_stage: int | None = None) -> go.Figure:
+    """Streams (rows) against time; merge stages hatched in the merge colour, stage barriers as
+    dashed lines; ``highlight_stage`` is shaded."""
+    fig = go.Figure()
+    merge = [b for b in bars if b.strategy == "merge"]
+    conc = [b for b in bars if b.strategy != "merge"]
+    if conc:
+        fig.add_trace(_bars_trace(conc, "concurrent stage (colour = stream)",
+                                  [group_color(b.group) for b in conc], ""))
+    if merge:
+        fig.add_trace(_bars_trace(merge, "merge stage (one wide conv)",
+                                  STRATEGY_COLORS["merge"], "x"))
+    rows = sorted({b.row for b in bars}, key=_row_key)
+    for x in stage_bounds[:-1]:
+        fig.add_vline(x=x, line={"color": "#777777", "width": 1, "dash": "dot"})
+    if highlight_stage is not None and 0 <= highlight_stage < len(stage_bounds):
+        x0 = stage_bounds[highlight_stage - 1] if highlight_stage > 0 else 0.0
+        fig.add_vrect(x0=x0, x1=stage_bounds[highlight_stage], fillcolor="#ffd54f",
+                      opacity=0.35, line_width=0, layer="below")
+    fig.update_layout(
+        title=title, barmode="overlay", height=140 + 34 * len(rows),
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40},
+        xaxis={"title": "time (ms)", "rangemode": "tozero"},
+        yaxis={"categoryorder": "array", "categoryarray": rows, "autorange": "reversed"},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+def _row_key(row: str) -> tuple[int, str]:
+    tail = row.rsplit(" ", 1)[-1]
+    return (int(tail), row) if tail.isdigit() else (-1, row)
+
+
+def _bars_trace(bars: list[Bar], name: str, color: Any, pattern: str) -> go.Bar:
+    return go.Bar(
+        name=name, orientation="h", y=[b.row for b in bars], x=[b.dur_ms for b in bars],
+        base=[b.start_ms for b in bars], text=[b.name for b in bars], textposition="inside",
+        insidetextanchor="middle", textfont={"size": 10}, cliponaxis=False,
+        marker={"color": color, "line": {"color": "#333333", "width": 0.5},
+                "pattern": {"shape": pattern, "fgcolor": "#ffffff", "size": 6}},
+        customdata=[[b.stage + 1, b.strategy, b.start_ms, b.dur_ms] for b in bars],
+        hovertemplate=("<b>%{text}</b><br>stage %{customdata[0]} (%{customdata[1]})<br>"
+                       "start %{customdata[2]:.4f} ms, %{customdata[3]:.4f} ms<extra></extra>"),
+    )

@@ -1,0 +1,40 @@
+"""Node positions for plotly drawings of the DAG, computed in Python (no `dot` binary).
+
+A layered layout: an op's layer is its longest-path depth from the graph inputs (so every edge
+points to a later layer); inside a layer ops are ordered by the mean position of what they read,
+which keeps Inception's branches side by side.
+"""
+
+from __future__ import annotations
+
+from ios_core.ir import OpGraph
+
+
+def layers(graph: OpGraph) -> dict[str, int]:
+    """Longest-path depth of every op and graph input (inputs are layer 0)."""
+    depth = {spec.name: 0 for spec in graph.inputs}
+    for node in graph.nodes:  # nodes are in topological order
+        depth[node.name] = 1 + max((depth[s] for s in node.inputs), default=-1)
+    return depth
+
+
+def layered_positions(graph: OpGraph, sweeps: int = 2) -> dict[str, tuple[float, float]]:
+    """name -> (x, y): x grows with depth, y spreads the ops of one layer around 0."""
+    depth = layers(graph)
+    by_layer: dict[int, list[str]] = {}
+    for name, d in depth.items():
+        by_layer.setdefault(d, []).append(name)
+    g = graph.to_networkx()
+    y: dict[str, float] = {}
+    for _ in range(max(1, sweeps)):
+        for d in sorted(by_layer):
+            names = by_layer[d]
+            # barycentre of predecessors' slots; ties keep topological order (stable sort)
+            names.sort(key=lambda n: _mean([y[p] for p in g.predecessors(n) if p in y]))
+            for i, n in enumerate(names):
+                y[n] = i - (len(names) - 1) / 2
+    return {n: (float(depth[n]), -y[n]) for n in depth}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0

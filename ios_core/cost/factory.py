@@ -1,0 +1,53 @@
+"""Build a cost model from the spec users write: simulated:<preset>, profile:<name|path>, measured.
+
+>>> make_cost_model("simulated:h100").name
+'simulated:h100'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .analytic import PRESETS, SimulatedCost
+from .base import CostModel
+from .profile_db import ProfileCost, resolve_profile
+
+SPECS = ("simulated:<" + "|".join(PRESETS) + ">", "profile:<name|path>", "measured")
+
+
+def make_cost_model(spec: str, traced: Any = None, *, batch: int | None = None,
+                    fallback: CostModel | None = None) -> CostModel:
+    """The cost model ``spec`` names.
+
+    ``traced`` (a ``frontend.TracedModel``) is needed by ``measured`` (it runs the model's
+    kernels) and gives ``profile:`` its batch size; without it pass ``batch``. ``fallback``
+    estimates the stages a profile lacks (default: the simulated H100).
+    """
+    kind, _, arg = spec.strip().partition(":")
+    kind, arg = kind.lower(), arg.strip()
+    if kind == "simulated":
+        preset = arg.lower() or "h100"
+        if preset not in PRESETS:
+            raise ValueError(f"unknown simulated device {arg!r}; choose one of: "
+                             + ", ".join(f"simulated:{p}" for p in PRESETS))
+        return SimulatedCost(preset)
+    if kind == "profile":
+        if not arg:
+            raise ValueError("profile: needs a name or a file, e.g. profile:h100")
+        if batch is None and traced is not None:
+            batch = traced.graph.batch
+        return ProfileCost(resolve_profile(arg, batch), fallback=fallback, name=f"profile:{arg}")
+    if kind == "measured":
+        return _measured(traced)
+    raise ValueError(f"unknown cost source {spec!r}; expected one of: {', '.join(SPECS)}")
+
+
+def _measured(traced: Any) -> CostModel:
+    if traced is None:
+        raise ValueError("the measured cost model runs the model's own kernels: pass traced=")
+    from .measured import MeasuredCost  # local: imports torch and needs CUDA
+
+    try:
+        return MeasuredCost(traced)
+    except RuntimeError as e:  # CudaUnavailableError: say it as a plain-words ValueError
+        raise ValueError(str(e)) from None

@@ -1,0 +1,212 @@
+"""The one engine that runs stages: used by the executor, the measured cost model and benchmarks.
+
+A stage becomes a :class:`StagePlan`: its groups as lists of steps, where a step is one operator
+(:class:`OpStep`, calls the node's kernel) or one wide convolution standing for a merge stage
+(:class:`MergedStep`, writes each merged op's output as a channel view of the wide output). Steps
+read and write an environment ``env: dict[name -> tensor]``.
+
+:func:`run_stage` runs a plan. Without streams (CPU, or a single group) the groups run one after
+another on the current stream. With streams (CUDA, several groups) the current stream records a
+fork event, group *i* runs on ``streams[i]`` after waiting on it and records its own event, and the
+current stream waits on every group's event: the stage ends joined on the current stream, with no
+device synchronisation, so the whole thing can be captured in one CUDA graph.
+
+Memory: a tensor may be dropped from ``env`` once the stage holding its last reader has run. Every
+stream's work in a later stage is ordered after that join, so the caching allocator may reuse the
+block on any stream (also inside a graph capture) without ``record_stream``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import torch
+
+from .ir import OpGraph
+from .kernels import ConvKernel, Kernel
+from .merged_conv import MergedConv, MergeError, merge_convs
+
+Env = dict[str, torch.Tensor]
+T = TypeVar("T")
+WARMUP_RUNS = 3  # eager runs on a side stream before capture (cuDNN plans, allocator): torch docs
+
+
+@dataclass(frozen=True)
+class OpStep:
+    """One operator: ``env[name] = kernel(*env[inputs])``."""
+
+    name: str
+    kernel: Kernel
+    inputs: tuple[str, ...]
+
+    def run(self, env: Env) -> None:
+        env[self.name] = self.kernel(*(env[s] for s in self.inputs))
+
+
+@dataclass(frozen=True)
+class MergedStep:
+    """A merge stage: one wide conv; each merged op's output is a channel view of it."""
+
+    names: tuple[str, ...]
+    input: str
+    conv: MergedConv
+
+    def run(self, env: Env) -> None:
+        y = self.conv(env[self.input])
+        env.update(zip(self.names, self.conv.split(y), strict=True))
+
+
+Step = OpStep | MergedStep
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """A stage ready to run: groups of steps, and the tensors it reads from outside itself."""
+
+    strategy: str
+    groups: tuple[tuple[Step, ...], ...]
+    reads: tuple[str, ...]  # names produced before this stage (graph inputs or earlier stages)
+    writes: tuple[str, ...]  # names this stage defines
+
+    @property
+    def concurrent(self) -> bool:
+        return len(self.groups) > 1
+
+
+@dataclass(frozen=True)
+class StageEvents:
+    """The events a multi-group stage records: one fork, one per group."""
+
+    fork: torch.cuda.Event
+    done: tuple[torch.cuda.Event, ...]
+
+    @staticmethod
+    def for_plan(plan: StagePlan) -> StageEvents | None:
+        if not plan.concurrent:
+            return None  # a single group runs straight on the current stream
+        return StageEvents(torch.cuda.Event(), tuple(torch.cuda.Event() for _ in plan.groups))
+
+
+def build_stage(
+    graph: OpGraph,
+    kernels: Mapping[str, Kernel],
+    strategy: str,
+    groups: Sequence[Sequence[str]],
+) -> StagePlan:
+    """Turn a stage of ``graph`` into steps over ``kernels`` (already on their device).
+
+    A merge stage precomputes its wide weight here, once. Raises :class:`MergeError` when a merge
+    stage's convolutions cannot be merged, ``KeyError`` when a kernel is missing.
+    """
+    groups = [tuple(g) for g in groups]
+    if strategy == "merge":
+        steps: tuple[tuple[Step, ...], ...] = ((_merged_step(graph, kernels, groups),),)
+    else:
+        steps = tuple(tuple(_op_step(graph, kernels, n) for n in g) for g in groups)
+    writes = tuple(n for g in groups for n in g)
+    inside = set(writes)
+    reads = tuple(dict.fromkeys(s for n in writes for s in graph[n].inputs if s not in inside))
+    return StagePlan(strategy, steps, reads, writes)
+
+
+def _op_step(graph: OpGraph, kernels: Mapping[str, Kernel], name: str) -> OpStep:
+    if name not in kernels:
+        raise KeyError(f"no kernel for operator {name!r}: the traced model does not cover it")
+    return OpStep(name, kernels[name], tuple(graph[name].inputs))
+
+
+def _merged_step(
+    graph: OpGraph, kernels: Mapping[str, Kernel], groups: Sequence[tuple[str, ...]]
+) -> MergedStep:
+    if len(groups) != 1:
+        raise MergeError(f"a merge stage has exactly one group (got {len(groups)})")
+    names = groups[0]
+    sources = {tuple(graph[n].inputs) for n in names}
+    if len(sources) != 1 or len(next(iter(sources))) != 1:
+        raise MergeError(f"merged convolutions {list(names)} do not all read the same one tensor")
+    convs = [kernels[n] for n in names]
+    for n, k in zip(names, convs, strict=True):
+        if not isinstance(k, ConvKernel):
+            raise MergeError(f"operator {n!r} is not a convolution kernel and cannot be merged")
+    try:
+        merged = merge_convs(convs)  # type: ignore[arg-type]
+    except MergeError as e:
+        raise MergeError(f"cannot merge {list(names)}: {e}") from None
+    return MergedStep(names, next(iter(sources))[0], merged)
+
+
+def run_stage(
+    plan: StagePlan,
+    env: Env,
+    streams: Sequence[torch.cuda.Stream] | None = None,
+    events: StageEvents | None = None,
+) -> None:
+    """Run ``plan`` reading and writing ``env``; see the module docstring for the stream protocol.
+
+    ``streams`` (at least one per group) and ``events`` (from :meth:`StageEvents.for_plan`) are
+    needed for a multi-group stage on CUDA; without them the groups run in order.
+    """
+    if streams is None or events is None or not plan.concurrent:
+        for group in plan.groups:
+            for step in group:
+                step.run(env)
+        return
+    main = torch.cuda.current_stream()
+    events.fork.record(main)
+    used = streams[: len(plan.groups)]
+    for group, stream, done in zip(plan.groups, used, events.done, strict=True):
+        stream.wait_event(events.fork)
+        with torch.cuda.stream(stream):  # kernels and their allocations go to this stream
+            for step in group:
+                step.run(env)
+        done.record(stream)
+    for done in events.done:
+        main.wait_event(done)
+
+
+class StreamPool:
+    """Side streams reused across stages (a stage needs one per group); grows on demand."""
+
+    def __init__(self, device: torch.device, size: int = 0) -> None:
+        self.device = device
+        self._streams: list[torch.cuda.Stream] = []
+        self.take(size)
+
+    def take(self, n: int) -> list[torch.cuda.Stream]:
+        while len(self._streams) < n:
+            self._streams.append(torch.cuda.Stream(device=self.device))
+        return self._streams[:n]
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+
+def move_kernels(
+    kernels: Mapping[str, Kernel], names: Sequence[str], device: torch.device, dtype: torch.dtype
+) -> dict[str, Kernel]:
+    """Copies of the named kernels with parameters on ``device`` in ``dtype``."""
+    missing = [n for n in names if n not in kernels]
+    if missing:
+        raise KeyError(f"no kernel for operator {missing[0]!r}: the traced model does not cover it")
+    return {n: kernels[n].to(device, dtype) for n in names}
+
+
+def capture(run: Callable[[], T], warmup_runs: int = WARMUP_RUNS) -> tuple[torch.cuda.CUDAGraph, T]:
+    """Capture ``run`` (on the current CUDA device) in one CUDA graph; also return what it returned.
+
+    As torch's docs ask, ``run`` first runs eagerly on a side stream (cuDNN picks its algorithms,
+    lazy handles and events get created) so that the capture records only the steady state.
+    """
+    main = torch.cuda.current_stream()
+    side = torch.cuda.Stream()
+    side.wait_stream(main)
+    with torch.cuda.stream(side):
+        for _ in range(warmup_runs):
+            run()
+    main.wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        result = run()
+    return graph, result

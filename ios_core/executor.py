@@ -1,0 +1,284 @@
+"""Run a Schedule with torch: what the model computes, in the schedule's stages.
+
+>>> compiled = compile_schedule(traced, schedule, device="cuda")   # doctest: +SKIP
+>>> y = compiled(x)             # a fresh tensor; equals traced.module(x) up to rounding
+>>> compiled.replay()           # timing: re-runs on the static input, no copies
+>>> check(traced, schedule, device="cuda")                          # doctest: +SKIP
+CheckResult(rel_err=0.0004, tolerance=0.005, ok=True)
+
+CPU path: stages in order, groups in order, ops in order (merge stages as one wide conv), so every
+schedule is testable in CI. CUDA path: the same stages through :func:`engine.run_stage`, each group
+of a multi-group stage on its own stream from a pool of ``max groups`` streams reused across
+stages, joined by events; the whole schedule is captured in ONE CUDA graph at compile time and
+replayed. ``compiled(x)`` copies ``x`` into the static input, replays and returns **clones** of
+the static outputs (safe to keep across calls); ``compiled.static_outputs`` are the references
+that the next replay overwrites. With ``use_cuda_graph=False`` the CUDA path runs eagerly.
+
+The measured cost model and the benchmarks run stages through the same engine.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .engine import (
+    Env,
+    StageEvents,
+    StagePlan,
+    StreamPool,
+    build_stage,
+    capture,
+    move_kernels,
+    run_stage,
+)
+from .ir import OpGraph
+from .merged_conv import MergeError
+from .schedule import Schedule, ScheduleError, validate_schedule
+
+
+class CompiledSchedule:
+    """A schedule bound to kernels on one device; call it like the model."""
+
+    def __init__(
+        self,
+        graph: OpGraph,
+        schedule: Schedule,
+        plans: Sequence[StagePlan],
+        device: torch.device,
+        dtype: torch.dtype,
+        use_cuda_graph: bool,
+        seed: int = 0,
+    ) -> None:
+        self.graph = graph
+        self.schedule = schedule
+        self.device = device
+        self.dtype = dtype
+        self._plans = tuple(plans)
+        self._release = release_lists(graph, plans)
+        cuda = device.type == "cuda"
+        max_groups = max((len(p.groups) for p in plans if p.concurrent), default=0)
+        self._pool = StreamPool(device, max_groups) if cuda else None
+        self._events = [StageEvents.for_plan(p) if cuda else None for p in plans]
+        # random, never zeros: zeros hide unwritten outputs and can run faster than real data
+        self.static_inputs = random_inputs(graph, seed, device, dtype)
+        self._cuda_graph: torch.cuda.CUDAGraph | None = None
+        self.static_outputs: tuple[torch.Tensor, ...] = ()
+        if cuda and use_cuda_graph:
+            self._capture()
+        else:
+            self.static_outputs = self._run(self.static_inputs)
+
+    @property
+    def uses_cuda_graph(self) -> bool:
+        return self._cuda_graph is not None
+
+    @property
+    def num_streams(self) -> int:
+        """Side streams the schedule uses (0 on CPU or when every stage has one group)."""
+        return len(self._pool) if self._pool is not None else 0
+
+    # ---- running ------------------------------------------------------------------------------
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """The model's output(s) for ``inputs``: new tensors, never the static buffers."""
+        self._check_inputs(inputs)
+        if self._cuda_graph is None:
+            outs = self._run([x.to(self.device, self.dtype) for x in inputs])
+        else:
+            for static, x in zip(self.static_inputs, inputs, strict=True):
+                static.copy_(x)  # copy_ also moves the device and casts the dtype
+            self._cuda_graph.replay()
+            outs = tuple(t.clone() for t in self.static_outputs)
+        return outs[0] if len(outs) == 1 else outs
+
+    def replay(self) -> None:
+        """Run once on the static inputs, writing ``static_outputs``; what timing measures."""
+        if self._cuda_graph is not None:
+            self._cuda_graph.replay()
+        else:
+            self.static_outputs = self._run(self.static_inputs)
+
+    def _run(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        env: Env = dict(zip(self.graph.input_names, inputs, strict=True))
+        streams = self._pool.take(len(self._pool)) if self._pool is not None else None
+        with torch.no_grad():
+            for plan, events, drop in zip(self._plans, self._events, self._release, strict=True):
+                run_stage(plan, env, streams, events)
+                for name in drop:  # after the stage's join: safe to reuse on any stream
+                    del env[name]
+        return tuple(env[name] for name in self.graph.outputs)
+
+    def _capture(self) -> None:
+        with torch.cuda.device(self.device):
+            try:
+                graph, outs = capture(lambda: self._run(self.static_inputs))
+            except RuntimeError as e:
+                raise RuntimeError(
+                    f"the schedule could not be captured in a CUDA graph ({e}); an operator may "
+                    "synchronise with the host: compile with use_cuda_graph=False"
+                ) from e
+        self._cuda_graph, self.static_outputs = graph, outs
+
+    def _check_inputs(self, inputs: Sequence[torch.Tensor]) -> None:
+        specs = self.graph.inputs
+        if len(inputs) != len(specs):
+            raise ValueError(f"the model takes {len(specs)} input(s), got {len(inputs)}")
+        for spec, x in zip(specs, inputs, strict=True):
+            if tuple(x.shape) != tuple(spec.shape):
+                raise ValueError(
+                    f"input {spec.name!r} has shape {tuple(x.shape)}, but the schedule was "
+                    f"compiled for {tuple(spec.shape)} (batch size is part of a schedule)"
+                )
+
+
+def compile_schedule(
+    traced,  # frontend.TracedModel: .graph (OpGraph) and .kernels (dict name -> Kernel)
+    schedule: Schedule,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    use_cuda_graph: bool = True,
+) -> CompiledSchedule:
+    """Check ``schedule`` against the traced graph, then build a runnable for it on ``device``.
+
+    Raises :class:`ScheduleError` (before anything runs) when the schedule is not a valid plan
+    for the graph, or a merge stage cannot be computed as one wide convolution.
+    """
+    graph: OpGraph = traced.graph
+    validate_schedule(schedule, graph)
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device} was asked for, but torch sees no CUDA GPU")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    kernels = move_kernels(traced.kernels, [n.name for n in graph.nodes], device, dtype)
+    plans = []
+    for i, stage in enumerate(schedule.stages):
+        try:
+            plans.append(build_stage(graph, kernels, stage.strategy, stage.groups))
+        except MergeError as e:
+            raise ScheduleError(f"illegal merge in stage {i}: {e}") from None
+    return CompiledSchedule(graph, schedule, plans, device, dtype, use_cuda_graph)
+
+
+def release_lists(graph: OpGraph, plans: Sequence[StagePlan]) -> list[tuple[str, ...]]:
+    """For each stage, the tensors no later stage reads (graph outputs are kept)."""
+    last: dict[str, int] = {}
+    for i, plan in enumerate(plans):
+        for name in (*plan.reads, *plan.writes):
+            last[name] = i
+    keep = set(graph.outputs)
+    drops: list[list[str]] = [[] for _ in plans]
+    for name, i in last.items():
+        if name not in keep:
+            drops[i].append(name)
+    return [tuple(d) for d in drops]
+
+
+def random_inputs(
+    graph: OpGraph,
+    seed: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> list[torch.Tensor]:
+    """Seeded standard-normal tensors for the graph's inputs (drawn on the CPU: alike anywhere)."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(spec.shape, generator=gen).to(device, dtype) for spec in graph.inputs]
+
+
+# ---- checking against the original model ----------------------------------------------------
+@dataclass(frozen=True)
+class CheckResult:
+    rel_err: float  # ‖out − ref‖ / ‖ref‖ over all outputs, ref = the module in float64 on CPU
+    tolerance: float
+    ok: bool
+
+    def to_json(self) -> dict[str, float | bool]:
+        return {"rel_err": self.rel_err, "tolerance": self.tolerance, "ok": self.ok}
+
+
+# Relative-error tolerances; the reference is the original module in float64.
+TOLERANCES: dict[tuple[str, torch.dtype], float] = {
+    ("cpu", torch.float64): 1e-10,
+    ("cpu", torch.float32): 1e-4,  # fp32; folding BN and merging convs reorder the rounding
+    ("cuda", torch.float64): 1e-10,
+    ("cuda", torch.float32): 5e-3,  # cuDNN convs and matmuls in TF32 (10-bit mantissa)
+    ("cuda-no-tf32", torch.float32): 1e-4,  # TF32 switched off in torch.backends
+    ("cpu", torch.float16): 2e-2,
+    ("cuda", torch.float16): 2e-2,
+    ("cpu", torch.bfloat16): 2e-2,  # 8-bit mantissa
+    ("cuda", torch.bfloat16): 2e-2,
+}
+
+
+def tolerance_for(device: str | torch.device, dtype: torch.dtype) -> float:
+    kind = torch.device(device).type
+    if kind == "cuda" and dtype == torch.float32 and not _tf32_enabled():
+        kind = "cuda-no-tf32"
+    if (kind, dtype) not in TOLERANCES:
+        raise ValueError(f"no tolerance is defined for {dtype} on {kind}")
+    return TOLERANCES[(kind, dtype)]
+
+
+def _tf32_enabled() -> bool:
+    return bool(torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32)
+
+
+def check(
+    traced,
+    schedule: Schedule,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+    use_cuda_graph: bool = True,
+) -> CheckResult:
+    """Run the original module and the compiled schedule on one seeded random input and compare.
+
+    The reference is ``traced.module`` copied to float64 on the CPU (float32 if the module refuses
+    float64), so the error measured is the schedule's own, not the reference's.
+    """
+    compiled = compile_schedule(traced, schedule, device, dtype, use_cuda_graph)
+    inputs = random_inputs(traced.graph, seed)
+    out = _flatten(compiled(*inputs))
+    ref = _flatten(reference_outputs(traced.module, inputs))
+    if len(out) != len(ref):
+        raise ValueError(f"the schedule returns {len(out)} tensor(s), the module {len(ref)}")
+    err = relative_error(out, ref)
+    tol = tolerance_for(compiled.device, dtype)
+    return CheckResult(err, tol, bool(err <= tol))  # NaN compares False: never ok
+
+
+def reference_outputs(module: torch.nn.Module, inputs: Sequence[torch.Tensor]):
+    """The module's outputs on CPU, in float64 where it allows (on a copy; the module is kept)."""
+    for ref_dtype in (torch.float64, torch.float32):
+        ref = copy.deepcopy(module).to("cpu", ref_dtype).eval()
+        try:
+            with torch.no_grad():
+                return ref(*(x.to(ref_dtype) for x in inputs))
+        except (RuntimeError, TypeError):
+            if ref_dtype == torch.float32:
+                raise
+    raise AssertionError("unreachable")
+
+
+def relative_error(out: Sequence[torch.Tensor], ref: Sequence[torch.Tensor]) -> float:
+    """‖out − ref‖ / ‖ref‖ over all tensors together, in float64."""
+    pairs = [
+        (o.detach().double().cpu(), r.detach().double().cpu())
+        for o, r in zip(out, ref, strict=True)
+    ]
+    num = sum(float((o - r).pow(2).sum()) for o, r in pairs)
+    den = sum(float(r.pow(2).sum()) for _, r in pairs)
+    return (num / den) ** 0.5 if den > 0 else (0.0 if num == 0 else float("inf"))
+
+
+def _flatten(obj) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in _flatten(v)]
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in _flatten(v)]
+    raise TypeError(f"cannot compare a model output of type {type(obj).__name__}")

@@ -1,0 +1,146 @@
+"""Blocks (between cut points) and parts (bounded DP subproblems) of an operator graph.
+
+A **cut point** is an operator whose output every input→output path passes through (the concat
+that ends an Inception module, a NASNet cell's output, a fire module's squeeze conv). IOS optimizes
+the stretch between two cut points, a **block**, on its own; a block larger than ``max_part_ops``
+is cut into consecutive **parts** in topological order, and each part is one dynamic program.
+
+Cut points are found in the graph's topological order: operator ``v`` is a cut point when no edge
+bypasses it, i.e. every edge leaving an earlier operator (or a graph input) ends at ``v`` or
+earlier. Outputs, and operators whose value nobody reads, are treated as edges to a virtual sink
+after the last node; operators that read a graph input (or nothing) as edges from a virtual source.
+When every node lies on a source→sink path (always, with those rules), this test is exact: it
+marks precisely the operators that dominate the sink.
+
+Example: ``a`` feeds two branches ``b`` and ``c`` that ``d`` joins; ``e`` reads ``d``.
+
+>>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+>>> def op(name, *ins, kind="act"):
+...     return OpNode(name, kind, ins or ("x",), (1, 8, 4, 4))
+>>> g = OpGraph("demo", (TensorSpec("x", (1, 8, 4, 4)),),
+...             (op("a"), op("b", "a"), op("c", "a"), op("d", "b", "c", kind="add"), op("e", "d")),
+...             ("e",))
+>>> cut_points(g)
+['a', 'd', 'e']
+>>> find_blocks(g)
+[['a'], ['b', 'c', 'd'], ['e']]
+>>> split_parts(g, max_part_ops=2)
+[['a'], ['b', 'c'], ['d'], ['e']]
+"""
+
+from __future__ import annotations
+
+import math
+
+from .ir import OpGraph
+
+
+def _edge_reach(graph: OpGraph) -> tuple[int, list[int]]:
+    """The farthest position the virtual source reaches, and each node's farthest edge end.
+
+    Positions are topological indices; ``len(graph)`` is the virtual sink.
+    """
+    n = len(graph.nodes)
+    pos = {node.name: i for i, node in enumerate(graph.nodes)}
+    outputs = set(graph.outputs)
+    source_reach = -1
+    far = []
+    for i, node in enumerate(graph.nodes):
+        if not node.inputs or any(src not in pos for src in node.inputs):
+            source_reach = i  # reads a graph input (or nothing): an edge from the source
+        ends = [pos[c] for c in graph.consumers(node.name)]
+        if not ends or node.name in outputs:
+            ends.append(n)  # a value leaves the graph here (or is dropped): an edge to the sink
+        far.append(max(ends))
+    # a graph input that is also a graph output bypasses every operator
+    if any(o not in pos for o in graph.outputs):
+        source_reach = n
+    return source_reach, far
+
+
+def cut_points(graph: OpGraph) -> list[str]:
+    """Operators that every input→output path passes through, in topological order.
+
+    >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+    >>> x = TensorSpec("x", (1, 4, 8, 8))
+    >>> chain = [OpNode(f"n{i}", "act", (f"n{i-1}" if i else "x",), x.shape) for i in range(3)]
+    >>> cut_points(OpGraph("chain", (x,), tuple(chain), ("n2",)))
+    ['n0', 'n1', 'n2']
+    """
+    reach, far = _edge_reach(graph)
+    cuts = []
+    for i, node in enumerate(graph.nodes):
+        if reach <= i:  # no edge from before i lands after i
+            cuts.append(node.name)
+        reach = max(reach, far[i])
+    return cuts
+
+
+def find_blocks(graph: OpGraph) -> list[list[str]]:
+    """The graph's blocks: operator names in topological order, each block ending at a cut point.
+
+    A block runs from just after one cut point up to and including the next. Runs of one-operator
+    blocks (a plain chain such as a network's stem) are joined into one block, so a chain is one
+    small DP instead of many trivial ones; ops after the last cut point (dead ends) form a last
+    block.
+    """
+    cuts = set(cut_points(graph))
+    raw: list[list[str]] = []
+    current: list[str] = []
+    for node in graph.nodes:
+        current.append(node.name)
+        if node.name in cuts:
+            raw.append(current)
+            current = []
+    if current:
+        raw.append(current)
+    blocks: list[list[str]] = []
+    for block in raw:
+        if len(block) == 1 and blocks and _is_chain_block(blocks[-1], cuts):
+            blocks[-1].extend(block)
+        else:
+            blocks.append(block)
+    return blocks
+
+
+def _is_chain_block(block: list[str], cuts: set[str]) -> bool:
+    """True when every op of ``block`` is a cut point (it is a chain of one-op blocks)."""
+    return all(name in cuts for name in block)
+
+
+def split_block(block: list[str], max_part_ops: int) -> list[list[str]]:
+    """Cut a block into ``ceil(len / max_part_ops)`` consecutive parts of near-equal size.
+
+    Equal sizes rather than ``max, max, ..., rest``: a DP's cost grows fast with its size, so a
+    50 + 1 split is worse than 26 + 25.
+
+    >>> split_block(list("abcdefg"), 3)
+    [['a', 'b', 'c'], ['d', 'e'], ['f', 'g']]
+    """
+    if max_part_ops < 1:
+        raise ValueError(f"max_part_ops must be at least 1 (got {max_part_ops})")
+    k = math.ceil(len(block) / max_part_ops)
+    if k <= 1:
+        return [list(block)]
+    base, extra = divmod(len(block), k)
+    parts, start = [], 0
+    for i in range(k):
+        size = base + (1 if i < extra else 0)
+        parts.append(list(block[start : start + size]))
+        start += size
+    return parts
+
+
+def split_parts(graph: OpGraph, max_part_ops: int) -> list[list[str]]:
+    """The DP subproblems: every block, cut into parts of at most ``max_part_ops`` operators.
+
+    Parts are listed in topological order; concatenating them gives the graph's node order, and
+    every part only reads operators of earlier parts (or of itself), so parts can be scheduled
+    one after another.
+    """
+    return [part for block in find_blocks(graph) for part in split_block(block, max_part_ops)]
+
+
+def block_of(graph: OpGraph) -> dict[str, int]:
+    """Map each operator name to the index of its block (for colouring clusters in the UI)."""
+    return {name: bi for bi, block in enumerate(find_blocks(graph)) for name in block}

@@ -1,0 +1,410 @@
+"""The IOS dynamic program over one part of a graph.
+
+A *state* ``S`` is the set of the part's operators that still have to run before the stages
+already chosen (a bitmask over the part's ops in topological order; bit ``i`` is op ``i``). It is
+always a downset: closed under predecessors inside the part. ``cost(0) = 0`` and
+
+    cost(S) = min over endings S' of S:  cost(S - S') + latency(S')
+
+where an *ending* is a non-empty ``S' ⊆ S`` closed under successors inside ``S`` (no edge leads
+from ``S'`` back to ``S - S'``): the stage that runs last among ``S``.
+
+Endings are enumerated exactly, without duplicates:
+
+* **concurrent**: the groups of an ending are the weakly connected components of the sub-DAG it
+  induces. A component is itself connected and closed under successors in ``S``; conversely, any
+  disjoint such sets have no edge between them (an edge would leave one's closure). So the
+  concurrent endings are exactly the collections of at most ``s`` pairwise disjoint *valid groups*
+  (connected, successor-closed in ``S``, at most ``r`` ops). Connected op sets of at most ``r``
+  ops are listed once per part, filed under their last op (which must be a sink of ``S``); a state
+  filters those of its sinks and combines disjoint ones in index order. This includes groups with
+  several roots (a→c, b→c taken as {a, b, c}), which IOS's chain-based enumeration missed.
+* **merge**: two or more sinks of ``S`` whose :func:`~.merge.merge_key` agree.
+
+Stage latencies are memoized per part by bitmask (and per search by ``(strategy, groups)``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cost.base import Groups, StageCost
+from ..ir import OpGraph
+from .merge import merge_key
+from .observer import SearchObserver
+
+MODES = {  # search strategy -> (concurrent endings beyond single ops?, merge endings?)
+    "ios-merge": (False, True),
+    "ios-parallel": (True, False),
+    "ios-both": (True, True),
+}
+PROGRESS_EVERY = 2048  # states between two on_progress calls
+
+
+def bits(mask: int) -> Iterator[int]:
+    """Indices of the set bits of ``mask``, lowest first.
+
+    >>> list(bits(0b10110))
+    [1, 2, 4]
+    """
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+@dataclass
+class PartIndex:
+    """Bitmask tables of one part: what every state's ending enumeration looks up."""
+
+    names: list[str]
+    succ: list[int]  # successors inside the part
+    pred: list[int]  # predecessors inside the part
+    nbr: list[int]  # succ | pred
+    groups_by_top: list[list[tuple[int, int]]]  # op -> [(group mask, successors outside it)]
+    merge_classes: list[int]  # masks of ops that merge with each other (2+ ops each)
+    r: int
+    s: int
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    def group_names(self, mask: int) -> Groups:
+        """The groups of an ending: its weakly connected components, in topological order."""
+        return tuple(tuple(self.names[i] for i in bits(c)) for c in components(mask, self.nbr))
+
+    def concurrent_endings(self, state: int, sinks: int) -> list[int]:
+        """All endings of ``state`` with at most ``s`` groups of at most ``r`` ops each."""
+        valid = []
+        for t in bits(sinks):
+            for g, out in self.groups_by_top[t]:
+                if g & state == g and not out & state:
+                    valid.append(g)
+        return combine_disjoint(valid, self.s)
+
+    def merge_endings(self, sinks: int) -> list[int]:
+        """Every set of two or more sinks that merge into one wide convolution."""
+        found = []
+        for cls in self.merge_classes:
+            ready = cls & sinks
+            if ready & (ready - 1):  # two or more bits
+                sub = ready
+                while sub:
+                    if sub & (sub - 1):
+                        found.append(sub)
+                    sub = (sub - 1) & ready
+        return found
+
+
+def components(mask: int, nbr: Sequence[int]) -> list[int]:
+    """Weakly connected components of the ops in ``mask``, ordered by their lowest op."""
+    comps = []
+    rest = mask
+    while rest:
+        comp = frontier = rest & -rest
+        while frontier:
+            low = frontier & -frontier
+            frontier ^= low
+            new = nbr[low.bit_length() - 1] & rest & ~comp
+            comp |= new
+            frontier |= new
+        rest &= ~comp
+        comps.append(comp)
+    return comps
+
+
+def combine_disjoint(groups: Sequence[int], s: int) -> list[int]:
+    """Unions of 1..s pairwise disjoint masks of ``groups``, each combination once.
+
+    Combinations are built in list order (smaller counts first), so the result is deterministic.
+
+    >>> combine_disjoint([0b001, 0b010, 0b100], s=2)
+    [1, 2, 4, 3, 5, 6]
+    >>> combine_disjoint([0b011, 0b010, 0b100], s=3)
+    [3, 2, 4, 7, 6]
+    """
+    top = min(s, len(groups))
+    by_count: list[list[int]] = [[] for _ in range(top + 1)]
+    for g in groups:
+        for c in range(top - 1, 0, -1):  # high counts first, so g joins each combination once
+            by_count[c + 1] += [m | g for m in by_count[c] if not m & g]
+        by_count[1].append(g)
+    return [m for level in by_count for m in level]
+
+
+def connected_groups(
+    succ: Sequence[int], pred: Sequence[int], anc: Sequence[int], r: int
+) -> list[list[tuple[int, int]]]:
+    """For each op ``t``: the connected op sets of at most ``r`` ops whose last op is ``t``.
+
+    Each entry is ``(mask, out)`` with ``out`` the successors leaving the set; sets that can
+    never be successor-closed in a downset (a leaving edge leads back to an ancestor) are dropped.
+    Enumeration is ESU-style (Wernicke 2006): each connected set is grown from ``t`` once.
+    """
+    n = len(succ)
+    nbr = [a | b for a, b in zip(succ, pred, strict=True)]
+    table: list[list[tuple[int, int]]] = []
+    for t in range(n):
+        below = (1 << t) - 1
+        found = []
+        stack = [(1 << t, nbr[t] & below, nbr[t] | (1 << t))]
+        while stack:
+            sub, ext, seen = stack.pop()
+            found.append(sub)
+            if sub.bit_count() >= r:
+                continue
+            while ext:
+                low = ext & -ext
+                ext ^= low
+                w = low.bit_length() - 1
+                excl = nbr[w] & below & ~seen
+                stack.append((sub | low, ext | excl, seen | excl))
+        table.append(_closable(sorted(found), succ, anc))
+    return table
+
+
+def _closable(masks: list[int], succ: Sequence[int], anc: Sequence[int]) -> list[tuple[int, int]]:
+    """Keep the sets that are successor-closed in some downset; attach their leaving edges."""
+    kept = []
+    for g in masks:
+        out = ups = 0
+        for i in bits(g):
+            out |= succ[i]
+            ups |= anc[i]
+        out &= ~g
+        if not out & ups:
+            kept.append((g, out))
+    return kept
+
+
+def index_part(graph: OpGraph, names: Sequence[str], r: int, s: int, merges: bool) -> PartIndex:
+    """Build the bitmask tables of a part (ops listed in topological order)."""
+    pos = {name: i for i, name in enumerate(names)}
+    n = len(names)
+    succ, pred = [0] * n, [0] * n
+    for i, name in enumerate(names):
+        for p in graph.predecessors(name):
+            j = pos.get(p)
+            if j is not None:  # inputs from earlier parts are simply available
+                pred[i] |= 1 << j
+                succ[j] |= 1 << i
+    anc = [0] * n
+    for i in range(n):
+        for j in bits(pred[i]):
+            anc[i] |= anc[j] | (1 << j)
+    classes: dict[Any, int] = {}
+    if merges:
+        for i, name in enumerate(names):
+            key = merge_key(graph, name)
+            if key is not None:
+                classes[key] = classes.get(key, 0) | (1 << i)
+    return PartIndex(
+        names=list(names),
+        succ=succ,
+        pred=pred,
+        nbr=[a | b for a, b in zip(succ, pred, strict=True)],
+        groups_by_top=connected_groups(succ, pred, anc, r),
+        merge_classes=[m for m in classes.values() if m & (m - 1)],
+        r=r,
+        s=s,
+    )
+
+
+def downsets(pred: Sequence[int]) -> dict[int, int]:
+    """Every downset of the part, mapped to its sinks (ops no other op of it reads).
+
+    Listed level by level (by size, the empty set first), so that a state comes after every
+    state it can reach by removing an ending. Built upwards: adding a ready op ``i`` to ``D``
+    makes ``i`` a sink and its predecessors non-sinks; the ops ready next are found among
+    ``i``'s successors only.
+    """
+    n = len(pred)
+    succ = [0] * n
+    for i in range(n):
+        for j in bits(pred[i]):
+            succ[j] |= 1 << i
+    ready0 = sum(1 << i for i in range(n) if not pred[i])
+    sinks: dict[int, int] = {0: 0}
+    level: dict[int, int] = {0: ready0}  # state -> ops ready to add
+    while level:
+        nxt: dict[int, int] = {}
+        for state, ready in level.items():
+            sk = sinks[state]
+            rest = ready
+            while rest:
+                low = rest & -rest
+                rest ^= low
+                grown = state | low
+                if grown in nxt:
+                    continue
+                i = low.bit_length() - 1
+                new_ready = ready ^ low
+                for j in bits(succ[i]):
+                    if not pred[j] & ~grown:
+                        new_ready |= 1 << j
+                nxt[grown] = new_ready
+                sinks[grown] = (sk & ~pred[i]) | low
+        level = nxt
+    return sinks
+
+
+@dataclass
+class PartResult:
+    """The best stages of one part, in run order, and how the search went."""
+
+    stages: list[tuple[str, Groups]]
+    cost_ms: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def solve_part(
+    graph: OpGraph,
+    names: Sequence[str],
+    strategy: str,
+    stage_cost: Callable[[str, Groups], StageCost],
+    r: int,
+    s: int,
+    observer: SearchObserver | None = None,
+    part_index: int = 0,
+    n_parts: int = 1,
+) -> PartResult:
+    """Run the IOS DP over one part; ``names`` are the part's ops in topological order."""
+    if strategy not in MODES:
+        raise ValueError(f"unknown DP strategy {strategy!r}; expected one of {sorted(MODES)}")
+    if r < 1 or s < 1:
+        raise ValueError(f"r and s must be at least 1 (got r={r}, s={s})")
+    start = time.perf_counter()
+    observer = observer or SearchObserver()
+    concurrent, merges = MODES[strategy]
+    ix = index_part(graph, names, r if concurrent else 1, s if concurrent else 1, merges)
+    states = downsets(ix.pred)
+    observer.on_part_start(part_index, n_parts, ix.n)
+    search = _Search(ix, stage_cost, concurrent, merges)
+    steps = observer.wants_steps()
+    total = len(states)
+    for done, (state, sinks) in enumerate(states.items(), 1):
+        if state:
+            search.solve(state, sinks)
+            if steps:
+                _report_state(ix, search, state, sinks, observer, part_index)
+        if done % PROGRESS_EVERY == 0 or done == total:
+            observer.on_progress(done, total, part_index, n_parts)
+    full = (1 << ix.n) - 1
+    stats = {
+        "part": part_index,
+        "ops": ix.n,
+        "states": total,
+        "transitions": search.transitions,
+        "stages_costed": search.costed,
+        "cache_hits": search.hits,
+        "seconds": round(time.perf_counter() - start, 6),
+        "cost_ms": search.cost[full],
+    }
+    observer.on_part_end(part_index, stats)
+    return PartResult(search.walk_back(full), search.cost[full], stats)
+
+
+class _Search:
+    """The DP tables of one part: best cost and last stage per state, stage latencies by mask."""
+
+    def __init__(self, ix: PartIndex, stage_cost: Callable, concurrent: bool, merges: bool):
+        self.ix = ix
+        self.stage_cost = stage_cost
+        self.concurrent = concurrent
+        self.merges = merges
+        self.cost: dict[int, float] = {0: 0.0}
+        self.choice: dict[int, int] = {}
+        self.merged: set[int] = set()  # states whose best last stage is a merge
+        self.lat: dict[int, float] = {}  # concurrent stage latency by mask
+        self.merge_lat: dict[int, float] = {}
+        self.transitions = self.costed = self.hits = 0
+
+    def endings(self, state: int, sinks: int) -> tuple[list[int], list[int]]:
+        """(concurrent endings, merge endings) of ``state``."""
+        ix = self.ix
+        conc = ix.concurrent_endings(state, sinks) if self.concurrent else list(bits_masks(sinks))
+        return conc, (ix.merge_endings(sinks) if self.merges else [])
+
+    def _fill(self, masks: list[int], table: dict[int, float], strategy: str) -> None:
+        """Make sure every mask has a latency; count memo hits and newly costed stages."""
+        names = self.ix.names
+        for m in masks:
+            if m in table:
+                self.hits += 1
+                continue
+            if strategy == "concurrent":
+                groups = self.ix.group_names(m)
+            else:
+                groups = (tuple(names[i] for i in bits(m)),)
+            table[m] = self.stage_cost(strategy, groups).ms
+            self.costed += 1
+
+    def solve(self, state: int, sinks: int) -> None:
+        """Best cost and last stage of ``state``; all smaller states are solved already."""
+        conc, merge = self.endings(state, sinks)
+        self.transitions += len(conc) + len(merge)
+        cost, lat = self.cost, self.lat
+        self._fill(conc, lat, "concurrent")
+        best = min(conc, key=lambda m: cost[state ^ m] + lat[m])
+        best_cost = cost[state ^ best] + lat[best]
+        if merge:
+            mlat = self.merge_lat
+            self._fill(merge, mlat, "merge")
+            mbest = min(merge, key=lambda m: cost[state ^ m] + mlat[m])
+            mcost = cost[state ^ mbest] + mlat[mbest]
+            if mcost < best_cost:  # ties go to the concurrent stage: deterministic
+                best, best_cost = mbest, mcost
+                self.merged.add(state)
+        cost[state] = best_cost
+        self.choice[state] = best
+
+    def stage(self, state: int) -> tuple[str, Groups]:
+        """The best last stage of a solved state as (strategy, groups)."""
+        m = self.choice[state]
+        if state in self.merged:
+            return "merge", (tuple(self.ix.names[i] for i in bits(m)),)
+        return "concurrent", self.ix.group_names(m)
+
+    def walk_back(self, full: int) -> list[tuple[str, Groups]]:
+        """Follow the argmins from the full part down to the empty set; stages in run order."""
+        stages = []
+        state = full
+        while state:
+            stages.append(self.stage(state))
+            state ^= self.choice[state]
+        return stages[::-1]
+
+
+def bits_masks(mask: int) -> Iterator[int]:
+    """The single-bit masks of ``mask``, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low
+        mask ^= low
+
+
+def _report_state(
+    ix: PartIndex,
+    search: _Search,
+    state: int,
+    sinks: int,
+    observer: SearchObserver,
+    part_index: int,
+) -> None:
+    """Teaching path: tell the observer every transition of ``state`` and its result (slow)."""
+    remaining = tuple(ix.names[i] for i in bits(state))
+    conc, merge = search.endings(state, sinks)
+    for strategy, masks, table in (
+        ("concurrent", conc, search.lat),
+        ("merge", merge, search.merge_lat),
+    ):
+        for m in masks:
+            groups = ix.group_names(m) if strategy == "concurrent" else (
+                tuple(ix.names[i] for i in bits(m)),)
+            total = search.cost[state ^ m] + table[m]
+            observer.on_transition(part_index, remaining, strategy, groups, table[m], total)
+    observer.on_state(part_index, remaining, search.cost[state], search.stage(state))
