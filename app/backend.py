@@ -173,3 +173,34 @@ def schedule_key(schedule: Schedule) -> str:
     import hashlib
 
     return hashlib.sha256(schedule.dumps().encode()).hexdigest()[:16]
+
+
+# ---- the DP, step by step (teaching page) ------------------------------------------------------
+@st.cache_data(show_spinner="Running the DP on the block…", max_entries=32)
+def dp_record(model_ref: str, batch: int, cost_spec: str, ops: tuple[str, ...], strategy: str,
+              r: int, s: int) -> Any:
+    """Every state and transition ios_core's DP reports while solving ``ops`` as one part."""
+    from app.views.dp import DPRecorder
+    from ios_core.schedulers.costing import StageCostCache
+    from ios_core.schedulers.dp import solve_part
+
+    g = graph(model_ref, batch)
+    recorder = DPRecorder()
+    solve_part(g, list(ops), strategy, StageCostCache(g, cost_model(cost_spec, model_ref, batch)),
+               r, s, observer=recorder)
+    return recorder.record
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _animation(key: str, model_ref: str, batch: int, only: tuple[str, ...] | None,
+               _schedule: Schedule) -> Any:
+    from app.views.animation import schedule_animation
+
+    return schedule_animation(graph(model_ref, batch), _schedule, positions(model_ref, batch),
+                              only=only)
+
+
+def animation(schedule: Schedule, model_ref: str, batch: int,
+              only: tuple[str, ...] | None = None) -> Any:
+    """The stage animation figure, built once per schedule (st.plotly_chart never mutates it)."""
+    return _animation(schedule_key(schedule), model_ref, batch, only, schedule)

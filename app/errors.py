@@ -25,7 +25,7 @@ def explain(e: BaseException) -> str:
     if name == "TraceError":  # ios_core.frontend.TraceError: imported lazily, torch is heavy
         return (f"torch.fx could not trace this model: {e}. Models with data-dependent Python "
                 "control flow cannot be traced; pick a sample model or simplify the model.")
-    if name == "UnknownModelError":
+    if name in ("UnknownModelError", "ModelLoadError"):  # ios_core.models, imported lazily
         return (f"{e}. Pick a sample model in the sidebar, or enter `package.module:callable` "
                 "where the callable returns `(module, example_input)`.")
     if isinstance(e, ModuleNotFoundError) and (e.name or "").startswith(("ios_core", "sample_")):

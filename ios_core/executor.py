@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -104,7 +105,8 @@ class CompiledSchedule:
     def _run(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         env: Env = dict(zip(self.graph.input_names, inputs, strict=True))
         streams = self._pool.take(len(self._pool)) if self._pool is not None else None
-        with torch.no_grad():
+        on_device = torch.cuda.device(self.device) if streams is not None else nullcontext()
+        with torch.no_grad(), on_device:  # current_stream() below must be this device's
             for plan, events, drop in zip(self._plans, self._events, self._release, strict=True):
                 run_stage(plan, env, streams, events)
                 for name in drop:  # after the stage's join: safe to reuse on any stream

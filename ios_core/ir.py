@@ -1,8 +1,8 @@
 """The operator DAG that every scheduler, cost model and exporter works on.
 
-An :class:`OpGraph` is a frozen, torch-free description of a CNN's operators. One :class:`OpNode`
-per schedulable operator; the graph's inputs are :class:`TensorSpec` placeholders that nodes may read
-by name.
+An :class:`OpGraph` is a frozen, torch-free description of a CNN's operators. One
+:class:`OpNode` per schedulable operator; the graph's inputs are :class:`TensorSpec`
+placeholders that nodes may read by name.
 
 Operator kinds (``OpNode.kind``):
 

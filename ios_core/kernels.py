@@ -51,7 +51,9 @@ class ConvKernel(Kernel):
     activation: str = "none"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        y = F.conv2d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
         return apply_activation(self.activation, y)
 
     def to(self, device, dtype=None) -> ConvKernel:

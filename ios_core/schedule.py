@@ -33,7 +33,7 @@ SEARCH_STRATEGIES = ("sequential", "greedy", "ios-merge", "ios-parallel", "ios-b
 
 
 class ScheduleError(ValueError):
-    """A schedule file or object is not usable; the message names the first problem in plain words."""
+    """A schedule file or object is unusable; the message names the first problem plainly."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,9 @@ def _parse(data: Any) -> Schedule:
         where = f"stage {i}"
         strategy = _need(st, "strategy", str, where)
         if strategy not in STRATEGIES:
-            raise ScheduleError(f"{where} has unknown strategy {strategy!r} (expected {STRATEGIES})")
+            raise ScheduleError(
+                f"{where} has unknown strategy {strategy!r} (expected one of {STRATEGIES})"
+            )
         groups = _need(st, "groups", list, where)
         if not groups or any(not isinstance(g, list) or not g for g in groups):
             raise ScheduleError(f"{where}: groups must be a non-empty list of non-empty lists")
@@ -216,7 +218,8 @@ def _parse(data: Any) -> Schedule:
             raise ScheduleError(f"{where}: operator names must be strings")
         predicted = _need(st, "predicted_ms", float, where)
         measured = st.get("measured_ms")
-        if measured is not None and (isinstance(measured, bool) or not isinstance(measured, (int, float))):
+        bad_measured = isinstance(measured, bool) or not isinstance(measured, (int, float))
+        if measured is not None and bad_measured:
             raise ScheduleError(f"{where}.measured_ms must be a number or null")
         if not math.isfinite(predicted) or predicted < 0:
             raise ScheduleError(f"{where}.predicted_ms must be a finite, non-negative number")
@@ -233,7 +236,9 @@ def _parse(data: Any) -> Schedule:
 
 
 # ---- validation against a graph ---------------------------------------------------------------
-def validate_schedule(schedule: Schedule, graph: OpGraph, *, check_fingerprint: bool = True) -> None:
+def validate_schedule(
+    schedule: Schedule, graph: OpGraph, *, check_fingerprint: bool = True
+) -> None:
     """Check that ``schedule`` is a correct plan for ``graph``; raise ScheduleError if not.
 
     Every operator appears exactly once; an op runs after everything it reads (earlier stage, or
@@ -254,7 +259,9 @@ def validate_schedule(schedule: Schedule, graph: OpGraph, *, check_fingerprint: 
         for gi, group in enumerate(stage.groups):
             for name in group:
                 if name not in graph:
-                    raise ScheduleError(f"stage {si} names operator {name!r}, which the model lacks")
+                    raise ScheduleError(
+                        f"stage {si} names operator {name!r}, which the model does not have"
+                    )
                 if name in seen or name in group_of:
                     first = seen.get(name, si)
                     raise ScheduleError(
@@ -290,7 +297,9 @@ def validate_schedule(schedule: Schedule, graph: OpGraph, *, check_fingerprint: 
                 done_in_group.add(name)
         if stage.strategy == "merge":
             if len(stage.groups) != 1:
-                raise ScheduleError(f"stage {si} is a merge stage but has {len(stage.groups)} groups")
+                raise ScheduleError(
+                    f"stage {si} is a merge stage but has {len(stage.groups)} groups (needs one)"
+                )
             problem = merge_problem(graph, stage.groups[0])
             if problem:
                 raise ScheduleError(f"illegal merge in stage {si}: {problem}")

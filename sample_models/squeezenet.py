@@ -41,8 +41,8 @@ class Fire(nn.Module):
         self.expand1x1_relu = nn.ReLU()
         self.expand3x3 = nn.Conv2d(squeeze, expand3x3, 3, padding=1)
         self.expand3x3_relu = nn.ReLU()
-        # Simple bypass where the shapes match, a 1×1 projection where they do not.
-        # (a structural choice fixed at build time, so fx traces it without a data-dependent branch).
+        # Simple bypass where the shapes match, a 1×1 projection where they do not; fixed at
+        # build time, so fx traces it without a data-dependent branch.
         self.bypass: nn.Conv2d | None = (
             None if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
         )

@@ -37,9 +37,9 @@ if rows:
     base = next((r["latency ms"] for r in rows if r["strategy"] == "sequential"), None)
     for r in rows:
         r["speedup"] = round(base / r["latency ms"], 3) if base and r["latency ms"] else None
-    st.plotly_chart(strategies_figure(rows, critical, work), use_container_width=True,
+    st.plotly_chart(strategies_figure(rows, critical, work), width="stretch",
                     key="cmp_fig")
-    st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.dataframe(rows, hide_index=True, width="stretch")
 st.caption(f"r = {choice.r}, s = {choice.s}, max part {choice.max_part_ops} (set on the Optimize "
            "page). Search cost: sequential and greedy do not search.")
 
@@ -56,9 +56,9 @@ with guard("Could not run the pruning sweep"):
         for s in SWEEP_S:
             sched = find_schedule(*key, sweep_strategy, r, s, choice.max_part_ops)
             sweep.append(schedule_summary(sched))
-st.plotly_chart(sweep_figure(sweep, x_key), use_container_width=True, key="sweep_fig")
+st.plotly_chart(sweep_figure(sweep, x_key), width="stretch", key="sweep_fig")
 with st.expander("Sweep table"):
-    st.dataframe(sweep, hide_index=True, use_container_width=True)
+    st.dataframe(sweep, hide_index=True, width="stretch")
 
 st.subheader("Batch-size specialisation")
 batches = backend.profile_batches(sel.cost_spec) if sel.cost_spec.startswith("profile:") else []
@@ -83,7 +83,7 @@ else:
             spec_rows.append({"batch": b, "sequential ms": round(seq.predicted_ms, 4),
                               f"{sweep_strategy} ms": round(best.predicted_ms, 4),
                               "speedup": round(seq.predicted_ms / best.predicted_ms, 3)})
-    st.dataframe(spec_rows, hide_index=True, use_container_width=True)
+    st.dataframe(spec_rows, hide_index=True, width="stretch")
     st.caption("Each row's schedule was searched at its own batch size. Timing one batch's "
                "schedule at another batch needs a core function that re-prices a schedule "
                "under another cost model, which ios_core does not offer yet.")

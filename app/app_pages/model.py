@@ -38,21 +38,21 @@ chosen = right.selectbox("Block to open", range(len(blocks)), format_func=block_
                          key="model_block", disabled=view == "Whole graph")
 kind_legend_ui(graph)
 if view == "Whole graph":
-    st.graphviz_chart(model_dot(graph, blocks, costs), use_container_width=True)
+    st.graphviz_chart(model_dot(graph, blocks, costs), width="stretch")
 elif view == "Blocks overview":
     a, b = st.columns([1, 2])
     with a:
         st.graphviz_chart(blocks_overview_dot(graph, blocks, costs, selected=chosen),
-                          use_container_width=True)
+                          width="stretch")
     with b:
         st.graphviz_chart(model_dot(graph, blocks, costs, only=blocks[chosen]),
-                          use_container_width=True)
+                          width="stretch")
 else:
     st.graphviz_chart(model_dot(graph, blocks, costs, only=blocks[chosen]),
-                      use_container_width=True)
+                      width="stretch")
 st.caption("Labels: name, what the op does, output shape, isolated latency "
-           "(“est.” = estimated by the simulated device, not measured).")
+           "(“est.” = a profile lacked it and the analytic model estimated it).")
 
 st.subheader("Operators")
-st.dataframe(operator_rows(graph, costs, blocks), use_container_width=True, hide_index=True,
+st.dataframe(operator_rows(graph, costs, blocks, sel.cost_spec), width="stretch", hide_index=True,
              height=360)

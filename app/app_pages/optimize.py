@@ -72,9 +72,9 @@ fig = go.Figure(go.Bar(
 fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                   title="This schedule against the baseline and the lower bounds",
                   xaxis_title="ms", yaxis={"autorange": "reversed"})
-st.plotly_chart(fig, use_container_width=True)
+st.plotly_chart(fig, width="stretch")
 
 st.subheader("Search statistics")
-st.dataframe(search_stat_rows(schedule.search.stats), hide_index=True, use_container_width=True)
+st.dataframe(search_stat_rows(schedule.search.stats), hide_index=True, width="stretch")
 st.page_link("app_pages/schedule.py", label="See the stages play out on the Schedule page",
              icon="🎞️")

@@ -7,7 +7,6 @@ import streamlit as st
 from app import backend
 from app.errors import guard
 from app.ui import active_schedule_ui, require_model, selection_caption
-from app.views.animation import schedule_animation
 from app.views.dot import BIG_GRAPH_OPS, block_of, blocks_overview_dot, model_dot
 from app.views.gantt import gantt_figure, trace_bars
 from app.views.steps import op_states, stage_title
@@ -24,7 +23,6 @@ if n == 0:
 
 with guard("Could not lay out the schedule"):
     blocks = backend.blocks(sel.model_ref, sel.batch)
-    pos = backend.positions(sel.model_ref, sel.batch)
     trace = backend.chrome_trace(schedule, sel.model_ref, sel.batch, sel.cost_spec)
 where = block_of(blocks)
 big = len(graph) > BIG_GRAPH_OPS
@@ -41,8 +39,8 @@ if big:
     anim_block = st.selectbox("Block to animate (the graph is too big to animate whole)",
                               range(len(blocks)), key="anim_block",
                               format_func=lambda i: f"block {i}: {len(blocks[i])} ops")
-    only = blocks[anim_block]
-st.plotly_chart(schedule_animation(graph, schedule, pos, only=only), use_container_width=True,
+    only = tuple(blocks[anim_block])
+st.plotly_chart(backend.animation(schedule, sel.model_ref, sel.batch, only), width="stretch",
                 key="anim")
 
 st.subheader("Step through")
@@ -58,20 +56,20 @@ with left:
         # follow the running stage: open the block that holds its first op
         current = where.get(schedule.stages[min(step, n - 1)].ops[0], 0)
         st.graphviz_chart(model_dot(graph, blocks, states=states, only=blocks[current]),
-                          use_container_width=True)
+                          width="stretch")
     else:
-        st.graphviz_chart(model_dot(graph, blocks, states=states), use_container_width=True)
+        st.graphviz_chart(model_dot(graph, blocks, states=states), width="stretch")
 if right is not None:
     with right:
         st.graphviz_chart(blocks_overview_dot(graph, blocks, states=states, selected=current),
-                          use_container_width=True)
+                          width="stretch")
 
 st.subheader("Streams against time")
 bars, bounds = trace_bars(trace)
 st.plotly_chart(gantt_figure(bars, bounds, highlight_stage=step if step < n else None),
-                use_container_width=True, key="gantt")
+                width="stretch", key="gantt")
 st.caption("Each row is a CUDA stream; dotted lines are stage barriers; the shaded stage is the "
            "one selected above. Op slices inside a stage follow their isolated times.")
 
 st.subheader("Stages")
-st.dataframe(stage_rows(schedule), hide_index=True, use_container_width=True, height=360)
+st.dataframe(stage_rows(schedule), hide_index=True, width="stretch", height=360)

@@ -16,7 +16,7 @@ from .steps import OpState, op_states, stage_title
 Pos = Mapping[str, tuple[float, float]]
 
 
-def _edge_trace(graph: OpGraph, pos: Pos, keep: set[str] | None = None) -> go.Scatter:
+def _edge_trace(graph: OpGraph, pos: Pos, keep: set[str] | None = None) -> dict:
     xs: list[float | None] = []
     ys: list[float | None] = []
     for node in graph.nodes:
@@ -26,8 +26,8 @@ def _edge_trace(graph: OpGraph, pos: Pos, keep: set[str] | None = None) -> go.Sc
             if src in pos and node.name in pos:
                 xs += [pos[src][0], pos[node.name][0], None]
                 ys += [pos[src][1], pos[node.name][1], None]
-    return go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#CCCCCC", "width": 1},
-                      hoverinfo="skip", showlegend=False, name="edges")
+    return {"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip",
+            "line": {"color": "#CCCCCC", "width": 1}, "showlegend": False, "name": "edges"}
 
 
 def _look(kind: str, state: OpState | None) -> tuple[str, str, int, str]:
@@ -77,33 +77,35 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
     names = [n.name for n in graph.nodes if keep is None or n.name in keep]
     steps = [k for k, st in enumerate(schedule.stages) if keep is None or keep & set(st.ops)]
     steps.append(len(schedule.stages))
-    nodes = go.Scatter(
-        x=[pos[m][0] for m in names], y=[pos[m][1] for m in names], mode="markers+text",
-        textposition="top center", textfont={"size": 10},
-        hovertext=_hover(graph, schedule, names), hoverinfo="text", showlegend=False,
-        name="operators", **_node_frame(graph, schedule, steps[0], names),
-    )
+    nodes = {
+        "type": "scatter", "x": [pos[m][0] for m in names], "y": [pos[m][1] for m in names],
+        "mode": "markers+text", "textposition": "top center", "textfont": {"size": 10},
+        "hovertext": _hover(graph, schedule, names), "hoverinfo": "text", "showlegend": False,
+        "name": "operators", **_node_frame(graph, schedule, steps[0], names),
+    }
     shown = [s for s in graph.inputs if s.name in pos and keep is None]
-    inputs = go.Scatter(
-        x=[pos[s.name][0] for s in shown], y=[pos[s.name][1] for s in shown],
-        mode="markers", marker={"symbol": "square", "size": 10, "color": "#888888"},
-        hovertext=[f"input {s.name} {shape_str(s.shape)}" for s in shown],
-        hoverinfo="text", showlegend=False, name="inputs",
-    )
+    inputs = {
+        "type": "scatter", "x": [pos[s.name][0] for s in shown],
+        "y": [pos[s.name][1] for s in shown], "mode": "markers",
+        "marker": {"symbol": "square", "size": 10, "color": "#888888"},
+        "hovertext": [f"input {s.name} {shape_str(s.shape)}" for s in shown],
+        "hoverinfo": "text", "showlegend": False, "name": "inputs",
+    }
     frames = [
-        go.Frame(name=str(k), data=[go.Scatter(**_node_frame(graph, schedule, k, names))],
-                 traces=[1], layout={"title": {"text": stage_title(schedule, k)}})
+        {"name": str(k), "traces": [1], "layout": {"title": {"text": stage_title(schedule, k)}},
+         "data": [{"type": "scatter", **_node_frame(graph, schedule, k, names)}]}
         for k in steps
     ]
-    fig = go.Figure(data=[_edge_trace(graph, pos, keep), nodes, inputs], frames=frames)
-    fig.update_layout(
-        title={"text": stage_title(schedule, steps[0]), "x": 0.01}, height=560,
-        margin={"l": 10, "r": 10, "t": 90, "b": 10},
-        xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="white",
-        updatemenus=[_buttons(frame_ms)], sliders=[_slider(steps, len(schedule.stages))],
-    )
-    _legend(fig)
-    return fig
+    layout = {
+        "title": {"text": stage_title(schedule, steps[0]), "x": 0.01}, "height": 560,
+        "margin": {"l": 10, "r": 10, "t": 90, "b": 10}, "plot_bgcolor": "white",
+        "xaxis": {"visible": False}, "yaxis": {"visible": False},
+        "updatemenus": [_buttons(frame_ms)], "sliders": [_slider(steps, len(schedule.stages))],
+        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+    }
+    # plain dicts and no validation: validating ~100 frames of ~100 markers takes seconds
+    return go.Figure(data=[_edge_trace(graph, pos, keep), nodes, inputs, *_legend()],
+                     layout=layout, frames=frames, _validate=False)
 
 
 def _buttons(frame_ms: int) -> dict:
@@ -126,15 +128,16 @@ def _slider(frames: list[int], n: int) -> dict:
             "currentvalue": {"prefix": "stage "}, "pad": {"t": 10}, "steps": steps}
 
 
-def _legend(fig: go.Figure) -> None:
+def _legend() -> list[dict]:
     """Legend-only markers explaining the encodings (the real traces change per frame)."""
-    for label, color, symbol in (
-        ("merge stage (one wide conv)", STRATEGY_COLORS["merge"], "diamond"),
-        ("concurrent stage (colour = stream)", group_color(0), "circle"),
-        ("finished", DONE_COLOR, "circle"),
-        ("not yet run", "#FFFFFF", "circle"),
-    ):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label,
-                                 marker={"color": color, "symbol": symbol, "size": 11,
-                                         "line": {"color": "#555555", "width": 1}}))
-    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})
+    return [
+        {"type": "scatter", "x": [None], "y": [None], "mode": "markers", "name": label,
+         "marker": {"color": color, "symbol": symbol, "size": 11,
+                    "line": {"color": "#555555", "width": 1}}}
+        for label, color, symbol in (
+            ("merge stage (one wide conv)", STRATEGY_COLORS["merge"], "diamond"),
+            ("concurrent stage (colour = stream)", group_color(0), "circle"),
+            ("finished", DONE_COLOR, "circle"),
+            ("not yet run", "#FFFFFF", "circle"),
+        )
+    ]

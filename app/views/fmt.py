@@ -15,3 +15,11 @@ def ms_str(ms: float | None, estimated: bool = False) -> str:
     if ms is None:
         return "–"
     return f"{ms:.3f} ms" + (" (est.)" if estimated else "")
+
+
+def source_str(cost_spec: str, estimated: bool) -> str:
+    """Where a latency came from: a simulated device computes every number (none is measured);
+    a profile or the live GPU measured it unless the cost model says it estimated it."""
+    if cost_spec.startswith("simulated"):
+        return "simulated"
+    return "estimated" if estimated else "measured"

@@ -48,32 +48,35 @@ def trace_bars(trace: Mapping[str, Any]) -> tuple[list[Bar], list[float]]:
 def gantt_figure(bars: list[Bar], stage_bounds: list[float], title: str = "",
                  highlight_stage: int | None = None) -> go.Figure:
     """Streams (rows) against time; merge stages hatched in the merge colour, stage barriers as
-    dashed lines; ``highlight_stage`` is shaded."""
-    fig = go.Figure()
+    dotted lines; ``highlight_stage`` is shaded."""
     merge = [b for b in bars if b.strategy == "merge"]
     conc = [b for b in bars if b.strategy != "merge"]
+    data = []
     if conc:
-        fig.add_trace(_bars_trace(conc, "concurrent stage (colour = stream)",
-                                  [group_color(b.group) for b in conc], ""))
+        data.append(_bars_trace(conc, "concurrent stage (colour = stream)",
+                                [group_color(b.group) for b in conc], ""))
     if merge:
-        fig.add_trace(_bars_trace(merge, "merge stage (one wide conv)",
-                                  STRATEGY_COLORS["merge"], "x"))
+        data.append(_bars_trace(merge, "merge stage (one wide conv)",
+                                STRATEGY_COLORS["merge"], "x"))
     rows = sorted({b.row for b in bars}, key=_row_key)
-    for x in stage_bounds[:-1]:
-        fig.add_vline(x=x, line={"color": "#777777", "width": 1, "dash": "dot"})
+    # shapes in one list: fig.add_vline per barrier re-validates the layout each time (seconds)
+    shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
+               "line": {"color": "#777777", "width": 1, "dash": "dot"}}
+              for x in stage_bounds[:-1]]
     if highlight_stage is not None and 0 <= highlight_stage < len(stage_bounds):
         x0 = stage_bounds[highlight_stage - 1] if highlight_stage > 0 else 0.0
-        fig.add_vrect(x0=x0, x1=stage_bounds[highlight_stage], fillcolor="#ffd54f",
-                      opacity=0.35, line_width=0, layer="below")
-    fig.update_layout(
-        title=title, barmode="overlay", height=140 + 34 * len(rows),
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40},
-        xaxis={"title": "time (ms)", "rangemode": "tozero"},
-        yaxis={"categoryorder": "array", "categoryarray": rows, "autorange": "reversed"},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-        plot_bgcolor="white",
-    )
-    return fig
+        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": x0,
+                       "x1": stage_bounds[highlight_stage], "y0": 0, "y1": 1, "layer": "below",
+                       "fillcolor": "#ffd54f", "opacity": 0.35, "line": {"width": 0}})
+    layout = {
+        "title": {"text": title}, "barmode": "overlay", "height": 140 + 34 * len(rows),
+        "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 40}, "shapes": shapes,
+        "xaxis": {"title": {"text": "time (ms)"}, "rangemode": "tozero"},
+        "yaxis": {"categoryorder": "array", "categoryarray": rows, "autorange": "reversed"},
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+        "plot_bgcolor": "white",
+    }
+    return go.Figure(data=data, layout=layout, _validate=False)
 
 
 def _row_key(row: str) -> tuple[int, str]:
@@ -81,14 +84,15 @@ def _row_key(row: str) -> tuple[int, str]:
     return (int(tail), row) if tail.isdigit() else (-1, row)
 
 
-def _bars_trace(bars: list[Bar], name: str, color: Any, pattern: str) -> go.Bar:
-    return go.Bar(
-        name=name, orientation="h", y=[b.row for b in bars], x=[b.dur_ms for b in bars],
-        base=[b.start_ms for b in bars], text=[b.name for b in bars], textposition="inside",
-        insidetextanchor="middle", textfont={"size": 10}, cliponaxis=False,
-        marker={"color": color, "line": {"color": "#333333", "width": 0.5},
-                "pattern": {"shape": pattern, "fgcolor": "#ffffff", "size": 6}},
-        customdata=[[b.stage + 1, b.strategy, b.start_ms, b.dur_ms] for b in bars],
-        hovertemplate=("<b>%{text}</b><br>stage %{customdata[0]} (%{customdata[1]})<br>"
-                       "start %{customdata[2]:.4f} ms, %{customdata[3]:.4f} ms<extra></extra>"),
-    )
+def _bars_trace(bars: list[Bar], name: str, color: Any, pattern: str) -> dict:
+    return {
+        "type": "bar", "name": name, "orientation": "h", "y": [b.row for b in bars],
+        "x": [b.dur_ms for b in bars], "base": [b.start_ms for b in bars],
+        "text": [b.name for b in bars], "textposition": "inside", "insidetextanchor": "middle",
+        "textfont": {"size": 10}, "cliponaxis": False,
+        "marker": {"color": color, "line": {"color": "#333333", "width": 0.5},
+                   "pattern": {"shape": pattern, "fgcolor": "#ffffff", "size": 6}},
+        "customdata": [[b.stage + 1, b.strategy, b.start_ms, b.dur_ms] for b in bars],
+        "hovertemplate": ("<b>%{text}</b><br>stage %{customdata[0]} (%{customdata[1]})<br>"
+                          "start %{customdata[2]:.4f} ms, %{customdata[3]:.4f} ms<extra></extra>"),
+    }

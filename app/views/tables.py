@@ -10,7 +10,7 @@ from ios_core.ir import OpGraph
 from ios_core.schedule import Schedule
 
 from .dot import block_of
-from .fmt import op_summary, shape_str
+from .fmt import op_summary, shape_str, source_str
 
 Row = dict[str, Any]
 
@@ -19,6 +19,7 @@ def operator_rows(
     graph: OpGraph,
     op_costs: Mapping[str, StageCost],
     blocks: Sequence[Sequence[str]] = (),
+    cost_spec: str = "",
 ) -> list[Row]:
     """One row per operator: what it is, its size and its isolated latency."""
     where = block_of(blocks)
@@ -33,7 +34,7 @@ def operator_rows(
             "output shape": shape_str(node.shape),
             "MFLOPs": round(node.flops / 1e6, 3),
             "latency ms": None if cost is None else round(cost.ms, 4),
-            "source": "" if cost is None else ("estimated" if cost.estimated else "measured"),
+            "source": "" if cost is None else source_str(cost_spec, cost.estimated),
             "module": node.source,
         })
     return rows
@@ -51,7 +52,7 @@ def stage_rows(schedule: Schedule) -> list[Row]:
             "operators": " | ".join(", ".join(g) for g in stage.groups),
             "predicted ms": round(stage.predicted_ms, 4),
             "measured ms": None if stage.measured_ms is None else round(stage.measured_ms, 4),
-            "source": "estimated" if stage.estimated else "measured",
+            "source": source_str(schedule.search.cost, stage.estimated),
         })
     return rows
 

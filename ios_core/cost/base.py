@@ -26,5 +26,7 @@ class CostModel(Protocol):
     name: str  # the cost source as users write it: "simulated:h100", "measured", "profile:h100"
     device: str  # device name recorded in schedules
 
-    def stage_cost(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> StageCost:
+    def stage_cost(
+        self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]
+    ) -> StageCost:
         ...

@@ -70,6 +70,8 @@ class MeasuredCost:
         self._gen = torch.Generator().manual_seed(seed)
         self._pool = StreamPool(self.torch_device)
         self._on_device: dict[str, Kernel] = {}
+        with torch.cuda.device(self.torch_device):  # one memory pool for every stage's graph
+            self._mempool = torch.cuda.graph_pool_handle()
         self.timings: dict[str, Timing] = {}  # stage signature -> its timing (per graph replay)
         self.hits = 0  # answers served from the cache
         self.seconds = 0.0  # wall time spent measuring
@@ -105,7 +107,7 @@ class MeasuredCost:
                 run_stage(plan, env, streams, ev)
 
         with torch.cuda.device(self.torch_device), torch.no_grad():
-            cuda_graph, _ = capture(run_copies, warmup_runs=2)
+            cuda_graph, _ = capture(run_copies, warmup_runs=2, pool=self._mempool)
             return time_samples(cuda_graph, self.warmup, self.iters, self.torch_device)
 
     def _kernels_for(self, names: Sequence[str]) -> dict[str, Kernel]:

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from ..cost.base import CostModel, Groups
+from ..cost.base import CostModel, Groups, StageCost
 from ..ir import OpGraph
 from ..partition import find_blocks, split_parts
 from ..schedule import SEARCH_STRATEGIES, ModelRef, Schedule, SearchInfo, Stage, Target
@@ -53,20 +53,22 @@ def optimize(
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {choices}")
     graph.validate()
     start = time.perf_counter()
-    cache = StageCostCache(graph, cost)
-    if strategy == "sequential":
-        plan, stats = sequential_stages(graph), _stats([], 0)
-    elif strategy == "greedy":
-        plan, stats = greedy_stages(graph, config.stream_cap), _stats([], 0)
+    if strategy in MODES:
+        plan, stats = _search(graph, strategy, cost, config, observer)
     else:
-        plan, stats = _search(graph, strategy, cache, config, observer)
-    search_hits = cache.hits  # the final look-ups below are not search work
-    stages = tuple(_costed(cache, st, groups) for st, groups in plan)
-    stats.update(
-        stages_costed=cache.costed,
-        cache_hits=stats["cache_hits"] + search_hits,
-        seconds=round(time.perf_counter() - start, 6),
+        if strategy == "sequential":
+            simple = sequential_stages(graph)
+        else:
+            simple = greedy_stages(graph, config.stream_cap)
+        cache = StageCostCache(graph, cost)
+        plan = [(st, groups, cache(st, groups)) for st, groups in simple]
+        stats = _stats([], len(find_blocks(graph)))
+        stats.update(stages_costed=cache.costed, cache_hits=cache.hits)
+    stages = tuple(
+        Stage(strategy=st, groups=groups, predicted_ms=c.ms, estimated=c.estimated)
+        for st, groups, c in plan
     )
+    stats["seconds"] = round(time.perf_counter() - start, 6)
     return Schedule(
         model=ModelRef(
             name=model_name or graph.name,
@@ -89,25 +91,32 @@ def optimize(
 def _search(
     graph: OpGraph,
     strategy: str,
-    cache: StageCostCache,
+    cost: CostModel,
     config: SearchConfig,
     observer: SearchObserver | None,
-) -> tuple[list[tuple[str, Groups]], dict[str, Any]]:
-    """Run the DP on every part and concatenate the stages."""
-    assert strategy in MODES
+) -> tuple[list[tuple[str, Groups, StageCost]], dict[str, Any]]:
+    """Run the DP on every part and concatenate the stages.
+
+    Parts share no operator, so no stage recurs across parts: each part memoizes its own
+    stage latencies by bitmask, and the cost model is called once per distinct stage.
+    """
     parts = split_parts(graph, config.max_part_ops)
-    plan: list[tuple[str, Groups]] = []
+
+    def stage_cost(strategy: str, groups: Groups) -> StageCost:
+        result = cost.stage_cost(graph, strategy, groups)
+        return result if isinstance(result, StageCost) else StageCost(float(result))
+
+    plan: list[tuple[str, Groups, StageCost]] = []
     per_part = []
     for i, names in enumerate(parts):
         result = solve_part(
-            graph, names, strategy, cache, config.r, config.s, observer, i, len(parts)
+            graph, names, strategy, stage_cost, config.r, config.s, observer, i, len(parts)
         )
         plan.extend(result.stages)
         per_part.append(result.stats)
     stats = _stats(per_part, len(find_blocks(graph)))
-    stats["states"] = sum(p["states"] for p in per_part)
-    stats["transitions"] = sum(p["transitions"] for p in per_part)
-    stats["cache_hits"] = sum(p["cache_hits"] for p in per_part)
+    for key in ("states", "transitions", "stages_costed", "cache_hits"):
+        stats[key] = sum(p[key] for p in per_part)
     return plan, stats
 
 
@@ -121,12 +130,6 @@ def _stats(per_part: list[dict[str, Any]], blocks: int) -> dict[str, Any]:
         "blocks": blocks,
         "parts": per_part,
     }
-
-
-def _costed(cache: StageCostCache, strategy: str, groups: Groups) -> Stage:
-    """A Stage with its latency from the search's memo (or the cost model)."""
-    c = cache(strategy, groups)
-    return Stage(strategy=strategy, groups=groups, predicted_ms=c.ms, estimated=c.estimated)
 
 
 def _torch_version() -> str:

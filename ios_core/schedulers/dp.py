@@ -256,7 +256,7 @@ def downsets(pred: Sequence[int]) -> dict[int, int]:
 class PartResult:
     """The best stages of one part, in run order, and how the search went."""
 
-    stages: list[tuple[str, Groups]]
+    stages: list[tuple[str, Groups, StageCost]]  # (strategy, groups, latency) in run order
     cost_ms: float
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -321,6 +321,8 @@ class _Search:
         self.merged: set[int] = set()  # states whose best last stage is a merge
         self.lat: dict[int, float] = {}  # concurrent stage latency by mask
         self.merge_lat: dict[int, float] = {}
+        self.estimated: set[tuple[bool, int]] = set()  # (is merge, mask) the model estimated
+        self.comp_names: dict[int, tuple[str, ...]] = {}  # a group's op names by mask
         self.transitions = self.costed = self.hits = 0
 
     def endings(self, state: int, sinks: int) -> tuple[list[int], list[int]]:
@@ -329,47 +331,60 @@ class _Search:
         conc = ix.concurrent_endings(state, sinks) if self.concurrent else list(bits_masks(sinks))
         return conc, (ix.merge_endings(sinks) if self.merges else [])
 
-    def _fill(self, masks: list[int], table: dict[int, float], strategy: str) -> None:
-        """Make sure every mask has a latency; count memo hits and newly costed stages."""
-        names = self.ix.names
-        for m in masks:
-            if m in table:
-                self.hits += 1
-                continue
-            if strategy == "concurrent":
-                groups = self.ix.group_names(m)
-            else:
-                groups = (tuple(names[i] for i in bits(m)),)
-            table[m] = self.stage_cost(strategy, groups).ms
-            self.costed += 1
+    def groups(self, mask: int, merge: bool) -> Groups:
+        """The stage of an ending as groups of op names (memoized per group mask)."""
+        if merge:
+            return (tuple(self.ix.names[i] for i in bits(mask)),)
+        found = self.comp_names
+        out = []
+        for comp in components(mask, self.ix.nbr):
+            names = found.get(comp)
+            if names is None:
+                names = found[comp] = tuple(self.ix.names[i] for i in bits(comp))
+            out.append(names)
+        return tuple(out)
+
+    def _fill(self, masks: list[int], table: dict[int, float], merge: bool) -> None:
+        """Cost the masks not in ``table`` yet; count memo hits and newly costed stages."""
+        missing = [m for m in masks if m not in table]
+        self.hits += len(masks) - len(missing)
+        self.costed += len(missing)
+        strategy = "merge" if merge else "concurrent"
+        for m in missing:
+            result = self.stage_cost(strategy, self.groups(m, merge))
+            table[m] = result.ms
+            if result.estimated:
+                self.estimated.add((merge, m))
 
     def solve(self, state: int, sinks: int) -> None:
         """Best cost and last stage of ``state``; all smaller states are solved already."""
         conc, merge = self.endings(state, sinks)
         self.transitions += len(conc) + len(merge)
         cost, lat = self.cost, self.lat
-        self._fill(conc, lat, "concurrent")
-        best = min(conc, key=lambda m: cost[state ^ m] + lat[m])
-        best_cost = cost[state ^ best] + lat[best]
+        self._fill(conc, lat, False)
+        totals = [cost[state ^ m] + lat[m] for m in conc]
+        best_cost = min(totals)
+        best = conc[totals.index(best_cost)]  # the first minimum: deterministic ties
         if merge:
             mlat = self.merge_lat
-            self._fill(merge, mlat, "merge")
-            mbest = min(merge, key=lambda m: cost[state ^ m] + mlat[m])
-            mcost = cost[state ^ mbest] + mlat[mbest]
-            if mcost < best_cost:  # ties go to the concurrent stage: deterministic
-                best, best_cost = mbest, mcost
+            self._fill(merge, mlat, True)
+            totals = [cost[state ^ m] + mlat[m] for m in merge]
+            mcost = min(totals)
+            if mcost < best_cost:  # ties go to the concurrent stage
+                best, best_cost = merge[totals.index(mcost)], mcost
                 self.merged.add(state)
         cost[state] = best_cost
         self.choice[state] = best
 
-    def stage(self, state: int) -> tuple[str, Groups]:
-        """The best last stage of a solved state as (strategy, groups)."""
+    def stage(self, state: int) -> tuple[str, Groups, StageCost]:
+        """The best last stage of a solved state: (strategy, groups, its latency)."""
         m = self.choice[state]
-        if state in self.merged:
-            return "merge", (tuple(self.ix.names[i] for i in bits(m)),)
-        return "concurrent", self.ix.group_names(m)
+        merge = state in self.merged
+        ms = (self.merge_lat if merge else self.lat)[m]
+        cost = StageCost(ms, estimated=(merge, m) in self.estimated)
+        return ("merge" if merge else "concurrent"), self.groups(m, merge), cost
 
-    def walk_back(self, full: int) -> list[tuple[str, Groups]]:
+    def walk_back(self, full: int) -> list[tuple[str, Groups, StageCost]]:
         """Follow the argmins from the full part down to the empty set; stages in run order."""
         stages = []
         state = full
@@ -403,8 +418,8 @@ def _report_state(
         ("merge", merge, search.merge_lat),
     ):
         for m in masks:
-            groups = ix.group_names(m) if strategy == "concurrent" else (
-                tuple(ix.names[i] for i in bits(m)),)
+            groups = search.groups(m, strategy == "merge")
             total = search.cost[state ^ m] + table[m]
             observer.on_transition(part_index, remaining, strategy, groups, table[m], total)
-    observer.on_state(part_index, remaining, search.cost[state], search.stage(state))
+    strategy, groups, _ = search.stage(state)
+    observer.on_state(part_index, remaining, search.cost[state], (strategy, groups))

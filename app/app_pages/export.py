@@ -1,0 +1,83 @@
+"""Export page: download the schedule as JSON, Chrome trace, DOT or CSV; load a schedule JSON back,
+validated against the sidebar's model (never unpickled, never executed: it is parsed as JSON)."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from app import backend
+from app.errors import guard
+from app.ui import current_schedule, require_model, selection_caption
+from app.views.gantt import gantt_figure, trace_bars
+from app.views.tables import stage_rows
+from ios_core.export import to_csv, to_dot
+from ios_core.ir import OpGraph
+from ios_core.schedule import Schedule, ScheduleError, validate_schedule
+
+MAX_UPLOAD = 20 * 1024 * 1024  # a schedule of the biggest sample model is well under 1 MB
+
+sel, graph = require_model()
+st.title("Export")
+selection_caption(sel)
+schedule = current_schedule(sel)
+stem = f"{graph.name}-{schedule.search.strategy}-b{sel.batch}"
+
+st.subheader("Download the current schedule")
+st.caption(f"{schedule.search.strategy}, {len(schedule.stages)} stages, "
+           f"{schedule.predicted_ms:.3f} ms on {schedule.target.device}")
+with guard("Could not export the schedule"):
+    trace = backend.chrome_trace(schedule, sel.model_ref, sel.batch, sel.cost_spec)
+    files = [
+        ("Schedule JSON", schedule.dumps(), f"{stem}.schedule.json", "application/json",
+         "ios-schedule/1: load it back below or run it with `python -m ios_core run`"),
+        ("Chrome trace", json.dumps(trace), f"{stem}.trace.json", "application/json",
+         "open it in https://ui.perfetto.dev or chrome://tracing"),
+        ("DOT", to_dot(schedule, graph), f"{stem}.dot", "text/vnd.graphviz",
+         "stages as clusters; render with `dot -Tsvg`"),
+        ("CSV", to_csv(schedule), f"{stem}.csv", "text/csv", "one row per operator"),
+    ]
+for col, (label, data, name, mime, help_text) in zip(st.columns(len(files)), files):
+    col.download_button(f"⬇ {label}", data, file_name=name, mime=mime, help=help_text,
+                        key=f"dl_{label}", width="stretch")
+
+
+def check_upload(data: bytes, graph: OpGraph) -> Schedule:
+    """Parse and validate an uploaded schedule; ScheduleError says what is wrong in plain words."""
+    if len(data) > MAX_UPLOAD:
+        raise ScheduleError(f"the file is {len(data) / 1e6:.1f} MB; a schedule is far smaller, so "
+                            "this is probably not a schedule file")
+    loaded = Schedule.loads(data)  # JSON only: nothing in the file is ever executed
+    try:
+        validate_schedule(loaded, graph)
+    except ScheduleError as e:
+        hint = ""
+        if loaded.model.name != sel.model_ref or loaded.target.batch != sel.batch:
+            hint = (f" The file is for model `{loaded.model.name}` at batch "
+                    f"{loaded.target.batch}: select those in the sidebar and upload it again.")
+        raise ScheduleError(f"{e}.{hint}") from None
+    return loaded
+
+
+st.subheader("Load a schedule")
+upload = st.file_uploader("Schedule JSON (ios-schedule/1)", type=["json"], key="upload",
+                          help=f"checked against {graph.name} at batch {sel.batch}")
+if upload is not None:
+    try:
+        loaded = check_upload(upload.getvalue(), graph)
+    except ScheduleError as e:
+        st.error(f"**{upload.name} was refused**: {e}", icon="🚫")
+        st.session_state.pop("uploaded", None)
+    else:
+        st.session_state["uploaded"] = ((sel.model_ref, sel.batch), loaded, upload.name)
+        st.success(f"**{upload.name}** is a valid schedule of {graph.name}: "
+                   f"{loaded.search.strategy}, {len(loaded.stages)} stages, "
+                   f"{loaded.predicted_ms:.3f} ms on {loaded.target.device}. "
+                   "The Schedule page can now play it.", icon="✅")
+        with guard("Could not draw the uploaded schedule"):
+            bars, bounds = trace_bars(backend.chrome_trace(loaded, sel.model_ref, sel.batch,
+                                                           sel.cost_spec))
+        st.plotly_chart(gantt_figure(bars, bounds, title="Uploaded schedule"),
+                        width="stretch", key="upload_gantt")
+        st.dataframe(stage_rows(loaded), hide_index=True, width="stretch")

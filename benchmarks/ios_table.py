@@ -1,0 +1,490 @@
+"""The IOS table on this GPU: every method for every model, measured in one run.
+
+    PYTHONPATH=. python3 benchmarks/ios_table.py            # the full table (<= ~9 min, H100)
+    PYTHONPATH=. python3 benchmarks/ios_table.py --quick    # smoke test: squeezenet, no compile
+    PYTHONPATH=. python3 benchmarks/ios_table.py --models inception_v3 --batch 1 16
+
+Methods per (model, batch): eager; cudagraph (the model's own forward captured in one CUDA graph on
+one stream); sequential, greedy, ios-merge, ios-parallel, ios-both (searched with the measured
+cost model, run by our executor: streams + one CUDA graph); bound (critical path of measured op
+times); and last, when time is left, torch.compile default and reduce-overhead.
+
+Stage measurements go through one database per batch size shared by all strategies and models
+(identical stages measured once); ``search_s`` is what the search would have cost from a cold
+cache: DP seconds plus the measuring seconds of every distinct stage it asked for. A stage left
+unmeasured when a model's share of the time budget runs out is estimated by the simulated H100
+(and so marked in its schedule); the row counts such stages.
+
+Written incrementally into ``--out-dir`` (default ``$OUT`` when set, else benchmarks/results/):
+``<gpu>.json`` / ``<gpu>.md``, and under ``profiles/`` one ``ios-profile/1`` database per model and
+batch plus the GPU's schedules (``<db stem>.<strategy>.schedule.json``), ready for data/profiles/.
+A failing method records its error in its row; the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `python3 benchmarks/ios_table.py` works without PYTHONPATH
+
+import torch  # noqa: E402
+
+from ios_core.cli_profile import device_slug  # noqa: E402
+from ios_core.cost.analytic import SimulatedCost  # noqa: E402
+from ios_core.cost.profile_db import ProfileDB, ProfileKey  # noqa: E402
+from ios_core.profiling import CachedCost, StageRequest, measure_settings, model_subset  # noqa: E402
+from ios_core.schedule import Schedule  # noqa: E402
+from ios_core.schedulers import SearchConfig, optimize  # noqa: E402
+
+STRATEGIES = ("ios-both", "ios-parallel", "ios-merge", "greedy", "sequential")  # largest first
+METHODS = ("eager", "cudagraph", "compile-default", "compile-reduce-overhead", "sequential",
+           "greedy", "ios-merge", "ios-parallel", "ios-both", "bound")
+DEFAULT_RUNS = (("squeezenet", 1), ("inception_v3", 1), ("inception_v3", 16), ("randwire", 1),
+                ("nasnet", 1))  # cheapest first: a run cut short still has most of the table
+STAGE_WARMUP, STAGE_ITERS = 3, 20  # per measured stage: few replays, thousands of stages
+SEARCH_SHARE = 0.75  # of the time budget for everything but torch.compile
+COMPILE_LIMIT_S = 150.0  # one torch.compile call may take at most this long
+
+
+# ---- results file -----------------------------------------------------------------------------
+class Report:
+    """Rows plus header, rewritten as JSON and Markdown after every row (a cut run keeps them)."""
+
+    def __init__(self, out_dir: Path, slug: str, header: dict[str, Any]) -> None:
+        self.json_path = out_dir / f"{slug}.json"
+        self.md_path = out_dir / f"{slug}.md"
+        self.header = header
+        self.rows: list[dict[str, Any]] = []
+        self.profiles: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.write()
+        _log(_row_line(row))
+
+    def write(self) -> None:
+        data = {**self.header, "rows": self.rows, "profiles": self.profiles}
+        _atomic_write(self.json_path, json.dumps(data, indent=1) + "\n")
+        _atomic_write(self.md_path, markdown(data))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def markdown(data: dict[str, Any]) -> str:
+    lines = [f"# IOS table on {data['device']}", "",
+             f"torch {data['torch']}, cuDNN {data['cudnn']}, {data['date']}; fp32 "
+             f"(TF32 convs {'on' if data['settings'].get('tf32_cudnn') else 'off'}); "
+             f"r={data['config']['r']}, s={data['config']['s']}; median ms of CUDA-event-timed "
+             f"runs ({data['config']['iters']} after {data['config']['warmup']} warm-ups).", "",
+             "## Latency (ms)", "", *pivot_table(data["rows"]), "", "## Details", "",
+             "| model | batch | method | ms | search s | predicted ms | rel. err | notes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        lines.append(f"| {r['model']} | {r['batch']} | {r['method']} | {_num(r.get('ms'))} | "
+                     f"{_num(r.get('search_s'), 1)} | {_num(r.get('predicted_ms'))} | "
+                     f"{_sci(r.get('rel_err'))} | {_notes(r)} |")
+    if data.get("profiles"):
+        lines += ["", "## Stage profiles", "", "| file | stages | measuring s | estimated |",
+                  "|---|---|---|---|"]
+        lines += [f"| {p['file']} | {p['entries']} | {p['measure_s']:.1f} | {p['estimated']} |"
+                  for p in data["profiles"]]
+    lines += ["", "search s: profiling + DP seconds from a cold stage cache; rel. err: output vs. "
+              "the model's own forward in float64 on the CPU; bound: critical path of measured "
+              "op latencies.", ""]
+    return "\n".join(lines)
+
+
+def pivot_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    runs = list(dict.fromkeys((r["model"], r["batch"]) for r in rows))
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    cell = {(r["model"], r["batch"], r["method"]): r for r in rows}
+    out = ["| model | batch | " + " | ".join(methods) + " |",
+           "|---|---|" + "---|" * len(methods)]
+    for model, batch in runs:
+        vals = [_cell(cell.get((model, batch, m))) for m in methods]
+        out.append(f"| {model} | {batch} | " + " | ".join(vals) + " |")
+    return out
+
+
+def _cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return ""
+    if row.get("ms") is None:
+        return "error" if row.get("error") else "skipped"
+    return f"{row['ms']:.3f}"
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def _sci(x: Any) -> str:
+    return "" if x is None else f"{x:.1e}"
+
+
+def _notes(r: dict[str, Any]) -> str:
+    notes = []
+    if r.get("estimated_stages"):
+        notes.append(f"{r['estimated_stages']} stages estimated")
+    if r.get("compile_s") is not None:
+        notes.append(f"compiled in {r['compile_s']:.0f} s")
+    if r.get("error"):
+        notes.append(str(r["error"]).replace("|", "/").splitlines()[0][:120])
+    return "; ".join(notes)
+
+
+def _row_line(r: dict[str, Any]) -> str:
+    what = f"{r['ms']:.3f} ms" if r.get("ms") is not None else f"FAILED {r.get('error', '')}"
+    extra = f", search {r['search_s']:.1f} s" if r.get("search_s") is not None else ""
+    return f"{r['model']} b{r['batch']} {r['method']}: {what}{extra}"
+
+
+_T0 = time.perf_counter()
+
+
+def _log(text: str) -> None:
+    print(f"[{time.perf_counter() - _T0:6.1f} s] {text}", flush=True)
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise TimeoutError in the main thread after ``seconds`` (torch.compile can take minutes)."""
+    if seconds is None or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"gave up after {seconds:.0f} s (time budget)")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1.0))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ---- one model at one batch size --------------------------------------------------------------
+class ModelRun:
+    """Everything measured for one (model, batch): the traced graph, the GPU copy of the model,
+    the reference output, and the stage cache shared with the other runs of this batch."""
+
+    def __init__(self, name: str, batch: int, args: argparse.Namespace, db: ProfileDB,
+                 measure_s: dict[str, float]) -> None:
+        from ios_core import executor, frontend, models
+
+        self.name, self.batch, self.args = name, batch, args
+        self.config = SearchConfig(r=args.r, s=args.s)
+        loaded = models.load_model(name, batch=batch, seed=0)
+        self.traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
+        self.graph = self.traced.graph
+        self.inputs = executor.random_inputs(self.graph, seed=0)  # CPU, seeded: same as check()
+        self.reference = _flatten(executor.reference_outputs(loaded.module, self.inputs))
+        # a copy on the GPU: moving the traced module itself could move tensors its kernels share
+        self.module = copy.deepcopy(loaded.module).cuda().eval()
+        self.cuda_inputs = [x.cuda() for x in self.inputs]
+        self.db, self.measure_s = db, measure_s
+        self.fallback = SimulatedCost("h100")
+        self.measured = _measured_cost(self.traced)
+        self.requests: dict[str, StageRequest] = {}  # every stage this model's searches asked
+        self.estimated: set[str] = set()
+        self.deadline: float | None = None
+
+    def row(self, method: str, **fields: Any) -> dict[str, Any]:
+        return {"model": self.name, "batch": self.batch, "method": method, "ms": None, **fields}
+
+    def rel_err(self, out: Any) -> float:
+        from ios_core.executor import relative_error
+
+        return relative_error(_flatten(out), self.reference)
+
+    def timing(self, target: Any, iters: int | None = None) -> dict[str, Any]:
+        from ios_core.timing import time_ms
+
+        t = time_ms(target, warmup=self.args.warmup, iters=iters or self.args.iters)
+        return {"ms": t.median_ms, "p10_ms": t.percentile_ms(10), "p90_ms": t.percentile_ms(90)}
+
+    # ---- baselines -----------------------------------------------------------------------------
+    def eager(self) -> dict[str, Any]:
+        with torch.no_grad():
+            out = self.module(*self.cuda_inputs)
+
+            def run() -> None:
+                self.module(*self.cuda_inputs)
+
+            timing = self.timing(run, iters=min(self.args.iters, 30))  # slow and launch-bound
+        return self.row("eager", **timing, rel_err=self.rel_err(out))
+
+    def cudagraph(self) -> dict[str, Any]:
+        from ios_core.engine import capture
+
+        with torch.no_grad():
+            graph, out = capture(lambda: self.module(*self.cuda_inputs))
+            graph.replay()
+            err = self.rel_err(out)
+            timing = self.timing(graph)
+        return self.row("cudagraph", **timing, rel_err=err)
+
+    def compiled(self, mode: str, limit_s: float) -> dict[str, Any]:
+        method = "compile-default" if mode == "default" else f"compile-{mode}"
+        torch._dynamo.reset()  # a fresh cache per model and mode: no recompile-limit surprises
+        fn = torch.compile(self.module, mode=mode)
+        t0 = time.perf_counter()
+        with time_limit(limit_s), torch.no_grad():
+            for _ in range(3):  # compiles on the first call; reduce-overhead records graphs later
+                out = fn(*self.cuda_inputs)
+            compile_s = time.perf_counter() - t0
+            err = self.rel_err(_clone(out))
+
+            def run() -> None:
+                fn(*self.cuda_inputs)
+
+            timing = self.timing(run)
+        return self.row(method, **timing, rel_err=err, compile_s=compile_s)
+
+    # ---- our schedules -------------------------------------------------------------------------
+    def cached_cost(self) -> CachedCost:
+        return CachedCost(self.db, self.measured, self.name, self.fallback,
+                          deadline=self.deadline, measure_s=self.measure_s)
+
+    def schedule(self, strategy: str) -> tuple[Schedule, dict[str, Any]]:
+        cost = self.cached_cost()
+        spent = sum(self.measure_s.values())
+        t0 = time.perf_counter()
+        sched = optimize(self.graph, strategy, cost, self.config, model_name=self.name)
+        wall = time.perf_counter() - t0
+        dp_s = wall - (sum(self.measure_s.values()) - spent)
+        profile_s = cost.cold_seconds(cost.asked)
+        self.requests.update(cost.asked)
+        self.estimated |= cost.estimated
+        stats = {**sched.search.stats, "stream_cap": self.config.stream_cap, "dp_s": dp_s,
+                 "profile_s": profile_s, "fallback_params": self.fallback.params,
+                 "measure_failures": len(cost.failures)}
+        sched = replace(sched, search=replace(sched.search, stats=stats),
+                        target=replace(sched.target, cudnn=str(torch.backends.cudnn.version())))
+        return sched, {"search_s": dp_s + profile_s, "dp_s": dp_s, "profile_s": profile_s,
+                       "predicted_ms": sched.predicted_ms, "stages": len(sched.stages),
+                       "estimated_stages": sched.estimated_stages,
+                       "distinct_stages": len(cost.asked)}
+
+    def ios(self, strategy: str, out_stem: Path) -> dict[str, Any]:
+        from ios_core.executor import compile_schedule
+
+        sched, info = self.schedule(strategy)
+        sched.save(str(out_stem.with_name(f"{out_stem.name}.{strategy}.schedule.json")))
+        compiled = compile_schedule(self.traced, sched, device="cuda")
+        err = self.rel_err(compiled(*self.inputs))
+        timing = self.timing(compiled)
+        return self.row(strategy, **timing, **info, rel_err=err, streams=compiled.num_streams)
+
+    def bound(self) -> dict[str, Any]:
+        from ios_core.cost.bounds import critical_path_ms
+
+        cost = self.cached_cost()
+        ms = critical_path_ms(self.graph, cost)
+        self.requests.update(cost.asked)
+        return self.row("bound", ms=ms, estimated_stages=len(cost.estimated))
+
+    def save_profile(self, path: Path) -> dict[str, Any]:
+        sub = model_subset(self.db, self.requests.values(), self.name)
+        sub.set_model_info(self.name, fingerprint=self.graph.fingerprint(), r=self.config.r,
+                           s=self.config.s, max_part_ops=self.config.max_part_ops,
+                           strategies=list(STRATEGIES), stages=len(self.requests),
+                           complete=not (set(self.requests) - set(sub.entries)))
+        sub.save(path)
+        secs = sum(self.measure_s.get(s, 0.0) for s in self.requests)
+        return {"file": path.name, "model": self.name, "batch": self.batch, "entries": len(sub),
+                "measure_s": secs, "estimated": len(self.estimated - set(sub.entries))}
+
+    def release(self) -> None:
+        del self.module, self.measured, self.cuda_inputs
+        torch.cuda.empty_cache()
+
+
+def _measured_cost(traced: Any) -> Any:
+    from ios_core.profiling import default_measured
+
+    return default_measured(traced, STAGE_WARMUP, STAGE_ITERS)
+
+
+def _flatten(obj: Any) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    return [t for v in obj for t in _flatten(v)]
+
+
+def _clone(obj: Any) -> Any:
+    return [t.clone() for t in _flatten(obj)]  # reduce-overhead reuses its output buffers
+
+
+# ---- the whole table --------------------------------------------------------------------------
+def attempt(report: Report, run: ModelRun | None, model: str, batch: int, method: str,
+            fn: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """Run one method; on failure record the error in its row and go on."""
+    try:
+        row = fn()
+    except Exception as e:  # noqa: BLE001 - one failing method must not end the table
+        traceback.print_exc(file=sys.stderr)
+        row = {"model": model, "batch": batch, "method": method, "ms": None,
+               "error": f"{type(e).__name__}: {e}"}
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # surface (and drop) asynchronous errors before going on
+    report.add(row)
+    return row
+
+
+def search_phase(report: Report, runs: Sequence[tuple[str, int]], args: argparse.Namespace,
+                 out_dir: Path, phase_end: float) -> list[ModelRun]:
+    """Baselines, searches, our executor and the bound for every run; profiles saved per run."""
+    dbs: dict[int, ProfileDB] = {}
+    measure_s: dict[int, dict[str, float]] = {}
+    done: list[ModelRun] = []
+    for i, (model, batch) in enumerate(runs):
+        try:
+            run = setup_run(model, batch, args, dbs, measure_s)
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc(file=sys.stderr)
+            for method in METHODS:
+                report.add({"model": model, "batch": batch, "method": method, "ms": None,
+                            "error": f"setup failed: {type(e).__name__}: {e}"})
+            continue
+        # later runs inherit what earlier ones did not use of the measuring time
+        run.deadline = time.perf_counter() + max(10.0, (phase_end - time.perf_counter())
+                                                 / (len(runs) - i))
+        stem = out_dir / "profiles" / f"{report.header['slug']}-{model}-b{batch}"
+        attempt(report, run, model, batch, "eager", run.eager)
+        attempt(report, run, model, batch, "cudagraph", run.cudagraph)
+        for strategy in args.strategies:
+            attempt(report, run, model, batch, strategy, partial(run.ios, strategy, stem))
+        attempt(report, run, model, batch, "bound", run.bound)
+        try:
+            report.profiles.append(run.save_profile(stem.with_name(stem.name + ".json")))
+            report.write()
+        except Exception:  # noqa: BLE001
+            traceback.print_exc(file=sys.stderr)
+        done.append(run)
+    return done
+
+
+def setup_run(model: str, batch: int, args: argparse.Namespace, dbs: dict[int, ProfileDB],
+              measure_s: dict[int, dict[str, float]]) -> ModelRun:
+    _log(f"{model} b{batch}: tracing")
+    if batch not in dbs:
+        dbs[batch] = ProfileDB(current_key(batch), name=f"b{batch}",
+                               measure={**measure_settings(), "warmup": STAGE_WARMUP,
+                                        "iters": STAGE_ITERS})
+        measure_s[batch] = {}
+    return ModelRun(model, batch, args, dbs[batch], measure_s[batch])
+
+
+def current_key(batch: int) -> ProfileKey:
+    return ProfileKey(torch.cuda.get_device_name(), torch.__version__,
+                      str(torch.backends.cudnn.version()), "float32", batch)
+
+
+def compile_phase(report: Report, runs: Sequence[ModelRun], end: float) -> None:
+    """torch.compile rows last: they take longest to build and matter least to this project."""
+    for run in runs:
+        for mode in ("default", "reduce-overhead"):
+            method = "compile-default" if mode == "default" else f"compile-{mode}"
+            left = end - time.perf_counter()
+            if left < 20:
+                report.add(run.row(method, error="skipped: time budget used up"))
+                continue
+            attempt(report, run, run.name, run.batch, method,
+                    partial(run.compiled, mode, min(left, COMPILE_LIMIT_S)))
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=None,
+                   help="sample models (default: squeezenet inception_v3 randwire nasnet at "
+                        "batch 1, and inception_v3 at batch 16)")
+    p.add_argument("--batch", nargs="+", type=int, default=None,
+                   help="batch sizes, each with every --models (default: see --models)")
+    p.add_argument("--out-dir", default=None,
+                   help="where results go (default: $OUT when set, else benchmarks/results)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: squeezenet unless --models, 20 timed runs, no torch.compile")
+    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    p.add_argument("--r", type=int, default=3, help="max ops per group (default 3)")
+    p.add_argument("--s", type=int, default=8, help="max groups per stage (default 8)")
+    p.add_argument("--warmup", type=int, default=10, help="warm-up runs per timing (default 10)")
+    p.add_argument("--iters", type=int, default=100, help="timed runs per timing (default 100)")
+    p.add_argument("--budget-s", type=float, default=480.0,
+                   help="wall-clock budget; stages not measured by a run's share of it are "
+                        "estimated, torch.compile rows are skipped when it is spent (default 480)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.iters, args.no_compile = min(args.iters, 20), True
+    args.runs = runs_from(args)
+    args.strategies = [s for s in STRATEGIES if s in args.strategies]  # largest search first
+    return args
+
+
+def runs_from(args: argparse.Namespace) -> list[tuple[str, int]]:
+    if args.models is None and args.batch is None:
+        return [("squeezenet", 1)] if args.quick else list(DEFAULT_RUNS)
+    models = args.models or [m for m, _ in DEFAULT_RUNS if m != "inception_v3"] + ["inception_v3"]
+    return [(m, b) for b in (args.batch or [1]) for m in dict.fromkeys(models)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not torch.cuda.is_available():
+        print("error: the IOS table is measured on a CUDA GPU, and torch sees none",
+              file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    out_dir = Path(args.out_dir or os.environ.get("OUT") or ROOT / "benchmarks" / "results")
+    (out_dir / "profiles").mkdir(parents=True, exist_ok=True)
+    name = torch.cuda.get_device_name()
+    header = {"device": name, "slug": device_slug(name), "torch": torch.__version__,
+              "cudnn": str(torch.backends.cudnn.version()),
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "settings": measure_settings(),
+              "config": {"r": args.r, "s": args.s, "warmup": args.warmup, "iters": args.iters,
+                         "stage_warmup": STAGE_WARMUP, "stage_iters": STAGE_ITERS,
+                         "budget_s": args.budget_s}}
+    report = Report(out_dir, header["slug"], header)
+    report.write()
+    _log(f"{name}: {len(args.runs)} runs -> {out_dir}")
+    runs = search_phase(report, args.runs, args, out_dir,
+                        start + SEARCH_SHARE * args.budget_s if not args.no_compile
+                        else start + args.budget_s)
+    if not args.no_compile:
+        compile_phase(report, runs, start + args.budget_s)
+    report.header["elapsed_s"] = round(time.perf_counter() - start, 1)
+    report.write()
+    print("\n".join(["", *pivot_table(report.rows)]))
+    print(f"\nwrote {report.json_path}, {report.md_path} and {out_dir / 'profiles'}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""The CUDA path (streams + one CUDA graph) and the measured cost model; run on the lent GPU.
+
+    PYTHONPATH=. python3 -m pytest -m cuda -q tests/test_cuda.py
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ios_core.executor import check, compile_schedule, relative_error
+from tests._hand_models import SCHEDULES, hand_traced, make_schedule, run_in_order, sequential
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+TF32_TOL = 5e-3  # cuDNN convs run in TF32 by default
+
+
+@pytest.fixture(scope="module")
+def traced():
+    return hand_traced(batch=2, hw=16)
+
+
+def _input(traced, seed: int) -> torch.Tensor:
+    return torch.randn(traced.graph.inputs[0].shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _schedules(traced):
+    named = {name: make_schedule(traced.graph, st) for name, st in SCHEDULES.items()}
+    return {**named, "sequential": sequential(traced.graph)}
+
+
+def _assert_matches_cpu(traced, out, x) -> None:
+    ref = run_in_order(traced, x)
+    out = out if isinstance(out, tuple) else (out,)
+    assert all(o.device.type == "cuda" for o in out)
+    assert relative_error(out, ref) < TF32_TOL
+
+
+@pytest.mark.parametrize("use_graph", [True, False])
+@pytest.mark.parametrize("name", [*sorted(SCHEDULES), "sequential"])
+def test_cuda_matches_cpu(traced, name: str, use_graph: bool) -> None:
+    schedule = _schedules(traced)[name]
+    compiled = compile_schedule(traced, schedule, device="cuda", use_cuda_graph=use_graph)
+    assert compiled.uses_cuda_graph == use_graph
+    widest = max(len(st.groups) for st in schedule.stages)
+    assert compiled.num_streams == (widest if widest > 1 else 0)  # pool = max groups
+    for seed in (1, 2):  # a second input: the replay must read the new static input
+        x = _input(traced, seed)
+        _assert_matches_cpu(traced, compiled(x), x)
+
+
+def test_one_graph_replay_runs_the_whole_schedule(traced) -> None:
+    compiled = compile_schedule(traced, make_schedule(traced.graph, SCHEDULES["merge_all_five"]),
+                                device="cuda")
+    pointers = [t.data_ptr() for t in compiled.static_outputs]
+    x = _input(traced, 3)
+    compiled.static_inputs[0].copy_(x)
+    compiled.replay()  # nothing but the graph: every output must be fresh
+    torch.cuda.synchronize()
+    _assert_matches_cpu(traced, tuple(compiled.static_outputs), x)
+    assert [t.data_ptr() for t in compiled.static_outputs] == pointers  # static buffers
+
+
+def test_call_returns_clones(traced) -> None:
+    compiled = compile_schedule(traced, sequential(traced.graph), device="cuda")
+    first = compiled(_input(traced, 4))
+    kept = [t.clone() for t in first]
+    compiled(_input(traced, 5))
+    assert all(torch.equal(a, b) for a, b in zip(first, kept, strict=True))
+    assert all(a.data_ptr() != s.data_ptr() for a, s in zip(first, compiled.static_outputs,
+                                                             strict=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_check_on_cuda(traced, dtype: torch.dtype) -> None:
+    result = check(traced, make_schedule(traced.graph, SCHEDULES["two_merges_and_groups"]),
+                   device="cuda", dtype=dtype)
+    assert result.ok, result
+
+
+# ---- measured cost ------------------------------------------------------------------------------
+STAGES = [
+    ("merge", (("a", "b", "c", "d", "e"),)),
+    ("concurrent", (("a",), ("b",), ("c",), ("d",), ("e",))),
+    ("concurrent", (("b", "b2"), ("d", "d2"), ("p", "pc", "s"))),
+    ("concurrent", (("a",),)),
+]
+
+
+def test_measured_cost_positive_repeatable_cached(traced) -> None:
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced, warmup=5, iters=30)
+    assert cost.name == "measured" and cost.device == torch.cuda.get_device_name()
+    for strategy, groups in STAGES:
+        first = cost.stage_cost(traced.graph, strategy, groups)
+        again = cost.measure(traced.graph, strategy, groups).median_ms / cost.unroll
+        assert first.ms > 0 and not first.estimated
+        assert 0.5 < again / first.ms < 2.0, (strategy, groups, first.ms, again)
+    before = cost.measured
+    cost.stage_cost(traced.graph, *STAGES[0])
+    assert cost.measured == before and cost.hits == 1
+
+
+def test_measured_cost_of_a_stage_is_below_its_ops_in_sequence(traced) -> None:
+    # sanity, not a benchmark: five tiny convs merged cost less than five separate launches
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced)
+    merged = cost.stage_cost(traced.graph, *STAGES[0]).ms
+    singles = sum(cost.stage_cost(traced.graph, "concurrent", ((n,),)).ms for n in "abcde")
+    assert merged < singles
+
+
+# ---- sample models through the frontend and the schedulers ------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["sequential", "ios-both"])
+def test_inception_v3_schedule_on_cuda(strategy: str) -> None:
+    sample_models = pytest.importorskip("sample_models")
+    frontend = pytest.importorskip("ios_core.frontend")
+    schedulers = pytest.importorskip("ios_core.schedulers")
+    analytic = pytest.importorskip("ios_core.cost.analytic")
+    model, shape = sample_models.build_model("inception_v3")
+    traced = frontend.trace_model(model, torch.randn(1, *shape), name="inception_v3")
+    schedule = schedulers.optimize(traced.graph, strategy, analytic.SimulatedCost("h100"))
+    if strategy == "ios-both":
+        assert any(len(st.groups) > 1 or st.strategy == "merge" for st in schedule.stages)
+    result = check(traced, schedule, device="cuda")
+    assert result.ok, result

@@ -1,0 +1,297 @@
+"""The IOS DP against brute force, its pruning, statistics and the optimize() front door."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from functools import lru_cache
+
+import networkx as nx
+import pytest
+
+from ios_core.schedule import Schedule, validate_schedule
+from ios_core.schedulers import SearchConfig, SearchObserver, optimize
+from ios_core.schedulers.dp import bits, downsets, index_part, solve_part
+from ios_core.schedulers.merge import merge_problem
+
+from .toy_graphs import ToyCost, conv, graph_of, random_dag
+
+DP_STRATEGIES = ("ios-merge", "ios-parallel", "ios-both")
+BIG = 99  # r and s that prune nothing on these graphs
+
+
+# ---- an independent brute force: every subset of every remaining set -------------------------
+def stage_options(graph, names, sub, strategy, r, s):
+    """Every legal (strategy, groups) running exactly ``sub``, by the definitions."""
+    order = {n: i for i, n in enumerate(names)}
+    ops = sorted(sub, key=order.__getitem__)
+    options = []
+    dag = nx.DiGraph()
+    dag.add_nodes_from(ops)
+    dag.add_edges_from((p, n) for n in ops for p in graph.predecessors(n) if p in sub)
+    comps = [sorted(c, key=order.__getitem__) for c in nx.weakly_connected_components(dag)]
+    comps.sort(key=lambda c: order[c[0]])
+    if strategy != "ios-merge" or len(ops) == 1:
+        if max(map(len, comps)) <= r and len(comps) <= s:
+            options.append(("concurrent", tuple(map(tuple, comps))))
+    if strategy != "ios-parallel" and len(ops) >= 2 and merge_problem(graph, ops) is None:
+        options.append(("merge", (tuple(ops),)))
+    return options
+
+
+def endings_brute(graph, names, state, r, s, strategy):
+    """Every (strategy, ops) ending of ``state`` (a frozenset of names)."""
+    found = []
+    for k in range(1, len(state) + 1):
+        for sub in itertools.combinations(sorted(state), k):
+            sub = frozenset(sub)
+            if any(c in state and c not in sub for x in sub for c in graph.consumers(x)):
+                continue  # not closed under successors inside the state
+            for option in stage_options(graph, names, sub, strategy, r, s):
+                found.append((option, sub))
+    return found
+
+
+def brute_force(graph, strategy, cost, r=BIG, s=BIG) -> float:
+    names = [n.name for n in graph.nodes]
+
+    @lru_cache(maxsize=None)
+    def best(state: frozenset) -> float:
+        if not state:
+            return 0.0
+        return min(
+            best(state - sub) + cost.latency(*option)
+            for option, sub in endings_brute(graph, names, state, r, s, strategy)
+        )
+
+    return best(frozenset(names))
+
+
+def every_schedule(graph, strategy, cost):
+    """Literally every schedule (no memo): yields the cost of each sequence of stages."""
+    names = [n.name for n in graph.nodes]
+
+    def walk(state, acc):
+        if not state:
+            yield acc
+            return
+        for option, sub in endings_brute(graph, names, state, BIG, BIG, strategy):
+            yield from walk(state - sub, acc + cost.latency(*option))
+
+    yield from walk(frozenset(names), 0.0)
+
+
+def dp_cost(graph, strategy, cost, r=BIG, s=BIG):
+    names = [n.name for n in graph.nodes]
+    result = solve_part(graph, names, strategy, cost_fn(cost), r, s)
+    return result
+
+
+def cost_fn(cost):
+    return lambda strategy, groups: cost.stage_cost(None, strategy, groups)
+
+
+# ---- the DP equals brute force -------------------------------------------------------------
+@pytest.mark.parametrize("chunk", range(4))
+def test_dp_equals_brute_force_on_random_dags(chunk):
+    """200+ seeded DAGs of 4..8 ops, every strategy, no pruning."""
+    merges_seen = 0
+    for seed in range(chunk * 55, (chunk + 1) * 55):
+        rng = random.Random(seed)
+        graph = random_dag(rng, rng.randint(4, 8))
+        cost = ToyCost.random(graph, seed)
+        for strategy in DP_STRATEGIES:
+            result = dp_cost(graph, strategy, cost)
+            expect = brute_force(graph, strategy, cost)
+            assert result.cost_ms == pytest.approx(expect, abs=1e-9), (seed, strategy)
+            again = sum(cost.latency(st, g) for st, g in result.stages)
+            assert again == pytest.approx(result.cost_ms, abs=1e-9)
+            merges_seen += sum(st == "merge" for st, _ in result.stages)
+    assert merges_seen > 0  # the random graphs do exercise merge stages
+
+
+def test_dp_equals_every_schedule_on_tiny_dags():
+    """No memo at all in the reference: the minimum over literally every stage sequence."""
+    for seed in range(30):
+        rng = random.Random(1000 + seed)
+        graph = random_dag(rng, rng.randint(3, 5))
+        cost = ToyCost.random(graph, seed)
+        for strategy in DP_STRATEGIES:
+            expect = min(every_schedule(graph, strategy, cost))
+            assert dp_cost(graph, strategy, cost).cost_ms == pytest.approx(expect, abs=1e-9)
+
+
+@pytest.mark.parametrize("r,s", [(1, 1), (1, 3), (2, 2), (3, 1), (3, 3), (2, 8)])
+def test_pruned_dp_equals_pruned_brute_force(r, s):
+    for seed in range(25):
+        rng = random.Random(5000 + seed)
+        graph = random_dag(rng, rng.randint(4, 8))
+        cost = ToyCost.random(graph, seed)
+        for strategy in ("ios-parallel", "ios-both"):
+            expect = brute_force(graph, strategy, cost, r, s)
+            assert dp_cost(graph, strategy, cost, r, s).cost_ms == pytest.approx(expect, abs=1e-9)
+
+
+def test_endings_are_exact_and_unique():
+    """Per state, the enumerated endings are the brute-force endings, each once."""
+    for seed in range(40):
+        rng = random.Random(7000 + seed)
+        graph = random_dag(rng, rng.randint(4, 8))
+        names = [n.name for n in graph.nodes]
+        r, s = rng.randint(1, 4), rng.randint(1, 4)
+        ix = index_part(graph, names, r, s, merges=True)
+        for state, sinks in downsets(ix.pred).items():
+            if not state:
+                continue
+            named = frozenset(names[i] for i in bits(state))
+            want = endings_brute(graph, names, named, r, s, "ios-both")
+            conc = ix.concurrent_endings(state, sinks)
+            merge = ix.merge_endings(sinks)
+            assert len(conc) == len(set(conc)) and len(merge) == len(set(merge))
+            got = {("concurrent", m) for m in conc} | {("merge", m) for m in merge}
+            mask = {n: 1 << i for i, n in enumerate(names)}
+            assert got == {(opt[0], sum(mask[n] for n in sub)) for opt, sub in want}
+
+
+def test_states_are_the_downsets():
+    for seed in range(20):
+        graph = random_dag(random.Random(seed), 7)
+        names = [n.name for n in graph.nodes]
+        ix = index_part(graph, names, 3, 8, merges=False)
+        closed = [
+            m for m in range(1 << len(names))
+            if all(ix.pred[i] & m == ix.pred[i] for i in bits(m))
+        ]
+        assert sorted(downsets(ix.pred)) == closed
+
+
+# ---- the multi-root group IOS missed --------------------------------------------------------
+def multi_root_graph():
+    a, b = conv("a", "x", k=3), conv("b", "x", k=1, act="none")
+    return graph_of([a, b, conv("c", "x", k=5), _concat("d", ("a", "b"))])
+
+
+def _concat(name, ins):
+    from ios_core.ir import OpNode
+
+    return OpNode(name, "concat", ins, (1, 8 * len(ins), 8, 8), {"dim": 1})
+
+
+def test_multi_root_ending_is_found():
+    """{a, b, d} with a→d, b→d is one group of two roots: a legal, enumerated ending."""
+    graph = multi_root_graph()
+    names = [n.name for n in graph.nodes]
+    ix = index_part(graph, names, 3, 8, merges=False)
+    full = (1 << len(names)) - 1
+    sinks = downsets(ix.pred)[full]
+    abd = 0b1011
+    assert abd in ix.concurrent_endings(full, sinks)
+    assert ix.group_names(abd) == (("a", "b", "d"),)
+    # a cost that rewards few stages and long groups makes it the best last stage
+    cost = ToyCost({"a": 1.0, "b": 1.0, "c": 3.0, "d": 1.0}, overhead=5.0)
+    result = dp_cost(graph, "ios-parallel", cost, r=3, s=8)
+    assert result.stages == [("concurrent", (("a", "b", "d"), ("c",)))]
+
+
+# ---- optimize(): pruning, validity, never worse than sequential ------------------------------
+@pytest.mark.parametrize("r,s", list(itertools.product((1, 2, 3), (1, 2, 3))))
+def test_pruned_schedules_are_valid_and_beat_sequential(r, s):
+    config = SearchConfig(r=r, s=s, max_part_ops=6)
+    for seed in range(12):
+        rng = random.Random(9000 + seed)
+        graph = random_dag(rng, rng.randint(4, 8))
+        cost = ToyCost.random(graph, seed)
+        seq = optimize(graph, "sequential", cost, config)
+        for strategy in (*DP_STRATEGIES, "greedy"):
+            sched = optimize(graph, strategy, cost, config)
+            validate_schedule(sched, graph, check_fingerprint=True)
+            if strategy != "greedy":
+                assert sched.predicted_ms <= seq.predicted_ms + 1e-9
+                for st in sched.stages:
+                    assert len(st.groups) <= s
+                    assert st.strategy == "merge" or max(map(len, st.groups)) <= r
+
+
+def test_optimize_records_model_target_and_stats():
+    graph = random_dag(random.Random(3), 8)
+    cost = ToyCost.random(graph, 3)
+    sched = optimize(graph, "ios-both", cost, SearchConfig(r=2, s=3), model_name="toy-net")
+    assert sched.model.name == "toy-net"
+    assert sched.model.fingerprint == graph.fingerprint()
+    assert sched.model.input_shape == graph.inputs[0].shape
+    assert sched.target.device == "toy-device" and sched.target.batch == 1
+    assert (sched.search.r, sched.search.s, sched.search.cost) == (2, 3, "toy")
+    stats = sched.search.stats
+    assert stats["states"] == sum(p["states"] for p in stats["parts"]) > 0
+    assert stats["transitions"] >= stats["states"] - len(stats["parts"])
+    assert stats["stages_costed"] == len(set(cost.calls))  # each distinct stage costed once
+    assert stats["cache_hits"] >= 0 and stats["seconds"] >= 0
+    for st in sched.stages:
+        assert st.predicted_ms == pytest.approx(cost.latency(st.strategy, st.groups))
+    assert Schedule.loads(sched.dumps()) == sched  # JSON round trip
+
+
+def test_sequential_and_greedy_shapes():
+    graph = multi_root_graph()
+    cost = ToyCost({"a": 1.0, "b": 1.0, "c": 3.0, "d": 1.0})
+    seq = optimize(graph, "sequential", cost)
+    assert [st.groups for st in seq.stages] == [(("a",),), (("b",),), (("c",),), (("d",),)]
+    greedy = optimize(graph, "greedy", cost, SearchConfig(stream_cap=2))
+    assert [st.groups for st in greedy.stages] == [(("a",), ("b",)), (("c",), ("d",))]
+    for sched in (seq, greedy):
+        assert all(st.strategy == "concurrent" for st in sched.stages)
+
+
+def test_r_or_s_below_one_is_rejected():
+    with pytest.raises(ValueError, match="r must be an integer of at least 1"):
+        SearchConfig(r=0)
+    with pytest.raises(ValueError, match="s must be an integer of at least 1"):
+        SearchConfig(s=0)
+    graph = multi_root_graph()
+    with pytest.raises(ValueError, match="r and s must be at least 1"):
+        solve_part(graph, [n.name for n in graph.nodes], "ios-both", lambda *a: None, 3, 0)
+
+
+def test_unknown_strategy_is_rejected():
+    graph = multi_root_graph()
+    with pytest.raises(ValueError, match="unknown strategy"):
+        optimize(graph, "ios-fast", ToyCost({}))
+
+
+def test_deterministic():
+    graph = random_dag(random.Random(11), 8)
+    runs = [optimize(graph, "ios-both", ToyCost.random(graph, 1)).stages for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_observer_sees_parts_progress_and_steps():
+    class Recorder(SearchObserver):
+        def __init__(self):
+            self.events = []
+
+        def on_part_start(self, part_index, n_parts, n_ops):
+            self.events.append(("start", part_index, n_parts, n_ops))
+
+        def on_progress(self, states_done, states_total, part_index, n_parts):
+            self.events.append(("progress", states_done, states_total))
+
+        def on_part_end(self, part_index, stats):
+            self.events.append(("end", part_index, stats["states"]))
+
+        def on_transition(self, part_index, remaining, strategy, groups, stage_ms, total_ms):
+            self.events.append(("transition", remaining, strategy, groups))
+
+        def on_state(self, part_index, remaining, cost_ms, best):
+            self.events.append(("state", remaining, cost_ms, best))
+
+    graph = multi_root_graph()
+    obs = Recorder()
+    sched = optimize(graph, "ios-both", ToyCost.random(graph, 0), observer=obs)
+    kinds = [e[0] for e in obs.events]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    assert kinds.count("transition") == sched.search.stats["transitions"]
+    assert kinds.count("state") == sched.search.stats["states"] - 1  # the empty state is free
+    last_state = [e for e in obs.events if e[0] == "state"][-1]
+    assert last_state[1] == ("a", "b", "c", "d")
+    assert math.isclose(last_state[2], sched.predicted_ms)
