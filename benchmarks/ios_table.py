@@ -220,9 +220,13 @@ class ModelRun:
         return relative_error(_flatten(out), self.reference)
 
     def timing(self, target: Any, iters: int | None = None) -> dict[str, Any]:
-        from ios_core.timing import time_ms
+        from ios_core import timing
 
-        t = time_ms(target, warmup=self.args.warmup, iters=iters or self.args.iters)
+        # the shared recipe: samples when the module offers them, else its median
+        timer = getattr(timing, "time_samples", None) or timing.time_ms
+        t = timer(target, warmup=self.args.warmup, iters=iters or self.args.iters)
+        if isinstance(t, float):
+            return {"ms": t}
         return {"ms": t.median_ms, "p10_ms": t.percentile_ms(10), "p90_ms": t.percentile_ms(90)}
 
     # ---- baselines -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 from .schedule import SEARCH_STRATEGIES, Schedule, ScheduleError
+from .schedulers.observer import SearchObserver
 
 
 class CliError(Exception):
@@ -150,32 +151,25 @@ def summary(schedule: Schedule) -> str:
     return "\n".join(lines)
 
 
-class ProgressPrinter:
-    """Search observer that prints one updating line per part on stderr."""
+class ProgressPrinter(SearchObserver):
+    """Search observer that keeps one updating progress line on stderr."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled and sys.stderr is not None
         self._last = 0.0
 
-    def on_part_start(self, part_index: int, n_parts: int, n_ops: int, *args, **kwargs) -> None:
+    def on_part_start(self, part_index: int, n_parts: int, n_ops: int) -> None:
         self._line(f"part {part_index + 1}/{n_parts} ({n_ops} ops)", force=True)
 
-    def on_part_end(self, part_index: int, *args, **kwargs) -> None:
-        pass
-
-    def on_progress(self, *args, **kwargs) -> None:
-        pass
-
-    def __getattr__(self, name: str):  # tolerate observer hooks this printer does not show
-        if name.startswith("on_"):
-            return lambda *a, **k: None
-        raise AttributeError(name)
+    def on_progress(self, states_done: int, states_total: int, part_index: int,
+                    n_parts: int) -> None:
+        self._line(f"part {part_index + 1}/{n_parts}: {states_done}/{states_total} states")
 
     def _line(self, text: str, force: bool = False) -> None:
         now = time.monotonic()
-        if self.enabled and (force or now - self._last > 0.2):
+        if self.enabled and (force or now - self._last > 0.2):  # at most 5 redraws a second
             self._last = now
-            print(f"\r\033[Ksearching: {text}", end="", file=sys.stderr, flush=True)
+            print(f"\r\033[Ksearching {text}", end="", file=sys.stderr, flush=True)
 
     def finish(self) -> None:
         if self.enabled:

@@ -33,6 +33,10 @@ T = TypeVar("T")
 WARMUP_RUNS = 3  # eager runs on a side stream before capture (cuDNN plans, allocator): torch docs
 
 
+class CaptureError(RuntimeError):
+    """Work that ran eagerly could not be captured in a CUDA graph (it synchronises, say)."""
+
+
 @dataclass(frozen=True)
 class OpStep:
     """One operator: ``env[name] = kernel(*env[inputs])``."""
@@ -218,9 +222,9 @@ def capture(
         graph.capture_begin(*(() if pool is None else (pool,)))
         try:
             result = run()
-        except BaseException:
+        except RuntimeError as e:  # the eager warm-up ran: capture itself is what failed
             _abandon(graph)
-            raise
+            raise CaptureError(str(e)) from e
         graph.capture_end()
     main.wait_stream(side)
     return graph, result

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from .engine import (
+    CaptureError,
     Env,
     StageEvents,
     StagePlan,
@@ -117,8 +118,8 @@ class CompiledSchedule:
         with torch.cuda.device(self.device):
             try:
                 graph, outs = capture(lambda: self._run(self.static_inputs))
-            except RuntimeError as e:
-                raise RuntimeError(
+            except CaptureError as e:
+                raise CaptureError(
                     f"the schedule could not be captured in a CUDA graph ({e}); an operator may "
                     "synchronise with the host: compile with use_cuda_graph=False"
                 ) from e

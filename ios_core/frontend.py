@@ -25,7 +25,8 @@ What becomes what:
 * max/avg pooling (module or functional) -> ``pool``; adaptive pooling to 1x1 -> mode
   ``global_avg`` / ``global_max``, to other sizes -> ``adaptive_avg`` / ``adaptive_max``.
 * ``torch.cat`` / ``concat`` -> ``concat``; a sum of two input-dependent tensors (``+``,
-  ``torch.add``, ``.add``, in-place forms; no ``alpha``) -> ``add``; other elementwise binaries
+  ``torch.add``, ``.add``, in-place forms; no ``alpha``) -> ``add``, a chain ``a + b + c`` whose
+  partial sums nobody else reads -> one ``add`` of all its terms; other elementwise binaries
   (sub, mul, div, maximum, minimum, and ``+`` with a scalar or constant) -> ``mul`` (attr ``op``);
   ``Linear`` / ``F.linear`` with constant weight -> ``linear``; matmul / mm / bmm -> ``matmul``.
 * Every other op (function, method or module) -> ``call`` (attr ``target``), whose kernel replays
@@ -69,7 +70,7 @@ from torch import fx, nn
 
 from .ir import OpGraph, OpNode, TensorSpec
 from .kernels import ConvKernel, FnKernel, Kernel
-from .replay import Apply, Captured, CloneFirst, In, Method, ModuleCall, Replay, map_tree
+from .replay import Apply, Captured, CloneFirst, In, Method, ModuleCall, Replay, add_all, map_tree
 
 
 class TraceError(ValueError):
@@ -649,6 +650,7 @@ class _Builder:
         self.owner: dict[str, fx.Node] = {}  # op name -> fx node whose value the op now yields
         self.consts: dict[str, torch.Tensor] = {}
         self.materialised: dict[fx.Node, str] = {}
+        self.sums: dict[str, list] = {}  # add op -> its (term expression, term meta)s
         self.inputs: list[TensorSpec] = []
         self.outputs: list[str] = []
         self.used: set[str] = set()
@@ -993,11 +995,28 @@ class _Builder:
         if not all(_is_dynamic(a) or _static_operand(a) for a in node.args):
             return False
         if op == "add" and len(dynamic) == 2 and all(_is_tensor_node(a) for a in dynamic):
-            kind, attrs = "add", {"activation": "none"}
+            self._sum(node)
         else:
-            kind, attrs = "mul", {"op": op}
-        self._emit(node, kind, self._call_expr(node), attrs, node.meta[_META].numel)
+            self._emit(node, "mul", self._call_expr(node), {"op": op}, node.meta[_META].numel)
         return True
+
+    def _sum(self, node: fx.Node) -> None:
+        """One ``add`` node for a chain ``a + b + c``: an inner sum that only this one reads is
+        absorbed (RandWire sums all inputs of a node), keeping the left-to-right order."""
+        terms: list[tuple[Any, _TMeta]] = []
+        for arg in node.args:
+            inner = self._sole_producer(arg, node)
+            plain_sum = inner is not None and inner.attrs.get("activation") == "none"
+            if plain_sum and inner.name in self.sums:
+                terms += self.sums.pop(inner.name)
+                del self.ops[inner.name]
+            else:
+                terms.append((self.sym[arg], arg.meta[_META]))
+        out = node.meta[_META]
+        expr = Apply(add_all, tuple(t for t, _ in terms), {}, "sum")
+        name = self._emit(node, "add", expr, {"activation": "none"}, (len(terms) - 1) * out.numel)
+        self.ops[name].bytes = sum(m.nbytes for _, m in terms) + out.nbytes
+        self.sums[name] = terms
 
     def _concat(self, node: fx.Node) -> bool:
         if node.op != "call_function" or not _member(node.target, _CAT_FUNCTIONS):

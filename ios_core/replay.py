@@ -107,6 +107,14 @@ class Replay:
         return show(self.expr)
 
 
+def add_all(*terms: torch.Tensor) -> torch.Tensor:
+    """``terms[0] + terms[1] + ...``, left to right (as the chain of adds it replaces)."""
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
 @dataclass(frozen=True)
 class Method:
     """``tensor.name(*args)``: a Tensor method call, as fx records it."""

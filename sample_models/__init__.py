@@ -56,14 +56,14 @@ REGISTRY: dict[str, ModelSpec] = {
             randwire.build,
             randwire.INPUT_SHAPE,
             "RandWire-WS(32, 4, 0.75), C=154, four random stages C..8C, as in IOS "
-            "(61.5M parameters).",
+            "(62.4M parameters).",
         ),
         ModelSpec(
             "nasnet",
             nasnet.build,
             nasnet.INPUT_SHAPE,
             "NASNet-A large: 96-filter stem, 3×6 normal cells, 4032 channels at the end "
-            "(88.9M parameters).",
+            "(88.8M parameters).",
         ),
     )
 }

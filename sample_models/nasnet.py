@@ -5,7 +5,7 @@ stem conv 3×3/2 with 96 filters (no padding, 331 → 165) + BN; two stem reduct
 F = 42 and 84 filters (→ 83², 42²); then three stacks of N = 6 normal cells with F = 168, 336,
 672, separated by reduction cells that double F (42² → 21² → 11²); ReLU, global average pool,
 dropout, fc. A normal cell outputs 6F channels, a reduction cell 4F; the last cell gives
-6 × 672 = 4032. About 88.9M parameters.
+6 × 672 = 4032. 88.75M parameters.
 
 A cell reads the two previous cell outputs, ``cur`` (h_i) and ``prev`` (h_{i-1}):
 

@@ -10,17 +10,17 @@ Structure (the IOS model ``randwire_large``):
 Inside a stage the undirected WS graph becomes a DAG by orienting every edge from the lower to the
 higher node index. A node sums its inputs (chained ``+``; a single input is used as is), then
 ReLU → depthwise 3×3 → pointwise 1×1 → BN. Source nodes (no predecessor) read the stage input with
-stride 2 on the depthwise conv; the stage output is the *sum* of the sink nodes (IOS sums; the
-paper averages — a constant factor that BN-free consumers would not care about and that would
-cost an extra op here). Not modelled: the paper's learned sigmoid weights on node inputs.
+stride 2 on the depthwise conv; the stage output is the *sum* of the sink nodes (as in IOS; the
+paper averages, which differs by a constant factor per stage and would cost an extra op).
+Not modelled: the paper's learned sigmoid weights on node inputs.
 
 Note on the regime: REFERENCE.md calls this the "small regime", but the IOS model has the
 regular-regime layout (one stem conv, four random stages up to 8C); that is what gives the 120
 schedulable units in 6 blocks that the IOS paper reports, so it is what is built here.
 
 The graphs depend only on fixed per-stage seeds (``GRAPH_SEEDS``), never on the weight seed, so
-every build has the same topology; ``stage_graphs()`` returns the edge lists. About 61.5M
-parameters.
+every build has the same topology; ``stage_graphs()`` returns the edge lists. 62.4M parameters
+(the paper reports 61.5M for C = 154 with its own graphs).
 
 Ops used: Conv2d (bias-free; 3×3/2 stem, depthwise 3×3 with groups = channels, stride 1 or 2,
 pointwise 1×1), BatchNorm2d (after the pointwise convs, the stem and the head conv; the depthwise

@@ -1,4 +1,9 @@
-"""A plotly figure that plays a schedule stage by stage over the DAG (play, pause, slider)."""
+"""A plotly figure that plays a schedule stage by stage over the DAG (play, pause, slider).
+
+Frames move operators between a fixed set of traces (not yet run, finished, merged now, running
+now on stream k) instead of restyling one trace per marker: plotly validates every frame, and
+numeric x/y arrays validate in milliseconds where per-marker colour and symbol arrays take seconds.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,54 @@ import plotly.graph_objects as go
 from ios_core.ir import OpGraph
 from ios_core.schedule import Schedule
 
-from .colors import DONE_COLOR, STRATEGY_COLORS, STRATEGY_SYMBOLS, group_color, kind_color
+from .colors import DONE_COLOR, STRATEGY_COLORS, STRATEGY_SYMBOLS, group_color
 from .fmt import op_summary, shape_str
 from .steps import OpState, op_states, stage_title
 
 Pos = Mapping[str, tuple[float, float]]
+MAX_STREAMS = 8  # streams drawn apart; more (a wide greedy wavefront) share the last colour
 
 
-def _edge_trace(graph: OpGraph, pos: Pos, keep: set[str] | None = None) -> dict:
+def _categories() -> list[tuple[str, dict]]:
+    """(legend name, marker) of each moving trace, in trace order."""
+    line = {"color": "#000000", "width": 1.5}
+    cats = [
+        ("not yet run", {"color": "#ffffff", "size": 9, "symbol": "circle",
+                         "line": {"color": "#888888", "width": 1.5}}),
+        ("finished", {"color": DONE_COLOR, "size": 7, "symbol": "circle",
+                      "line": {"color": "#bbbbbb", "width": 1}}),
+        ("merge stage (one wide conv)", {"color": STRATEGY_COLORS["merge"], "size": 20,
+                                         "symbol": STRATEGY_SYMBOLS["merge"], "line": line}),
+    ]
+    cats += [(f"concurrent: stream {g}", {"color": group_color(g), "size": 15,
+                                          "symbol": STRATEGY_SYMBOLS["concurrent"], "line": line})
+             for g in range(MAX_STREAMS)]
+    return cats
+
+
+def _category(state: OpState | None) -> int:
+    if state is None or state.status == "pending":
+        return 0
+    if state.status == "done":
+        return 1
+    if state.strategy == "merge":
+        return 2
+    return 3 + min(state.group, MAX_STREAMS - 1)
+
+
+def _frame_data(graph: OpGraph, schedule: Schedule, step: int, names: list[str], pos: Pos,
+                hover: dict[str, str]) -> list[dict]:
+    states = op_states(schedule, step)
+    members: list[list[str]] = [[] for _ in _categories()]
+    for name in names:
+        members[_category(states.get(name))].append(name)
+    return [{"type": "scatter", "x": [pos[n][0] for n in ms], "y": [pos[n][1] for n in ms],
+             "hovertext": [hover[n] for n in ms],
+             "text": [n if ci >= 2 else "" for n in ms]}  # only the running ops are named
+            for ci, ms in enumerate(members)]
+
+
+def _edge_trace(graph: OpGraph, pos: Pos, keep: set[str] | None) -> dict:
     xs: list[float | None] = []
     ys: list[float | None] = []
     for node in graph.nodes:
@@ -27,42 +72,17 @@ def _edge_trace(graph: OpGraph, pos: Pos, keep: set[str] | None = None) -> dict:
                 xs += [pos[src][0], pos[node.name][0], None]
                 ys += [pos[src][1], pos[node.name][1], None]
     return {"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip",
-            "line": {"color": "#CCCCCC", "width": 1}, "showlegend": False, "name": "edges"}
+            "line": {"color": "#cccccc", "width": 1}, "showlegend": False, "name": "edges"}
 
 
-def _look(kind: str, state: OpState | None) -> tuple[str, str, int, str]:
-    """(fill colour, symbol, size, outline colour) of one op at one step."""
-    if state is None or state.status == "pending":
-        return "#FFFFFF", "circle", 9, kind_color(kind)
-    if state.status == "done":
-        return DONE_COLOR, "circle", 7, "#BBBBBB"
-    if state.strategy == "merge":
-        return STRATEGY_COLORS["merge"], STRATEGY_SYMBOLS["merge"], 18, "#000000"
-    return group_color(state.group), STRATEGY_SYMBOLS["concurrent"], 15, "#000000"
-
-
-def _node_frame(graph: OpGraph, schedule: Schedule, step: int, names: list[str]) -> dict:
-    states = op_states(schedule, step)
-    fills, symbols, sizes, lines, texts = [], [], [], [], []
-    for node in (graph[n] for n in names):
-        fill, symbol, size, line = _look(node.kind, states.get(node.name))
-        fills.append(fill)
-        symbols.append(symbol)
-        sizes.append(size)
-        lines.append(line)
-        state = states.get(node.name)
-        texts.append(node.name if state is not None and state.status == "current" else "")
-    return {"marker": {"color": fills, "symbol": symbols, "size": sizes,
-                       "line": {"color": lines, "width": 1.5}}, "text": texts}
-
-
-def _hover(graph: OpGraph, schedule: Schedule, names: list[str]) -> list[str]:
+def _hover(graph: OpGraph, schedule: Schedule, names: list[str]) -> dict[str, str]:
     where = op_states(schedule, -1)
-    out = []
+    out = {}
     for node in (graph[n] for n in names):
         s = where.get(node.name)
-        at = f"stage {s.stage + 1} ({s.strategy}), group {s.group + 1}" if s else "not scheduled"
-        out.append(f"<b>{node.name}</b><br>{op_summary(node)}<br>{shape_str(node.shape)}<br>{at}")
+        at = f"stage {s.stage + 1} ({s.strategy}), stream {s.group}" if s else "not scheduled"
+        out[node.name] = (f"<b>{node.name}</b><br>{op_summary(node)}<br>"
+                          f"{shape_str(node.shape)}<br>{at}")
     return out
 
 
@@ -77,12 +97,15 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
     names = [n.name for n in graph.nodes if keep is None or n.name in keep]
     steps = [k for k, st in enumerate(schedule.stages) if keep is None or keep & set(st.ops)]
     steps.append(len(schedule.stages))
-    nodes = {
-        "type": "scatter", "x": [pos[m][0] for m in names], "y": [pos[m][1] for m in names],
-        "mode": "markers+text", "textposition": "top center", "textfont": {"size": 10},
-        "hovertext": _hover(graph, schedule, names), "hoverinfo": "text", "showlegend": False,
-        "name": "operators", **_node_frame(graph, schedule, steps[0], names),
-    }
+    hover = _hover(graph, schedule, names)
+    first = _frame_data(graph, schedule, steps[0], names, pos, hover)
+    moving = [
+        {**d, "mode": "markers+text", "name": label, "marker": marker, "hoverinfo": "text",
+         "textposition": "top center", "textfont": {"size": 10}, "legendgroup": label,
+         "showlegend": ci <= 3}  # one stream in the legend stands for all of them
+        for ci, (d, (label, marker)) in enumerate(zip(first, _categories()))
+    ]
+    moving[3]["name"] = "concurrent stage (colour = stream)"
     shown = [s for s in graph.inputs if s.name in pos and keep is None]
     inputs = {
         "type": "scatter", "x": [pos[s.name][0] for s in shown],
@@ -91,11 +114,10 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
         "hovertext": [f"input {s.name} {shape_str(s.shape)}" for s in shown],
         "hoverinfo": "text", "showlegend": False, "name": "inputs",
     }
-    frames = [
-        {"name": str(k), "traces": [1], "layout": {"title": {"text": stage_title(schedule, k)}},
-         "data": [{"type": "scatter", **_node_frame(graph, schedule, k, names)}]}
-        for k in steps
-    ]
+    trace_ids = list(range(2, 2 + len(moving)))
+    frames = [{"name": str(k), "traces": trace_ids,
+               "layout": {"title": {"text": stage_title(schedule, k)}},
+               "data": _frame_data(graph, schedule, k, names, pos, hover)} for k in steps]
     layout = {
         "title": {"text": stage_title(schedule, steps[0]), "x": 0.01}, "height": 560,
         "margin": {"l": 10, "r": 10, "t": 90, "b": 10}, "plot_bgcolor": "white",
@@ -103,9 +125,8 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
         "updatemenus": [_buttons(frame_ms)], "sliders": [_slider(steps, len(schedule.stages))],
         "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
     }
-    # plain dicts and no validation: validating ~100 frames of ~100 markers takes seconds
-    return go.Figure(data=[_edge_trace(graph, pos, keep), nodes, inputs, *_legend()],
-                     layout=layout, frames=frames, _validate=False)
+    return go.Figure(data=[_edge_trace(graph, pos, keep), inputs, *moving], layout=layout,
+                     frames=frames, _validate=False)
 
 
 def _buttons(frame_ms: int) -> dict:
@@ -126,18 +147,3 @@ def _slider(frames: list[int], n: int) -> dict:
              for k in frames]
     return {"active": 0, "x": 0.18, "y": -0.02, "len": 0.82, "xanchor": "left", "yanchor": "top",
             "currentvalue": {"prefix": "stage "}, "pad": {"t": 10}, "steps": steps}
-
-
-def _legend() -> list[dict]:
-    """Legend-only markers explaining the encodings (the real traces change per frame)."""
-    return [
-        {"type": "scatter", "x": [None], "y": [None], "mode": "markers", "name": label,
-         "marker": {"color": color, "symbol": symbol, "size": 11,
-                    "line": {"color": "#555555", "width": 1}}}
-        for label, color, symbol in (
-            ("merge stage (one wide conv)", STRATEGY_COLORS["merge"], "diamond"),
-            ("concurrent stage (colour = stream)", group_color(0), "circle"),
-            ("finished", DONE_COLOR, "circle"),
-            ("not yet run", "#FFFFFF", "circle"),
-        )
-    ]
