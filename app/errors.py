@@ -38,7 +38,7 @@ def explain(e: BaseException) -> str:
 
 
 def show_error(what: str, e: BaseException) -> None:
-    st.error(f"**{what}**: {explain(e)}", icon="🚫")
+    st.error(f"**{what}**: {explain(e)}", icon=":material/block:")
 
 
 @contextmanager

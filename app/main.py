@@ -15,15 +15,15 @@ import streamlit as st  # noqa: E402
 from app.state import init_state, sidebar_ui  # noqa: E402
 
 PAGES = [
-    st.Page("app_pages/model.py", title="Model", icon="🧩", default=True),
-    st.Page("app_pages/optimize.py", title="Optimize", icon="⚙️"),
-    st.Page("app_pages/schedule.py", title="Schedule", icon="🎞️"),
-    st.Page("app_pages/compare.py", title="Compare", icon="📊"),
-    st.Page("app_pages/dp.py", title="How the DP decides", icon="🎓"),
-    st.Page("app_pages/export.py", title="Export", icon="📦"),
+    st.Page("app_pages/model.py", title="Model", icon=":material/account_tree:", default=True),
+    st.Page("app_pages/optimize.py", title="Optimize", icon=":material/tune:"),
+    st.Page("app_pages/schedule.py", title="Schedule", icon=":material/play_circle:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/dp.py", title="How the DP decides", icon=":material/school:"),
+    st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
 ]
 
-st.set_page_config(page_title="IOS Explorer", page_icon="⚡", layout="wide")
+st.set_page_config(page_title="IOS Explorer", page_icon=":material/bolt:", layout="wide")
 init_state()
 page = st.navigation(PAGES)
 sidebar_ui()

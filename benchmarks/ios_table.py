@@ -47,7 +47,12 @@ import torch  # noqa: E402
 
 from ios_core.cli_profile import device_slug  # noqa: E402
 from ios_core.cost.analytic import SimulatedCost  # noqa: E402
-from ios_core.cost.profile_db import ProfileDB, ProfileKey  # noqa: E402
+from ios_core.cost.profile_db import (  # noqa: E402
+    SCHEDULE_SUFFIX,
+    ProfileDB,
+    ProfileError,
+    ProfileKey,
+)
 from ios_core.profiling import CachedCost, StageRequest, measure_settings, model_subset  # noqa: E402
 from ios_core.schedule import Schedule  # noqa: E402
 from ios_core.schedulers import SearchConfig, optimize  # noqa: E402
@@ -60,6 +65,7 @@ DEFAULT_RUNS = (("squeezenet", 1), ("inception_v3", 1), ("inception_v3", 16), ("
 STAGE_WARMUP, STAGE_ITERS = 3, 20  # per measured stage: few replays, thousands of stages
 SEARCH_SHARE = 0.75  # of the time budget for everything but torch.compile
 COMPILE_LIMIT_S = 150.0  # one torch.compile call may take at most this long
+MIN_SEARCH_S = 10.0  # a DP search always gets this long, even when its run's share is spent
 
 
 # ---- results file -----------------------------------------------------------------------------
@@ -166,23 +172,66 @@ def _log(text: str) -> None:
     print(f"[{time.perf_counter() - _T0:6.1f} s] {text}", flush=True)
 
 
-@contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise TimeoutError in the main thread after ``seconds`` (torch.compile can take minutes)."""
-    if seconds is None or not hasattr(signal, "SIGALRM"):
-        yield
-        return
+class TimeLimit(BaseException):
+    """A search or compile ran past its time. A BaseException, like KeyboardInterrupt, so that no
+    ``except Exception`` on the way (a failed stage measurement falls back) swallows it."""
 
-    def expire(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"gave up after {seconds:.0f} s (time budget)")
 
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1.0))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+class Alarm:
+    """SIGALRM time limits that never fire inside a GPU stage measurement.
+
+    An exception in the middle of a CUDA-graph capture would leave the stream capturing; so while
+    ``busy`` (set by :class:`GuardedCost` around each measurement) the alarm is only noted, and
+    raised right after the measurement ends.
+    """
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.pending: str | None = None
+
+    @contextmanager
+    def limit(self, seconds: float | None, what: str) -> Iterator[None]:
+        if seconds is None or not hasattr(signal, "SIGALRM"):
+            yield
+            return
+        message = f"{what} stopped at its time limit ({seconds:.0f} s of the budget)"
+
+        def expire(signum: int, frame: Any) -> None:
+            if self.busy:
+                self.pending = message
+            else:
+                raise TimeLimit(message)
+
+        old = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, max(seconds, 1.0))
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+            self.pending = None
+
+
+ALARM = Alarm()
+
+
+class GuardedCost:
+    """Wraps the measured cost model so that :data:`ALARM` waits for a measurement to finish."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.device = inner.device
+
+    def stage_cost(self, graph: Any, strategy: str, groups: Any) -> Any:
+        ALARM.busy = True
+        try:
+            return self.inner.stage_cost(graph, strategy, groups)
+        finally:
+            ALARM.busy = False
+            if ALARM.pending:
+                message, ALARM.pending = ALARM.pending, None
+                raise TimeLimit(message)
 
 
 # ---- one model at one batch size --------------------------------------------------------------
@@ -206,10 +255,11 @@ class ModelRun:
         self.cuda_inputs = [x.cuda() for x in self.inputs]
         self.db, self.measure_s = db, measure_s
         self.fallback = SimulatedCost("h100")
-        self.measured = _measured_cost(self.traced)
+        self.measured = GuardedCost(_measured_cost(self.traced))
         self.requests: dict[str, StageRequest] = {}  # every stage this model's searches asked
         self.estimated: set[str] = set()
-        self.deadline: float | None = None
+        self.deadline: float | None = None  # measuring stops (stages get estimated) after this
+        self.search_end = float("inf")  # a DP search is stopped after this (or MIN_SEARCH_S)
 
     def row(self, method: str, **fields: Any) -> dict[str, Any]:
         return {"model": self.name, "batch": self.batch, "method": method, "ms": None, **fields}
@@ -255,7 +305,7 @@ class ModelRun:
         torch._dynamo.reset()  # a fresh cache per model and mode: no recompile-limit surprises
         fn = torch.compile(self.module, mode=mode)
         t0 = time.perf_counter()
-        with time_limit(limit_s), torch.no_grad():
+        with ALARM.limit(limit_s, "torch.compile"), torch.no_grad():
             for _ in range(3):  # compiles on the first call; reduce-overhead records graphs later
                 out = fn(*self.cuda_inputs)
             compile_s = time.perf_counter() - t0
@@ -275,11 +325,17 @@ class ModelRun:
     def schedule(self, strategy: str) -> tuple[Schedule, dict[str, Any]]:
         cost = self.cached_cost()
         spent = sum(self.measure_s.values())
+        # the DP searches may not run past the run's share of the budget; the cheap ones may
+        dp = strategy not in ("sequential", "greedy")
+        limit = max(self.search_end - time.perf_counter(), MIN_SEARCH_S) if dp else None
         t0 = time.perf_counter()
-        sched = optimize(self.graph, strategy, cost, self.config, model_name=self.name)
+        with ALARM.limit(limit, f"the {strategy} search"):
+            sched = optimize(self.graph, strategy, cost, self.config, model_name=self.name)
         wall = time.perf_counter() - t0
         dp_s = wall - (sum(self.measure_s.values()) - spent)
-        profile_s = cost.cold_seconds(cost.asked)
+        # stages measured by an earlier (resumed) run count at this run's mean time per stage
+        earlier = [sig for sig in cost.asked if sig in self.db and sig not in self.measure_s]
+        profile_s = cost.cold_seconds(cost.asked) + len(earlier) * self.mean_measure_s()
         self.requests.update(cost.asked)
         self.estimated |= cost.estimated
         stats = {**sched.search.stats, "stream_cap": self.config.stream_cap, "dp_s": dp_s,
@@ -287,10 +343,17 @@ class ModelRun:
                  "measure_failures": len(cost.failures)}
         sched = replace(sched, search=replace(sched.search, stats=stats),
                         target=replace(sched.target, cudnn=str(torch.backends.cudnn.version())))
-        return sched, {"search_s": dp_s + profile_s, "dp_s": dp_s, "profile_s": profile_s,
-                       "predicted_ms": sched.predicted_ms, "stages": len(sched.stages),
-                       "estimated_stages": sched.estimated_stages,
-                       "distinct_stages": len(cost.asked)}
+        info = {"search_s": dp_s + profile_s, "dp_s": dp_s, "profile_s": profile_s,
+                "predicted_ms": sched.predicted_ms, "stages": len(sched.stages),
+                "estimated_stages": sched.estimated_stages, "distinct_stages": len(cost.asked)}
+        if earlier:
+            info["resumed_stages"] = len(earlier)
+        return sched, info
+
+    def mean_measure_s(self) -> float:
+        if self.measure_s:
+            return sum(self.measure_s.values()) / len(self.measure_s)
+        return float(self.db.measure.get("mean_measure_s", 0.0))
 
     def ios(self, strategy: str, out_stem: Path) -> dict[str, Any]:
         from ios_core.executor import compile_schedule
@@ -316,6 +379,7 @@ class ModelRun:
                            s=self.config.s, max_part_ops=self.config.max_part_ops,
                            strategies=list(STRATEGIES), stages=len(self.requests),
                            complete=not (set(self.requests) - set(sub.entries)))
+        sub.measure["mean_measure_s"] = self.mean_measure_s()  # for a resumed run's search_s
         sub.save(path)
         secs = sum(self.measure_s.get(s, 0.0) for s in self.requests)
         return {"file": path.name, "model": self.name, "batch": self.batch, "entries": len(sub),
@@ -350,7 +414,7 @@ def attempt(report: Report, run: ModelRun | None, model: str, batch: int, method
     """Run one method; on failure record the error in its row and go on."""
     try:
         row = fn()
-    except Exception as e:  # noqa: BLE001 - one failing method must not end the table
+    except (Exception, TimeLimit) as e:  # noqa: BLE001 - one failing method must not end the table
         traceback.print_exc(file=sys.stderr)
         row = {"model": model, "batch": batch, "method": method, "ms": None,
                "error": f"{type(e).__name__}: {e}"}
@@ -375,9 +439,11 @@ def search_phase(report: Report, runs: Sequence[tuple[str, int]], args: argparse
                 report.add({"model": model, "batch": batch, "method": method, "ms": None,
                             "error": f"setup failed: {type(e).__name__}: {e}"})
             continue
-        # later runs inherit what earlier ones did not use of the measuring time
-        run.deadline = time.perf_counter() + max(10.0, (phase_end - time.perf_counter())
-                                                 / (len(runs) - i))
+        # later runs inherit what earlier ones did not use of the time; the searches may run a
+        # little past the end of measuring (new stages are then estimated, so they go fast)
+        share = max(10.0, (phase_end - time.perf_counter()) / (len(runs) - i))
+        run.deadline = time.perf_counter() + 0.8 * share
+        run.search_end = time.perf_counter() + share
         stem = out_dir / "profiles" / f"{report.header['slug']}-{model}-b{batch}"
         attempt(report, run, model, batch, "eager", run.eager)
         attempt(report, run, model, batch, "cudagraph", run.cudagraph)
@@ -401,7 +467,25 @@ def setup_run(model: str, batch: int, args: argparse.Namespace, dbs: dict[int, P
                                measure={**measure_settings(), "warmup": STAGE_WARMUP,
                                         "iters": STAGE_ITERS})
         measure_s[batch] = {}
+        if args.resume:
+            dbs[batch] = resume(dbs[batch], Path(args.resume))
     return ModelRun(model, batch, args, dbs[batch], measure_s[batch])
+
+
+def resume(db: ProfileDB, folder: Path) -> ProfileDB:
+    """``db`` plus every database in ``folder`` measured under its very key (a cut run's)."""
+    for path in sorted(folder.glob("*.json")):
+        if path.name.endswith(SCHEDULE_SUFFIX):
+            continue
+        try:
+            other = ProfileDB.load(path)
+        except ProfileError:
+            continue
+        if other.key == db.key:
+            db = db.merged(other)
+            db.measure.setdefault("mean_measure_s", other.measure.get("mean_measure_s", 0.0))
+            _log(f"resumed {len(other)} stages from {path}")
+    return db
 
 
 def current_key(batch: int) -> ProfileKey:
@@ -436,6 +520,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="smoke test: squeezenet unless --models, 20 timed runs, no torch.compile")
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    p.add_argument("--resume", default=None, metavar="DIR",
+                   help="reuse the stage databases in DIR measured on this GPU/torch/cuDNN "
+                        "(e.g. the profiles/ of a run that was cut short)")
     p.add_argument("--r", type=int, default=3, help="max ops per group (default 3)")
     p.add_argument("--s", type=int, default=8, help="max groups per stage (default 8)")
     p.add_argument("--warmup", type=int, default=10, help="warm-up runs per timing (default 10)")

@@ -205,9 +205,10 @@ def capture(
     As torch's docs ask, ``run`` first runs eagerly on a side stream (cuDNN picks its algorithms,
     lazy handles and events get created) so that the capture records only the steady state. The
     capture itself is ``torch.cuda.graph`` without its ``empty_cache()``, which would hand the
-    allocator's cache back to the driver on every one of the thousands of stage measurements.
-    ``pool`` (from ``torch.cuda.graph_pool_handle()``) lets graphs that are never replayed
-    concurrently share memory.
+    allocator's cache back to the driver on every one of the thousands of stage measurements
+    (callers trim the cache themselves, see ``MeasuredCost``). ``pool`` (from
+    ``torch.cuda.graph_pool_handle()``) lets graphs that are never replayed concurrently share
+    memory; the pool dies with the last graph using it, so a later capture into it fails.
     """
     main = torch.cuda.current_stream()
     side = torch.cuda.Stream()

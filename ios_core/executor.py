@@ -1,10 +1,13 @@
 """Run a Schedule with torch: what the model computes, in the schedule's stages.
 
->>> compiled = compile_schedule(traced, schedule, device="cuda")   # doctest: +SKIP
->>> y = compiled(x)             # a fresh tensor; equals traced.module(x) up to rounding
->>> compiled.replay()           # timing: re-runs on the static input, no copies
->>> check(traced, schedule, device="cuda")                          # doctest: +SKIP
-CheckResult(rel_err=0.0004, tolerance=0.005, ok=True)
+::
+
+    compiled = compile_schedule(traced, schedule, device="cuda")
+    y = compiled(x)            # a fresh tensor; equals traced.module(x) up to rounding
+    compiled.replay()          # for timing: re-runs on the static input, no copies
+    time_ms(compiled)          # ios_core.timing: median of CUDA-graph replays
+    check(traced, schedule, device="cuda")
+    # CheckResult(rel_err=4.7e-05, tolerance=0.0005, ok=True)  (Inception V3 on the H100)
 
 CPU path: stages in order, groups in order, ops in order (merge stages as one wide conv), so every
 schedule is testable in CI. CUDA path: the same stages through :func:`engine.run_stage`, each group
@@ -20,8 +23,8 @@ The measured cost model and the benchmarks run stages through the same engine.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -202,13 +205,20 @@ class CheckResult:
         return {"rel_err": self.rel_err, "tolerance": self.tolerance, "ok": self.ok}
 
 
-# Relative-error tolerances; the reference is the original module in float64.
+# Relative-error tolerances; the reference is the original module in float64. The sample models
+# (random weights) amplify rounding about 800x. Measured on the H100 for Inception V3, the
+# module's OWN eager output is off float64 by 5e-5 in fp32 (CPU and CUDA, TF32 off), 4.5e-2 with
+# TF32, 8e-2 in fp16 and 3e-1 in bf16; schedules land on the same values. So check() switches
+# TF32 off unless asked, and 16-bit checks of the sample models fail by construction: the bounds
+# below suit well-conditioned (trained) nets.
 TOLERANCES: dict[tuple[str, torch.dtype], float] = {
     ("cpu", torch.float64): 1e-10,
-    ("cpu", torch.float32): 1e-4,  # fp32; folding BN and merging convs reorder the rounding
+    # fp32: folding BN and merging convs reorder the rounding; the deep random-weight sample
+    # models are already ~5e-5 off float64 on their own, while a wrong schedule is off by ~1
+    ("cpu", torch.float32): 5e-4,
     ("cuda", torch.float64): 1e-10,
     ("cuda", torch.float32): 5e-3,  # cuDNN convs and matmuls in TF32 (10-bit mantissa)
-    ("cuda-no-tf32", torch.float32): 1e-4,  # TF32 switched off in torch.backends
+    ("cuda-no-tf32", torch.float32): 5e-4,  # TF32 off: other cuDNN algorithms than the CPU's
     ("cpu", torch.float16): 2e-2,
     ("cuda", torch.float16): 2e-2,
     ("cpu", torch.bfloat16): 2e-2,  # 8-bit mantissa
@@ -236,21 +246,45 @@ def check(
     dtype: torch.dtype = torch.float32,
     seed: int = 0,
     use_cuda_graph: bool = True,
+    tf32: bool | None = False,
 ) -> CheckResult:
     """Run the original module and the compiled schedule on one seeded random input and compare.
 
     The reference is ``traced.module`` copied to float64 on the CPU (float32 if the module refuses
-    float64), so the error measured is the schedule's own, not the reference's.
+    float64), so the error measured is the schedule's own, not the reference's. On CUDA in float32
+    the schedule runs with TF32 off (``tf32=False``), so that a wrong schedule cannot hide in
+    TF32's rounding; ``tf32=True`` turns it on, ``None`` keeps torch's settings (the tolerance
+    follows).
     """
-    compiled = compile_schedule(traced, schedule, device, dtype, use_cuda_graph)
-    inputs = random_inputs(traced.graph, seed)
-    out = _flatten(compiled(*inputs))
+    with _tf32_mode(tf32):
+        compiled = compile_schedule(traced, schedule, device, dtype, use_cuda_graph)
+        inputs = random_inputs(traced.graph, seed)
+        out = _flatten(compiled(*inputs))
+        tol = tolerance_for(compiled.device, dtype)
     ref = _flatten(reference_outputs(traced.module, inputs))
     if len(out) != len(ref):
         raise ValueError(f"the schedule returns {len(out)} tensor(s), the module {len(ref)}")
     err = relative_error(out, ref)
-    tol = tolerance_for(compiled.device, dtype)
     return CheckResult(err, tol, bool(err <= tol))  # NaN compares False: never ok
+
+
+@contextmanager
+def _tf32_mode(enabled: bool | None) -> Iterator[None]:
+    """TF32 on or off for cuDNN convs and cuBLAS matmuls inside the block (None: as it is)."""
+    if enabled is None:
+        yield
+        return
+    flags = (torch.backends.cudnn, torch.backends.cuda.matmul)
+    saved = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            if f.allow_tf32 != enabled:  # set only what changes: the setter rewrites other state
+                f.allow_tf32 = enabled
+        yield
+    finally:
+        for f, value in zip(flags, saved, strict=True):
+            if f.allow_tf32 != value:
+                f.allow_tf32 = value
 
 
 def reference_outputs(module: torch.nn.Module, inputs: Sequence[torch.Tensor]):

@@ -8,7 +8,7 @@ Pipeline (``trace_model``):
 2. **functionalise in-place ops**: readers of a tensor that come after an in-place op on it
    (``relu_``, ``ReLU(inplace=True)``, ``x.add_(y)``, ``operator.iadd``) read that op's result, and
    every kernel runs the out-of-place variant, because the executor may run two readers of one
-   tensor concurrently;
+   tensor concurrently; then code whose value nobody reads (an unused ``topk`` index) is dropped;
 3. **record shapes**: an fx ``Interpreter`` runs the model once on the example input (eval mode,
    no grad) and notes every value's shape and whether it depends on the input;
 4. **build** the OpGraph, one fx node at a time, in fx (topological) order.
@@ -29,8 +29,9 @@ What becomes what:
   partial sums nobody else reads -> one ``add`` of all its terms; other elementwise binaries
   (sub, mul, div, maximum, minimum, and ``+`` with a scalar or constant) -> ``mul`` (attr ``op``);
   ``Linear`` / ``F.linear`` with constant weight -> ``linear``; matmul / mm / bmm -> ``matmul``.
-* Every other op (function, method or module) -> ``call`` (attr ``target``), whose kernel replays
-  it exactly; nothing is dropped.
+* Every other op (function, method or module, e.g. ``pixel_shuffle``, ``ZeroPad2d``, a BatchNorm
+  that follows no conv) -> ``call`` (attr ``target``: its qualified name), whose kernel
+  (:class:`~ios_core.replay.Replay`) replays it exactly; nothing is dropped.
 
 Folded away (never nodes; whoever reads them applies them to the tensor it is given):
 
@@ -48,7 +49,19 @@ Folded away (never nodes; whoever reads them applies them to the tensor it is gi
 
 Other tuple-valued ops (``topk``, a leaf module returning a pair, ...) stay lazy: each ``getitem``
 on them becomes a ``call`` node that recomputes the op and picks its piece (correct, counted once
-per piece). Mutating a tensor through a view (``x[:, 0] = 0``, ``x[:2].relu_()``) is not supported.
+per piece). Writing into a tensor (``x[:, 0] = 0``), or in place through a view of a tensor that
+is read again (``x[:2].relu_()``), raises :class:`TraceError` naming the op, as does turning tensor
+data into Python values (``.item()``).
+
+Per node: ``shape`` (batch first); ``flops``: 2 x MACs for conv, linear and matmul, one per output
+element for elementwise ops and activations (a fused one adds its own), output elements x window
+for pooling (input elements for global/adaptive pooling), 0 for concat and materialised views,
+and a guess of one per element read or written for ``call``; ``bytes``: the tensors the op reads,
+its weights and its output, at their dtype's size. Names are module paths
+(``Mixed_5b.branch1x1.conv``, the conv that BN and ReLU were folded into), else the enclosing
+module path and the fx op name (``Mixed_5b.cat``), made unique with ``_1``, ``_2``...;
+``source`` is the module path or fx node name. Graph inputs are the placeholders (by name);
+outputs are the tensors the model returns, a tuple, list or dict of them flattened in order.
 """
 
 from __future__ import annotations

@@ -26,11 +26,13 @@ Example: ``a`` feeds two branches ``b`` and ``c`` that ``d`` joins; ``e`` reads 
 [['a'], ['b', 'c', 'd'], ['e']]
 >>> split_parts(g, max_part_ops=2)
 [['a'], ['b', 'c'], ['d'], ['e']]
+>>> split_parts(g, max_part_ops=50, max_part_states=4)  # {}, {b}, {c}, {b, c}: 4 states
+[['a'], ['b', 'c'], ['d'], ['e']]
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 
 from .ir import OpGraph
 
@@ -108,37 +110,136 @@ def _is_chain_block(block: list[str], cuts: set[str]) -> bool:
     return all(name in cuts for name in block)
 
 
-def split_block(block: list[str], max_part_ops: int) -> list[list[str]]:
-    """Cut a block into ``ceil(len / max_part_ops)`` consecutive parts of near-equal size.
+def count_downsets(graph: OpGraph, names: Sequence[str], cap: int) -> int:
+    """How many DP states a part of ``names`` (topological order) has, counting up to ``cap + 1``.
 
-    Equal sizes rather than ``max, max, ..., rest``: a DP's cost grows fast with its size, so a
-    50 + 1 split is worse than 26 + 25.
+    The states of a part are its downsets (sets closed under predecessors inside the part); they
+    are generated level by level from the empty set and the count stops once it passes ``cap``.
 
-    >>> split_block(list("abcdefg"), 3)
-    [['a', 'b', 'c'], ['d', 'e'], ['f', 'g']]
+    >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+    >>> x = TensorSpec("x", (1, 4, 8, 8))
+    >>> g = OpGraph("g", (x,), tuple(OpNode(n, "act", ("x",), x.shape) for n in "abc"), ("a",))
+    >>> count_downsets(g, ["a", "b", "c"], cap=100), count_downsets(g, ["a", "b", "c"], cap=5)
+    (8, 6)
+    """
+    pos = {name: i for i, name in enumerate(names)}
+    pred = [0] * len(names)
+    for i, name in enumerate(names):
+        for p in graph.predecessors(name):
+            if p in pos:
+                pred[i] |= 1 << pos[p]
+    full = (1 << len(names)) - 1
+    level, total = {0}, 1
+    while level and total <= cap:
+        grown = set()
+        for state in level:
+            free = full & ~state
+            while free:
+                low = free & -free
+                free ^= low
+                if not pred[low.bit_length() - 1] & ~state:
+                    grown.add(state | low)
+        level = grown
+        total += len(grown)
+    return min(total, cap + 1)
+
+
+def _ancestors(graph: OpGraph, block: Sequence[str]) -> list[int]:
+    """Per op of ``block``: a bitmask of its ancestors inside the block (bit i = block[i])."""
+    pos = {name: i for i, name in enumerate(block)}
+    anc = [0] * len(block)
+    for i, name in enumerate(block):
+        for p in graph.predecessors(name):
+            j = pos.get(p)
+            if j is not None:
+                anc[i] |= anc[j] | (1 << j)
+    return anc
+
+
+def lost_pairs(anc: Sequence[int], start: int, cut: int, window: int) -> int:
+    """Independent op pairs a boundary at ``cut`` separates: ``u`` in ``[start, cut)``, ``v`` in
+    ``[cut, cut + window)``, ``u`` not an ancestor of ``v``.
+
+    Each such pair could have run concurrently in one part; the cut forbids it. A NASNet cell
+    boundary separates few (only the next cell's branches on the older input stay independent).
+
+    >>> anc = [0b0, 0b0, 0b11]  # a, b independent; c reads both
+    >>> lost_pairs(anc, 0, 1, 2), lost_pairs(anc, 0, 2, 2)
+    (1, 0)
+    """
+    before = ((1 << cut) - 1) & ~((1 << start) - 1)
+    return sum((before & ~a).bit_count() for a in anc[cut : cut + window])
+
+
+def split_block(
+    graph: OpGraph, block: Sequence[str], max_part_ops: int, max_part_states: int | None = None
+) -> list[list[str]]:
+    """Cut a block into consecutive parts of at most ``max_part_ops`` ops and
+    ``max_part_states`` DP states (None: no state bound).
+
+    Greedy from the front: a part ends at the boundary that separates the fewest independent op
+    pairs (:func:`lost_pairs`, the concurrency a cut forbids) in the back half of the longest
+    prefix that fits both bounds, the farthest such one on ties. A DP's cost grows with its
+    states, which chains of ops in parallel branches multiply quickly: hence the state bound.
+
+    >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+    >>> x = TensorSpec("x", (1, 4, 8, 8))
+    >>> chain = tuple(OpNode(f"n{i}", "act", (f"n{i-1}" if i else "x",), x.shape) for i in range(7))
+    >>> split_block(OpGraph("g", (x,), chain, ("n6",)), [f"n{i}" for i in range(7)], 3)
+    [['n0', 'n1', 'n2'], ['n3', 'n4', 'n5'], ['n6']]
     """
     if max_part_ops < 1:
         raise ValueError(f"max_part_ops must be at least 1 (got {max_part_ops})")
-    k = math.ceil(len(block) / max_part_ops)
-    if k <= 1:
-        return [list(block)]
-    base, extra = divmod(len(block), k)
-    parts, start = [], 0
-    for i in range(k):
-        size = base + (1 if i < extra else 0)
-        parts.append(list(block[start : start + size]))
-        start += size
+    block = list(block)
+    anc = _ancestors(graph, block)
+    parts, start, n = [], 0, len(block)
+    while start < n:
+        end = _longest_fit(graph, block, start, max_part_ops, max_part_states)
+        if end < n:
+            lo = start + max(1, (end - start + 1) // 2)
+            end = min(
+                range(lo, end + 1),
+                key=lambda j: (lost_pairs(anc, start, j, max_part_ops), -j),
+            )
+        parts.append(block[start:end])
+        start = end
     return parts
 
 
-def split_parts(graph: OpGraph, max_part_ops: int) -> list[list[str]]:
-    """The DP subproblems: every block, cut into parts of at most ``max_part_ops`` operators.
+def _longest_fit(
+    graph: OpGraph, block: list[str], start: int, max_ops: int, max_states: int | None
+) -> int:
+    """The largest ``end`` such that ``block[start:end]`` fits both bounds (at least one op).
+
+    States only grow as ops are appended (old downsets stay downsets), so bisection is exact.
+    """
+    hi = min(len(block), start + max_ops)
+    if max_states is None or count_downsets(graph, block[start:hi], max_states) <= max_states:
+        return hi
+    lo = start + 1  # a single op always fits: two states
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count_downsets(graph, block[start:mid], max_states) <= max_states:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def split_parts(
+    graph: OpGraph, max_part_ops: int, max_part_states: int | None = None
+) -> list[list[str]]:
+    """The DP subproblems: every block, cut into parts within both bounds (see split_block).
 
     Parts are listed in topological order; concatenating them gives the graph's node order, and
     every part only reads operators of earlier parts (or of itself), so parts can be scheduled
     one after another.
     """
-    return [part for block in find_blocks(graph) for part in split_block(block, max_part_ops)]
+    return [
+        part
+        for block in find_blocks(graph)
+        for part in split_block(graph, block, max_part_ops, max_part_states)
+    ]
 
 
 def block_of(graph: OpGraph) -> dict[str, int]:

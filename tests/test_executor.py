@@ -53,7 +53,7 @@ def test_sequential_matches_module_at_batch_1() -> None:
 def test_check_passes(traced, name: str) -> None:
     result = check(traced, make_schedule(traced.graph, SCHEDULES[name]), seed=3)
     assert isinstance(result, CheckResult)
-    assert result.ok and result.tolerance == 1e-4
+    assert result.ok and result.tolerance == 5e-4
     assert 0 <= result.rel_err < 1e-5
 
 
@@ -151,7 +151,7 @@ def test_missing_kernel_named(traced) -> None:
 
 # ---- tolerances and timing --------------------------------------------------------------------
 def test_tolerance_table() -> None:
-    assert tolerance_for("cpu", torch.float32) == 1e-4
+    assert tolerance_for("cpu", torch.float32) == 5e-4
     assert tolerance_for("cuda:0", torch.float16) == 2e-2
     assert TOLERANCES[("cuda", torch.float32)] == 5e-3
     with pytest.raises(ValueError, match="no tolerance"):

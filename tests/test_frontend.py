@@ -133,6 +133,26 @@ def test_activation_is_not_fused_when_the_producer_has_other_readers() -> None:
     assert traced.graph["relu"].attrs["fn"] == "relu"
 
 
+class SumChain(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(3, 4, 1) for _ in range(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b, c, d = (conv(x) for conv in self.convs)
+        return F.relu(a + b + c + d)
+
+
+def test_a_chain_of_adds_becomes_one_add_with_the_activation() -> None:
+    traced = _check(SumChain(), torch.randn(2, 3, 5, 5))
+    (add,) = [n for n in traced.graph if n.kind == "add"]
+    assert add.inputs == ("convs.0", "convs.1", "convs.2", "convs.3")
+    assert add.attrs["activation"] == "relu"
+    numel = 2 * 4 * 5 * 5
+    assert add.flops == 3 * numel + numel  # three additions and the relu per element
+    assert add.bytes == 4 * (4 * numel + numel)  # four terms read, one output written
+
+
 class InplaceAdd(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -366,5 +386,5 @@ def test_sample_model_graph_reproduces_the_model(name: str) -> None:
         expected = loaded.module(x)  # one forward of the model itself (NASNet is slow on CPU)
     got = run_graph(traced, x)
     rel = (got - expected).norm() / expected.norm()
-    assert rel < 1e-4, f"{name}: relative error {rel:.2e}"
+    assert rel < 5e-4, f"{name}: relative error {rel:.2e}"  # the executor's fp32 tolerance
     assert math.prod(traced.graph.shape_of(traced.graph.outputs[0])) == expected.numel()

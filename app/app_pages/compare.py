@@ -45,7 +45,8 @@ st.caption(f"r = {choice.r}, s = {choice.s}, max part {choice.max_part_ops} (set
 
 st.subheader("Pruning: latency against search cost")
 sweep_strategy = choice.strategy if choice.strategy.startswith("ios-") else "ios-both"
-st.caption(f"{sweep_strategy} for r ∈ {set(SWEEP_R)} and s ∈ {set(SWEEP_S)}, as in the IOS "
+st.caption(f"{sweep_strategy} for r ∈ {{{', '.join(map(str, SWEEP_R))}}} and "
+           f"s ∈ {{{', '.join(map(str, SWEEP_S))}}}, as in the IOS "
            "paper's pruning figure: smaller r and s cut transitions (and GPU measurements) at "
            "little cost in latency.")
 x_key = st.radio("Search cost axis", list(X_AXES), format_func=X_AXES.__getitem__,
@@ -71,7 +72,7 @@ if len(batches) < 2:
     shipped = sorted({f"{n} (batch {b})" for n, b, _ in backend.shipped_profiles()})
     st.info(f"Not shown: specialisation needs measured profiles of this model at several batch "
             f"sizes, and {why}. Shipped profiles: "
-            f"{', '.join(shipped) or 'none in data/profiles yet'}.", icon="ℹ️")
+            f"{', '.join(shipped) or 'none in data/profiles yet'}.", icon=":material/info:")
 else:
     spec_rows = []
     with guard("Could not compare batch sizes"):

@@ -41,7 +41,7 @@ else:
         st.warning(f"{sel.model_ref} has no block of 2 to {MAX_OPS} operators; use the teaching "
                    "net instead.")
         st.stop()
-    bi = st.selectbox("Block", small, key="dp_block",
+    bi = st.selectbox("Block", small, key=f"dp_block:{model_ref}",
                       format_func=lambda i: f"block {i}: {len(blocks[i])} ops ({blocks[i][0]} …)")
     ops = tuple(blocks[bi])
 
@@ -68,16 +68,17 @@ m[3].metric("Best cost", f"{rec.cost.get(full, 0.0):.4f} ms",
 left, right = st.columns([1, 2])
 with left:
     st.markdown("**The block** (numbers used below)")
-    st.graphviz_chart(model_dot(graph, (), only=ops), width="stretch")
+    st.graphviz_chart(model_dot(graph, (), only=ops))
     st.dataframe([{"#": ids[n], "operator": n, "kind": graph[n].kind} for n in ops],
                  hide_index=True, width="stretch")
 with right:
     st.markdown("**States and transitions**: red = the chosen path; blue = concurrent; dashed "
-                "red-orange = merge; dotted grey ✂ = removed by pruning.")
+                "red = merge; dotted grey ✂ = removed by pruning.")
     states = sorted(rec.cost, key=lambda x: (len(x), sorted(x)))
-    picked = st.selectbox("Inspect a state", states, index=len(states) - 1, key="dp_state",
+    picked = st.selectbox("Inspect a state", states, index=len(states) - 1,
+                          key=f"dp_state:{model_ref}:{ops[0]}:{len(ops)}",
                           format_func=lambda x: state_label(x, ids))
-    st.graphviz_chart(dp_dot(rec, ops, removed, selected=picked), width="stretch")
+    st.graphviz_chart(dp_dot(rec, ops, removed, selected=picked))
 
 st.subheader("The chosen schedule")
 st.dataframe([{"stage": i + 1, "strategy": t.strategy, "ops": stage_text(t.strategy, t.groups, ids),

@@ -39,7 +39,8 @@ with guard("Could not export the schedule"):
         ("CSV", to_csv(schedule), f"{stem}.csv", "text/csv", "one row per operator"),
     ]
 for col, (label, data, name, mime, help_text) in zip(st.columns(len(files)), files):
-    col.download_button(f"⬇ {label}", data, file_name=name, mime=mime, help=help_text,
+    col.download_button(label, data, file_name=name, mime=mime, help=help_text,
+                        icon=":material/download:",
                         key=f"dl_{label}", width="stretch")
 
 
@@ -67,14 +68,14 @@ if upload is not None:
     try:
         loaded = check_upload(upload.getvalue(), graph)
     except ScheduleError as e:
-        st.error(f"**{upload.name} was refused**: {e}", icon="🚫")
+        st.error(f"**{upload.name} was refused**: {e}", icon=":material/block:")
         st.session_state.pop("uploaded", None)
     else:
         st.session_state["uploaded"] = ((sel.model_ref, sel.batch), loaded, upload.name)
         st.success(f"**{upload.name}** is a valid schedule of {graph.name}: "
                    f"{loaded.search.strategy}, {len(loaded.stages)} stages, "
                    f"{loaded.predicted_ms:.3f} ms on {loaded.target.device}. "
-                   "The Schedule page can now play it.", icon="✅")
+                   "The Schedule page can now play it.", icon=":material/check_circle:")
         with guard("Could not draw the uploaded schedule"):
             bars, bounds = trace_bars(backend.chrome_trace(loaded, sel.model_ref, sel.batch,
                                                            sel.cost_spec))

@@ -31,25 +31,21 @@ st.subheader("Operator graph")
 if big:
     st.caption(f"{len(graph)} operators are too many to read at once: the overview shows one node "
                "per block; open one block to see its operators.")
-left, right = st.columns([1, 2])
-view = left.radio("View", VIEWS, index=1 if big else 0, key="model_view", horizontal=True)
+left, right = st.columns([1, 2])  # widget keys per model: defaults differ
+view = left.radio("View", VIEWS, index=1 if big else 0, key=f"model_view:{sel.model_ref}",
+                  horizontal=True)
 block_names = [f"block {i}: {len(b)} ops (from {b[0]})" for i, b in enumerate(blocks)]
 chosen = right.selectbox("Block to open", range(len(blocks)), format_func=block_names.__getitem__,
-                         key="model_block", disabled=view == "Whole graph")
+                         key=f"model_block:{sel.model_ref}", disabled=view == "Whole graph")
 kind_legend_ui(graph)
 if view == "Whole graph":
-    st.graphviz_chart(model_dot(graph, blocks, costs), width="stretch")
+    st.graphviz_chart(model_dot(graph, blocks, costs))
 elif view == "Blocks overview":
-    a, b = st.columns([1, 2])
-    with a:
-        st.graphviz_chart(blocks_overview_dot(graph, blocks, costs, selected=chosen),
-                          width="stretch")
-    with b:
-        st.graphviz_chart(model_dot(graph, blocks, costs, only=blocks[chosen]),
-                          width="stretch")
+    st.graphviz_chart(blocks_overview_dot(graph, blocks, costs, selected=chosen))
+    st.caption(f"Block {chosen} (outlined in red above; pick another in “Block to open”):")
+    st.graphviz_chart(model_dot(graph, blocks, costs, only=blocks[chosen]))
 else:
-    st.graphviz_chart(model_dot(graph, blocks, costs, only=blocks[chosen]),
-                      width="stretch")
+    st.graphviz_chart(model_dot(graph, blocks, costs, only=blocks[chosen]))
 st.caption("Labels: name, what the op does, output shape, isolated latency "
            "(“est.” = a profile lacked it and the analytic model estimated it).")
 

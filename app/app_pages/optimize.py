@@ -28,7 +28,7 @@ selection_caption(sel)
 if backend.cuda_device_name() is None:
     st.info("No CUDA GPU on this machine, so live profiling is off: stage costs come from "
             f"{backend.cost_label(sel.cost_spec)}. Pick another cost source in the sidebar.",
-            icon="ℹ️")
+            icon=":material/info:")
 
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 with c1:
@@ -61,9 +61,12 @@ m[2].metric("Critical-path bound", f"{critical:.3f} ms",
 m[3].metric("Work bound", f"{work:.3f} ms", help="total work over the device's capacity")
 m[4].metric("Stages", len(schedule.stages),
             help=f"{sum(s.strategy == 'merge' for s in schedule.stages)} merge stages")
-if schedule.estimated_stages:
+if sel.cost_spec.startswith("simulated:"):
+    st.caption("Every latency here is computed by the simulated device (a roofline model), "
+               "not measured on a GPU.")
+elif schedule.estimated_stages:
     st.caption(f"{schedule.estimated_stages} of {len(schedule.stages)} stage costs are "
-               "estimated by the analytic model, not measured.")
+               "estimated by the analytic model: the profile lacked them.")
 
 fig = go.Figure(go.Bar(
     x=[ms, base_ms, critical, work], y=[f"{strategy}", "sequential", "critical path", "work"],
@@ -75,6 +78,11 @@ fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10},
 st.plotly_chart(fig, width="stretch")
 
 st.subheader("Search statistics")
-st.dataframe(search_stat_rows(schedule.search.stats), hide_index=True, width="stretch")
+stats = schedule.search.stats
+st.dataframe(search_stat_rows(stats), hide_index=True, width="stretch")
+parts = stats.get("parts") or []
+if parts:
+    with st.expander(f"Per part ({len(parts)} DP subproblems)"):
+        st.dataframe(parts, hide_index=True, width="stretch")
 st.page_link("app_pages/schedule.py", label="See the stages play out on the Schedule page",
-             icon="🎞️")
+             icon=":material/play_circle:")

@@ -8,6 +8,8 @@ from app import backend
 from app.errors import guard
 from app.ui import active_schedule_ui, require_model, selection_caption
 from app.views.dot import BIG_GRAPH_OPS, block_of, blocks_overview_dot, model_dot
+
+FOCUS_OPS = 40  # above this the step view opens the running stage's block, not the whole DAG
 from app.views.gantt import gantt_figure, trace_bars
 from app.views.steps import op_states, stage_title
 from app.views.tables import stage_rows
@@ -26,50 +28,48 @@ with guard("Could not lay out the schedule"):
     trace = backend.chrome_trace(schedule, sel.model_ref, sel.batch, sel.cost_spec)
 where = block_of(blocks)
 big = len(graph) > BIG_GRAPH_OPS
+focus = len(graph) > FOCUS_OPS
 merges = sum(s.strategy == "merge" for s in schedule.stages)
 st.markdown(f"**{schedule.search.strategy}**: {n} stages ({merges} merge, {n - merges} "
             f"concurrent), **{schedule.predicted_ms:.3f} ms** on {schedule.target.device}.")
 
 st.subheader("Stages over the graph")
 st.caption("▶ plays the stages one after another; ❚❚ pauses; drag the slider to step. The running "
-           "stage's ops are large: ◆ orange-red = merge (one wide conv), ● coloured by stream = "
-           "concurrent; grey = finished.")
+           "stage's ops are large: red ◆ = merge (one wide conv), ● coloured by stream = "
+           "concurrent; small grey = finished. Hover an operator for its name and stage.")
 only = None
 if big:
     anim_block = st.selectbox("Block to animate (the graph is too big to animate whole)",
-                              range(len(blocks)), key="anim_block",
+                              range(len(blocks)), key=f"anim_block:{sel.model_ref}",
                               format_func=lambda i: f"block {i}: {len(blocks[i])} ops")
     only = tuple(blocks[anim_block])
 st.plotly_chart(backend.animation(schedule, sel.model_ref, sel.batch, only), width="stretch",
                 key="anim")
 
 st.subheader("Step through")
-step = st.slider("Stage", 1, n + 1, 1, key="step",
+skey = backend.schedule_key(schedule)  # a new schedule starts again at its first stage
+step = st.slider("Stage", 1, n + 1, 1, key=f"step:{skey}",
                  help="the last position shows everything done") - 1
 st.markdown(f"**{stage_title(schedule, step)}**")
 if step < n:
     st.caption(" | ".join(", ".join(g) for g in schedule.stages[step].groups))
 states = op_states(schedule, step)
-left, right = st.columns([3, 2]) if big else (st.container(), None)
-with left:
-    if big:
-        # follow the running stage: open the block that holds its first op
-        current = where.get(schedule.stages[min(step, n - 1)].ops[0], 0)
-        st.graphviz_chart(model_dot(graph, blocks, states=states, only=blocks[current]),
-                          width="stretch")
-    else:
-        st.graphviz_chart(model_dot(graph, blocks, states=states), width="stretch")
-if right is not None:
-    with right:
-        st.graphviz_chart(blocks_overview_dot(graph, blocks, states=states, selected=current),
-                          width="stretch")
+if focus:
+    # follow the running stage: open the block that holds its first op, beside the overview
+    current = where.get(schedule.stages[min(step, n - 1)].ops[0], 0)
+    st.graphviz_chart(blocks_overview_dot(graph, blocks, states=states, selected=current))
+    st.caption(f"Block {current}, which holds the selected stage (outlined above):")
+    st.graphviz_chart(model_dot(graph, blocks, states=states, only=blocks[current]))
+else:
+    st.graphviz_chart(model_dot(graph, blocks, states=states))
 
 st.subheader("Streams against time")
 bars, bounds = trace_bars(trace)
 st.plotly_chart(gantt_figure(bars, bounds, highlight_stage=step if step < n else None),
                 width="stretch", key="gantt")
 st.caption("Each row is a CUDA stream; dotted lines are stage barriers; the shaded stage is the "
-           "one selected above. Op slices inside a stage follow their isolated times.")
+           "one selected above; hatched red bars are merged convolutions. Op slices inside a stage "
+           "follow their isolated times. Drag to zoom in until names fit; hover a bar for its op.")
 
 st.subheader("Stages")
 st.dataframe(stage_rows(schedule), hide_index=True, width="stretch", height=360)

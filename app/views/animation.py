@@ -101,11 +101,9 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
     first = _frame_data(graph, schedule, steps[0], names, pos, hover)
     moving = [
         {**d, "mode": "markers+text", "name": label, "marker": marker, "hoverinfo": "text",
-         "textposition": "top center", "textfont": {"size": 10}, "legendgroup": label,
-         "showlegend": ci <= 3}  # one stream in the legend stands for all of them
-        for ci, (d, (label, marker)) in enumerate(zip(first, _categories()))
+         "textposition": "top center", "textfont": {"size": 10}, "showlegend": False}
+        for d, (label, marker) in zip(first, _categories())
     ]
-    moving[3]["name"] = "concurrent stage (colour = stream)"
     shown = [s for s in graph.inputs if s.name in pos and keep is None]
     inputs = {
         "type": "scatter", "x": [pos[s.name][0] for s in shown],
@@ -125,8 +123,17 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
         "updatemenus": [_buttons(frame_ms)], "sliders": [_slider(steps, len(schedule.stages))],
         "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
     }
-    return go.Figure(data=[_edge_trace(graph, pos, keep), inputs, *moving], layout=layout,
-                     frames=frames, _validate=False)
+    return go.Figure(data=[_edge_trace(graph, pos, keep), inputs, *moving, *_legend()],
+                     layout=layout, frames=frames, _validate=False)
+
+
+def _legend() -> list[dict]:
+    """Legend-only entries (one null point each): plotly leaves empty traces out of the legend,
+    and most categories are empty in the first frame."""
+    cats = _categories()
+    entries = [cats[2], ("concurrent stage (colour = stream)", cats[3][1]), cats[1], cats[0]]
+    return [{"type": "scatter", "x": [None], "y": [None], "mode": "markers", "name": label,
+             "marker": marker, "hoverinfo": "skip"} for label, marker in entries]
 
 
 def _buttons(frame_ms: int) -> dict:

@@ -145,13 +145,17 @@ def blocks_overview_dot(
     *,
     states: Mapping[str, OpState] | None = None,
     selected: int | None = None,
+    rankdir: str = "LR",
 ) -> str:
-    """One node per block (ops, convs, summed op latency); the selected block is outlined."""
+    """One node per block (ops, convs, summed op latency); the selected block is outlined.
+
+    Left to right by default: CNNs are long chains of blocks, so a row fits the page.
+    """
     op_costs = op_costs or {}
     states = states or {}
     lines = [
         "digraph Blocks {",
-        '  rankdir=TB; nodesep=0.3; ranksep=0.3; fontname="Helvetica";',
+        f'  rankdir={rankdir}; nodesep=0.2; ranksep=0.25; fontname="Helvetica";',
         '  node [fontname="Helvetica", fontsize=10, shape=box, style="rounded,filled"];',
         '  edge [color="#888888", arrowsize=0.6];',
     ]

@@ -57,7 +57,7 @@ def gantt_figure(bars: list[Bar], stage_bounds: list[float], title: str = "",
                                 [group_color(b.group) for b in conc], ""))
     if merge:
         data.append(_bars_trace(merge, "merge stage (one wide conv)",
-                                STRATEGY_COLORS["merge"], "x"))
+                                STRATEGY_COLORS["merge"], "/"))
     rows = sorted({b.row for b in bars}, key=_row_key)
     # shapes in one list: fig.add_vline per barrier re-validates the layout each time (seconds)
     shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
@@ -75,6 +75,7 @@ def gantt_figure(bars: list[Bar], stage_bounds: list[float], title: str = "",
         "yaxis": {"categoryorder": "array", "categoryarray": rows, "autorange": "reversed"},
         "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         "plot_bgcolor": "white",
+        "uniformtext": {"minsize": 8, "mode": "hide"},  # names where they fit; hover tells all
     }
     return go.Figure(data=data, layout=layout, _validate=False)
 
@@ -89,9 +90,10 @@ def _bars_trace(bars: list[Bar], name: str, color: Any, pattern: str) -> dict:
         "type": "bar", "name": name, "orientation": "h", "y": [b.row for b in bars],
         "x": [b.dur_ms for b in bars], "base": [b.start_ms for b in bars],
         "text": [b.name for b in bars], "textposition": "inside", "insidetextanchor": "middle",
-        "textfont": {"size": 10}, "cliponaxis": False,
+        "textangle": 0, "textfont": {"size": 10}, "cliponaxis": False,
         "marker": {"color": color, "line": {"color": "#333333", "width": 0.5},
-                   "pattern": {"shape": pattern, "fgcolor": "#ffffff", "size": 6}},
+                   "pattern": {"shape": pattern, "fgcolor": "#7a1f1f", "size": 6,
+                               "solidity": 0.3}},
         "customdata": [[b.stage + 1, b.strategy, b.start_ms, b.dur_ms] for b in bars],
         "hovertemplate": ("<b>%{text}</b><br>stage %{customdata[0]} (%{customdata[1]})<br>"
                           "start %{customdata[2]:.4f} ms, %{customdata[3]:.4f} ms<extra></extra>"),

@@ -76,10 +76,11 @@ def schedule_summary(schedule: Schedule) -> Row:
     stats = schedule.search.stats
     merges = sum(s.strategy == "merge" for s in schedule.stages)
     widest = max((len(s.groups) for s in schedule.stages), default=0)
+    searched = schedule.search.strategy.startswith("ios-")  # r and s prune only the DP
     return {
         "strategy": schedule.search.strategy,
-        "r": schedule.search.r,
-        "s": schedule.search.s,
+        "r": schedule.search.r if searched else None,
+        "s": schedule.search.s if searched else None,
         "latency ms": round(schedule.predicted_ms, 4),
         "stages": len(schedule.stages),
         "merge stages": merges,

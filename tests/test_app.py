@@ -1,0 +1,314 @@
+"""The Streamlit app driven headless with AppTest: every page, every main widget, bad uploads.
+
+Each test asserts that no exception reached the page (`at.exception` is empty) and that the
+expected elements are there. Models are traced for real (Inception V3 once per test session; the
+caches are process-wide), and schedules come from the real schedulers on the simulated H100.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+pytest.importorskip("plotly")
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+TIMEOUT = 300  # the first run builds and traces Inception V3 on a small shared CPU
+PAGES = {
+    "model": "app_pages/model.py",
+    "optimize": "app_pages/optimize.py",
+    "schedule": "app_pages/schedule.py",
+    "compare": "app_pages/compare.py",
+    "dp": "app_pages/dp.py",
+    "export": "app_pages/export.py",
+}
+
+
+def fresh() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+
+
+def ok(at: AppTest) -> AppTest:
+    """No exception and no error box on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    return at.switch_page(PAGES[page]).run()
+
+
+def charts(at: AppTest, kind: str) -> list:
+    return list(at.get(kind))
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def texts(at: AppTest) -> str:
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def use_model(at: AppTest, name: str, batch: int = 1) -> AppTest:
+    at.selectbox(key="w_model").select(name)
+    at.number_input(key="w_batch").set_value(batch)
+    return at.run()
+
+
+def schedule_json(model: str, batch: int = 1, strategy: str = "ios-both") -> str:
+    """A schedule file made by ios_core itself, as a user would have exported it."""
+    from ios_core.cost import make_cost_model
+    from ios_core.frontend import trace_model
+    from ios_core.models import load_model
+    from ios_core.schedulers import optimize
+
+    loaded = load_model(model, batch=batch)
+    graph = trace_model(loaded.module, loaded.example_input, name=loaded.name).graph
+    return optimize(graph, strategy, make_cost_model("simulated:h100"), model_name=model).dumps()
+
+
+# ---- every page opens ready --------------------------------------------------------------------
+def test_opens_ready_with_every_page_populated() -> None:
+    at = ok(fresh())
+    assert at.title[0].value == "Model: inception_v3"
+    assert metric(at, "Operators") == "124"
+    assert "cluster_b0" in charts(at, "graphviz_chart")[0].proto.spec
+    assert len(at.dataframe[0].value) == 124
+
+    ok(goto(at, "optimize"))
+    assert {"Latency", "Speedup over sequential", "Critical-path bound", "Work bound"} <= {
+        m.label for m in at.metric}
+    assert float(metric(at, "Speedup over sequential").rstrip("×")) > 1.0
+
+    ok(goto(at, "schedule"))
+    anim, gantt = charts(at, "plotly_chart")
+    stages = int(texts(at).split(" stages (")[0].split()[-1])
+    assert len(json.loads(anim.proto.spec)["frames"]) == stages + 1
+    assert "stream 0" in gantt.proto.spec
+    assert charts(at, "graphviz_chart")
+
+    ok(goto(at, "compare"))
+    assert len(charts(at, "plotly_chart")) == 2
+    assert len(at.dataframe[0].value) == 5
+    assert any("Not shown" in i.value for i in at.info)  # no multi-batch profiles shipped yet
+
+    ok(goto(at, "dp"))
+    assert len(charts(at, "graphviz_chart")) == 2
+    assert int(metric(at, "States")) > 1
+
+    ok(goto(at, "export"))
+    labels = [b.label for b in at.download_button]
+    assert labels == ["Schedule JSON", "Chrome trace", "DOT", "CSV"]
+
+
+# ---- model page and sidebar --------------------------------------------------------------------
+def test_model_page_views_and_blocks() -> None:
+    at = ok(fresh())
+    at.radio(key="model_view:inception_v3").set_value("Blocks overview").run()
+    ok(at)
+    overview, block = (c.proto.spec for c in charts(at, "graphviz_chart"))
+    assert "b0 -> b1" in overview and '"from:' not in overview
+    at.selectbox(key="model_block:inception_v3").set_value(5).run()
+    block = charts(ok(at), "graphviz_chart")[1].proto.spec
+    assert "block 5" in block and '"from:' in block  # inputs from outside the block as stubs
+    at.radio(key="model_view:inception_v3").set_value("One block").run()
+    assert len(charts(ok(at), "graphviz_chart")) == 1
+
+
+def test_sidebar_model_batch_and_cost_source() -> None:
+    at = use_model(fresh(), "squeezenet", batch=2)
+    ok(at)
+    assert at.title[0].value == "Model: squeezenet"
+    assert metric(at, "Input") == "2×3×224×224"
+    at.selectbox(key="w_cost").select("simulated:v100").run()
+    assert "V100" in texts(ok(at))
+    ok(goto(at, "optimize"))  # the search follows the sidebar
+    assert "V100" in texts(at)
+
+
+@pytest.mark.slow
+def test_big_model_opens_on_the_block_overview() -> None:
+    at = ok(use_model(fresh(), "randwire"))
+    assert at.radio(key="model_view:randwire").value == "Blocks overview"
+    assert len(charts(at, "graphviz_chart")) == 2
+    ok(goto(at, "schedule"))
+    assert at.selectbox(key="anim_block:randwire") is not None  # one block animated at a time
+
+
+@pytest.mark.parametrize("ref, words", [
+    ("nope_pkg.nets:build", "cannot import"),
+    ("tests._app_models:untraceable", "trace"),
+    ("tests._app_models:out_of_memory", "smaller batch size"),
+    ("not a reference", "bad model reference"),
+])
+def test_bad_custom_models_are_plain_errors(ref: str, words: str) -> None:
+    at = fresh()
+    at.selectbox(key="w_model").select("Your own model…").run()
+    assert any("package.module:callable" in i.value for i in at.sidebar.info)
+    at.text_input(key="w_custom").input(ref).run()
+    assert not at.exception
+    assert any(words in e.value for e in at.error), [e.value for e in at.error]
+    goto(at, "optimize")
+    assert not at.exception and at.error
+
+
+# ---- optimize, schedule, compare ---------------------------------------------------------------
+def test_optimize_every_strategy_and_knob() -> None:
+    at = goto(fresh(), "optimize")
+    for strategy in ("sequential", "greedy", "ios-merge", "ios-parallel", "ios-both"):
+        at.selectbox(key="w_strategy").select(strategy).run()
+        ok(at)
+        assert float(metric(at, "Latency").split()[0]) > 0
+    at.slider(key="w_r").set_value(1).run()
+    at.slider(key="w_s").set_value(2).run()
+    at.number_input(key="w_max_part_ops").set_value(8).run()
+    ok(at)
+    rows = {r["statistic"]: r["value"] for r in at.dataframe[0].value.to_dict("records")}
+    assert int(rows["states"]) > 0 and int(rows["transitions"]) > 0
+    ok(goto(at, "schedule"))  # the knobs survive a page switch
+    assert at.session_state["r"] == 1 and at.session_state["max_part_ops"] == 8
+
+
+def test_schedule_page_steps_through_stages() -> None:
+    at = ok(goto(fresh(), "schedule"))
+    assert any(m.value.startswith("**stage 1/") for m in at.markdown)
+    step = next(w for w in at.slider if w.key.startswith("step:"))
+    step.set_value(5).run()
+    ok(at)
+    assert any(m.value.startswith("**stage 5/") for m in at.markdown)
+    overview, block = (c.proto.spec for c in charts(at, "graphviz_chart"))
+    assert "penwidth=3" in block and "#e0e0e0" in block  # current bold, finished dimmed
+    gantt = json.loads(charts(at, "plotly_chart")[1].proto.spec)
+    assert any(s["type"] == "rect" for s in gantt["layout"]["shapes"])  # the selected stage
+    step = next(w for w in at.slider if w.key.startswith("step:"))
+    step.set_value(step.max).run()
+    assert any("stages done" in m.value for m in ok(at).markdown)
+
+
+def test_compare_subset_and_sweep_axis() -> None:
+    at = ok(goto(fresh(), "compare"))
+    at.multiselect(key="cmp_strategies").set_value(["sequential", "ios-both"]).run()
+    assert len(ok(at).dataframe[0].value) == 2
+    at.radio(key="sweep_x").set_value("search seconds").run()
+    sweep = json.loads(charts(ok(at), "plotly_chart")[1].proto.spec)
+    assert len(sweep["data"]) == 3  # one line per r
+    assert sum(len(t["x"]) for t in sweep["data"]) == 9
+
+
+# ---- the DP, step by step ------------------------------------------------------------------------
+def test_dp_page_pruning_and_blocks() -> None:
+    at = ok(goto(fresh(), "dp"))
+    assert int(metric(at, "Removed by pruning")) >= 0
+    at.slider(key="dp_r").set_value(1).run()
+    at.slider(key="dp_s").set_value(1).run()
+    ok(at)
+    assert int(metric(at, "Removed by pruning")) > 0
+    assert "✂" in charts(at, "graphviz_chart")[1].proto.spec
+    state = next(w for w in at.selectbox if w.key.startswith("dp_state:"))
+    state.select_index(0).run()
+    at.selectbox(key="dp_strategy").select("ios-merge").run()
+    ok(at)
+    at.radio(key="dp_source").set_value("A block of inception_v3").run()
+    ok(at)
+    at.selectbox(key="dp_block:inception_v3").select_index(1).run()
+    assert len(charts(ok(at), "graphviz_chart")) == 2
+
+
+# ---- export and upload ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def squeezenet_file() -> str:
+    return schedule_json("squeezenet")
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="upload").set_value((name, data, "application/json"))
+    return at.run()
+
+
+def test_upload_valid_schedule_then_play_it(squeezenet_file: str) -> None:
+    at = goto(use_model(fresh(), "squeezenet"), "export")
+    ok(upload(at, "mine.json", squeezenet_file.encode()))
+    assert at.success and "valid schedule" in at.success[0].value
+    assert charts(at, "plotly_chart") and at.dataframe
+    goto(at, "schedule")
+    at.radio(key="which_schedule").set_value("Uploaded: mine.json").run()
+    ok(at)
+    assert "ios-both" in texts(at)
+
+
+@pytest.mark.parametrize("case, words", [
+    ("truncated", "not valid JSON"),
+    ("other_model", "made for another model"),
+    ("other_batch", "batch 2"),
+    ("not_a_schedule", "unknown schedule format"),
+    ("pickle", "not valid JSON"),
+    ("missing_op", "missing from the schedule"),
+])
+def test_bad_uploads_are_refused_in_plain_words(squeezenet_file: str, case: str,
+                                                words: str) -> None:
+    data = {
+        "truncated": lambda: squeezenet_file[: len(squeezenet_file) // 2].encode(),
+        "other_model": lambda: schedule_json("ios_demo").encode(),
+        "other_batch": lambda: schedule_json("squeezenet", batch=2).encode(),
+        "not_a_schedule": lambda: b'{"hello": "world"}',
+        "pickle": lambda: pickle.dumps({"format": "ios-schedule/1"}),  # must never be unpickled
+        "missing_op": lambda: _drop_last_stage(squeezenet_file).encode(),
+    }[case]()
+    at = goto(use_model(fresh(), "squeezenet"), "export")
+    upload(at, f"{case}.json", data)
+    assert not at.exception
+    assert any("refused" in e.value and words in e.value for e in at.error), \
+        [e.value for e in at.error]
+    assert not at.success
+
+
+def _drop_last_stage(text: str) -> str:
+    data = json.loads(text)
+    data["stages"] = data["stages"][:-1]
+    return json.dumps(data)
+
+
+# ---- plain-words errors and the progress observer (no app run needed) ---------------------------
+def test_errors_are_explained_with_what_to_do() -> None:
+    import torch
+
+    from app.errors import explain
+    from ios_core.frontend import TraceError
+    from ios_core.models import UnknownModelError
+    from ios_core.schedule import ScheduleError
+
+    assert "smaller batch size" in explain(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert "could not trace" in explain(TraceError("data-dependent control flow"))
+    assert "Pick a sample model" in explain(UnknownModelError("unknown model 'x'"))
+    assert explain(ScheduleError("stage 3 is bad")) == "stage 3 is bad"
+    assert "not built yet" in explain(ModuleNotFoundError("x", name="ios_core.nothing"))
+    assert "unexpected KeyError" in explain(KeyError("k"))
+
+
+def test_progress_observer_reports_counts() -> None:
+    from app.search import ProgressObserver
+
+    class Bar:
+        def __init__(self) -> None:
+            self.calls: list[tuple[float, str]] = []
+
+        def progress(self, value: float, text: str) -> None:
+            self.calls.append((value, text))
+
+    bar = Bar()
+    obs = ProgressObserver(bar, "ios-both", every_s=0.0)
+    obs.on_part_start(0, 2, 5)
+    obs.on_progress(10, 20, 0, 2)
+    obs.on_part_end(0, {"states": 20, "transitions": 70})
+    obs.on_part_start(1, 2, 3)
+    assert [round(v, 2) for v, _ in bar.calls] == [0.0, 0.25, 0.5]
+    assert "part 1/2 (5 ops) · 10/20 states" in bar.calls[1][1]
+    assert "20 states and 70 transitions so far" in bar.calls[2][1]
