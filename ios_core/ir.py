@@ -22,7 +22,8 @@ Operator kinds (``OpNode.kind``):
 
 View-only ops (flatten, reshape, view, dropout in eval mode, identity) are *folded away* by the
 frontend: the node that consumes them reads the view's source and applies the view itself, so they
-never appear here and cost nothing.
+cost nothing. Where a view must exist as a value of its own (a conv reads it, or the model returns
+it), it stays as a zero-FLOP ``call`` node with ``attrs["view"] = True``.
 """
 
 from __future__ import annotations

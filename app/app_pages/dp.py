@@ -61,7 +61,8 @@ path = rec.chosen_path(full)
 m = st.columns(4)
 m[0].metric("States", len(rec.cost) + 1, help="downsets of the block, the empty one included")
 m[1].metric("Transitions tried", len(rec.transitions))
-m[2].metric("Removed by pruning", len(removed), help=f"tried without pruning: {len(free.transitions)}")
+m[2].metric("Removed by pruning", len(removed),
+            help=f"tried without pruning: {len(free.transitions)}")
 m[3].metric("Best cost", f"{rec.cost.get(full, 0.0):.4f} ms",
             help=f"without pruning: {free.cost.get(full, 0.0):.4f} ms")
 

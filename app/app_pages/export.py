@@ -38,7 +38,7 @@ with guard("Could not export the schedule"):
          "stages as clusters; render with `dot -Tsvg`"),
         ("CSV", to_csv(schedule), f"{stem}.csv", "text/csv", "one row per operator"),
     ]
-for col, (label, data, name, mime, help_text) in zip(st.columns(len(files)), files):
+for col, (label, data, name, mime, help_text) in zip(st.columns(len(files)), files, strict=True):
     col.download_button(label, data, file_name=name, mime=mime, help=help_text,
                         icon=":material/download:",
                         key=f"dl_{label}", width="stretch")

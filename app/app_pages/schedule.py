@@ -8,11 +8,11 @@ from app import backend
 from app.errors import guard
 from app.ui import active_schedule_ui, require_model, selection_caption
 from app.views.dot import BIG_GRAPH_OPS, block_of, blocks_overview_dot, model_dot
-
-FOCUS_OPS = 40  # above this the step view opens the running stage's block, not the whole DAG
 from app.views.gantt import gantt_figure, trace_bars
 from app.views.steps import op_states, stage_title
 from app.views.tables import stage_rows
+
+FOCUS_OPS = 40  # above this the step view opens the running stage's block, not the whole DAG
 
 sel, graph = require_model()
 st.title("Schedule")

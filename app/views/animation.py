@@ -102,7 +102,7 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
     moving = [
         {**d, "mode": "markers+text", "name": label, "marker": marker, "hoverinfo": "text",
          "textposition": "top center", "textfont": {"size": 10}, "showlegend": False}
-        for d, (label, marker) in zip(first, _categories())
+        for d, (label, marker) in zip(first, _categories(), strict=True)
     ]
     shown = [s for s in graph.inputs if s.name in pos and keep is None]
     inputs = {
