@@ -97,15 +97,16 @@ def markdown(r: dict[str, Any]) -> str:
              f"log ratio (loss {r['loss']['before']:.3f} → {r['loss']['after']:.3f}, "
              f"{r['loss']['evals']} evaluations).", "",
              "## Error", "", head, rule,
-             row("all, datasheet preset", r["error_before"]),
+             row("all, current preset", r["error_before"]),
              row("all, fitted preset", r["error_after"]), "",
-             "By stage kind (fitted; before in brackets of the median):", "", head, rule]
+             "By stage kind, fitted preset (the current preset's median in brackets):", "",
+             head, rule]
     for kind, e in r["by_kind_after"].items():
         b = r["by_kind_before"].get(kind, {}).get("median", float("nan"))
         lines.append(row(f"{kind} ({100 * b:.0f} %)", e))
     lines += ["", "By model (fitted):", "", head, rule]
     lines += [row(m, e) for m, e in r["by_model_after"].items()]
-    lines += ["", "## Fitted parameters", "", "| parameter | datasheet preset | fitted |",
+    lines += ["", "## Fitted parameters", "", "| parameter | current preset | fitted |",
               "|---|---|---|"]
     lines += [f"| {k} | {r['start'][k]} | {v} |" for k, v in r["fitted"].items()]
     lines += ["", "## Sources", "", "| file | batch | entries | used | skipped |",

@@ -57,7 +57,9 @@ from ios_core.profiling import CachedCost, StageRequest, measure_settings, model
 from ios_core.schedule import Schedule  # noqa: E402
 from ios_core.schedulers import SearchConfig, optimize  # noqa: E402
 
-STRATEGIES = ("ios-both", "ios-parallel", "ios-merge", "greedy", "sequential")  # largest first
+# sequential first: it measures every single-op stage, which every other search needs; then
+# ios-both, so that when a run's measuring time runs out its stages were measured first
+STRATEGIES = ("sequential", "greedy", "ios-both", "ios-parallel", "ios-merge")
 METHODS = ("eager", "cudagraph", "compile-default", "compile-reduce-overhead", "sequential",
            "greedy", "ios-merge", "ios-parallel", "ios-both", "bound")
 DEFAULT_RUNS = (("squeezenet", 1), ("inception_v3", 1), ("inception_v3", 16), ("randwire", 1),
@@ -108,7 +110,7 @@ def markdown(data: dict[str, Any]) -> str:
     for r in data["rows"]:
         lines.append(f"| {r['model']} | {r['batch']} | {r['method']} | {_num(r.get('ms'))} | "
                      f"{_num(r.get('search_s'), 1)} | {_num(r.get('predicted_ms'))} | "
-                     f"{_sci(r.get('rel_err'))} | {_notes(r)} |")
+                     f"{_sci(r.get('rel_err'))} | {_notes(r, data['config'])} |")
     if data.get("profiles"):
         lines += ["", "## Stage profiles", "", "| file | stages | measuring s | estimated |",
                   "|---|---|---|---|"]
@@ -148,8 +150,10 @@ def _sci(x: Any) -> str:
     return "" if x is None else f"{x:.1e}"
 
 
-def _notes(r: dict[str, Any]) -> str:
+def _notes(r: dict[str, Any], config: dict[str, Any]) -> str:
     notes = []
+    if "r" in r and (r["r"], r["s"]) != (config["r"], config["s"]):
+        notes.append(f"r={r['r']}, s={r['s']}")
     if r.get("estimated_stages"):
         notes.append(f"{r['estimated_stages']} stages estimated")
     if r.get("compile_s") is not None:
@@ -244,7 +248,8 @@ class ModelRun:
         from ios_core import executor, frontend, models
 
         self.name, self.batch, self.args = name, batch, args
-        self.config = SearchConfig(r=args.r, s=args.s)
+        r, s = args.rs.get(name, (args.r, args.s))
+        self.config = SearchConfig(r=r, s=s)
         loaded = models.load_model(name, batch=batch, seed=0)
         self.traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
         self.graph = self.traced.graph
@@ -340,7 +345,8 @@ class ModelRun:
         self.estimated |= cost.estimated
         stats = {**sched.search.stats, "stream_cap": self.config.stream_cap, "dp_s": dp_s,
                  "profile_s": profile_s, "fallback_params": self.fallback.params,
-                 "measure_failures": len(cost.failures)}
+                 "measure_failures": len(cost.failures),
+                 "estimated_signatures": len(cost.estimated)}
         sched = replace(sched, search=replace(sched.search, stats=stats),
                         target=replace(sched.target, cudnn=str(torch.backends.cudnn.version())))
         info = {"search_s": dp_s + profile_s, "dp_s": dp_s, "profile_s": profile_s,
@@ -363,7 +369,8 @@ class ModelRun:
         compiled = compile_schedule(self.traced, sched, device="cuda")
         err = self.rel_err(compiled(*self.inputs))
         timing = self.timing(compiled)
-        return self.row(strategy, **timing, **info, rel_err=err, streams=compiled.num_streams)
+        return self.row(strategy, **timing, **info, rel_err=err, streams=compiled.num_streams,
+                        r=self.config.r, s=self.config.s)
 
     def bound(self) -> dict[str, Any]:
         from ios_core.cost.bounds import critical_path_ms
@@ -377,7 +384,7 @@ class ModelRun:
         sub = model_subset(self.db, self.requests.values(), self.name)
         sub.set_model_info(self.name, fingerprint=self.graph.fingerprint(), r=self.config.r,
                            s=self.config.s, max_part_ops=self.config.max_part_ops,
-                           strategies=list(STRATEGIES), stages=len(self.requests),
+                           strategies=list(self.args.strategies), stages=len(self.requests),
                            complete=not (set(self.requests) - set(sub.entries)))
         sub.measure["mean_measure_s"] = self.mean_measure_s()  # for a resumed run's search_s
         sub.save(path)
@@ -523,6 +530,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", default=None, metavar="DIR",
                    help="reuse the stage databases in DIR measured on this GPU/torch/cuDNN "
                         "(e.g. the profiles/ of a run that was cut short)")
+    p.add_argument("--rs", nargs="+", default=[], metavar="MODEL=R,S",
+                   help="other pruning for some models, e.g. nasnet=2,4 (its rows say r and s)")
     p.add_argument("--r", type=int, default=3, help="max ops per group (default 3)")
     p.add_argument("--s", type=int, default=8, help="max groups per stage (default 8)")
     p.add_argument("--warmup", type=int, default=10, help="warm-up runs per timing (default 10)")
@@ -534,8 +543,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.iters, args.no_compile = min(args.iters, 20), True
     args.runs = runs_from(args)
-    args.strategies = [s for s in STRATEGIES if s in args.strategies]  # largest search first
+    args.strategies = [s for s in STRATEGIES if s in args.strategies]
+    args.rs = parse_rs(args.rs)
     return args
+
+
+def parse_rs(items: Sequence[str]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for item in items:
+        try:
+            model, _, pair = item.partition("=")
+            r, s = (int(v) for v in pair.split(","))
+        except ValueError:
+            raise SystemExit(f"--rs wants MODEL=R,S (got {item!r})") from None
+        out[model] = (r, s)
+    return out
 
 
 def runs_from(args: argparse.Namespace) -> list[tuple[str, int]]:

@@ -110,11 +110,24 @@ def _is_chain_block(block: list[str], cuts: set[str]) -> bool:
     return all(name in cuts for name in block)
 
 
+def _preds_in(graph: OpGraph, names: Sequence[str]) -> list[int]:
+    """Per op of ``names``: a bitmask of its predecessors among ``names`` (bit i = names[i])."""
+    pos = {name: i for i, name in enumerate(names)}
+    pred = [0] * len(names)
+    for i, name in enumerate(names):
+        for p in graph.predecessors(name):
+            j = pos.get(p)
+            if j is not None:
+                pred[i] |= 1 << j
+    return pred
+
+
 def count_downsets(graph: OpGraph, names: Sequence[str], cap: int) -> int:
     """How many DP states a part of ``names`` (topological order) has, counting up to ``cap + 1``.
 
-    The states of a part are its downsets (sets closed under predecessors inside the part); they
-    are generated level by level from the empty set and the count stops once it passes ``cap``.
+    The states of a part are its downsets (sets closed under predecessors inside the part).
+    Appending op ``x`` (last in topological order) keeps every downset and adds ``D | x`` for
+    each downset ``D`` holding all of ``x``'s predecessors, so they are counted op by op.
 
     >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
     >>> x = TensorSpec("x", (1, 4, 8, 8))
@@ -122,26 +135,20 @@ def count_downsets(graph: OpGraph, names: Sequence[str], cap: int) -> int:
     >>> count_downsets(g, ["a", "b", "c"], cap=100), count_downsets(g, ["a", "b", "c"], cap=5)
     (8, 6)
     """
-    pos = {name: i for i, name in enumerate(names)}
-    pred = [0] * len(names)
-    for i, name in enumerate(names):
-        for p in graph.predecessors(name):
-            if p in pos:
-                pred[i] |= 1 << pos[p]
-    full = (1 << len(names)) - 1
-    level, total = {0}, 1
-    while level and total <= cap:
-        grown = set()
-        for state in level:
-            free = full & ~state
-            while free:
-                low = free & -free
-                free ^= low
-                if not pred[low.bit_length() - 1] & ~state:
-                    grown.add(state | low)
-        level = grown
-        total += len(grown)
-    return min(total, cap + 1)
+    return _prefix_fit(_preds_in(graph, names), cap, count_only=True)
+
+
+def _prefix_fit(pred: Sequence[int], cap: int, count_only: bool = False) -> int:
+    """The longest prefix of ops whose downsets number at most ``cap`` (or, with
+    ``count_only``, the downsets of all ops, counted up to ``cap + 1``)."""
+    downs = [0]
+    for k, px in enumerate(pred):
+        bit = 1 << k
+        new = [d | bit for d in downs if d & px == px]
+        if len(downs) + len(new) > cap:
+            return min(len(downs) + len(new), cap + 1) if count_only else k
+        downs += new
+    return len(downs) if count_only else len(pred)
 
 
 def _ancestors(graph: OpGraph, block: Sequence[str]) -> list[int]:
@@ -209,21 +216,12 @@ def split_block(
 def _longest_fit(
     graph: OpGraph, block: list[str], start: int, max_ops: int, max_states: int | None
 ) -> int:
-    """The largest ``end`` such that ``block[start:end]`` fits both bounds (at least one op).
-
-    States only grow as ops are appended (old downsets stay downsets), so bisection is exact.
-    """
+    """The largest ``end`` such that ``block[start:end]`` fits both bounds (at least one op)."""
     hi = min(len(block), start + max_ops)
-    if max_states is None or count_downsets(graph, block[start:hi], max_states) <= max_states:
+    if max_states is None:
         return hi
-    lo = start + 1  # a single op always fits: two states
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if count_downsets(graph, block[start:mid], max_states) <= max_states:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    fit = _prefix_fit(_preds_in(graph, block[start:hi]), max_states)
+    return start + max(fit, 1)  # a single op always fits: two states
 
 
 def split_parts(

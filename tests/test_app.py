@@ -147,7 +147,7 @@ def test_big_model_opens_on_the_block_overview() -> None:
     ("nope_pkg.nets:build", "cannot import"),
     ("tests._app_models:untraceable", "trace"),
     ("tests._app_models:out_of_memory", "smaller batch size"),
-    ("not a reference", "bad model reference"),
+    ("not a reference", "unknown model"),
 ])
 def test_bad_custom_models_are_plain_errors(ref: str, words: str) -> None:
     at = fresh()

@@ -217,39 +217,22 @@ def index_part(graph: OpGraph, names: Sequence[str], r: int, s: int, merges: boo
 def downsets(pred: Sequence[int]) -> dict[int, int]:
     """Every downset of the part, mapped to its sinks (ops no other op of it reads).
 
-    Listed level by level (by size, the empty set first), so that a state comes after every
-    state it can reach by removing an ending. Built upwards: adding a ready op ``i`` to ``D``
-    makes ``i`` a sink and its predecessors non-sinks; the ops ready next are found among
-    ``i``'s successors only.
+    Built op by op: appending op ``x`` (last in topological order) keeps every downset and adds
+    ``D | x`` for each downset ``D`` that holds ``x``'s predecessors; in ``D | x``, ``x`` is a
+    sink and its predecessors are not. By induction the order lists every subset before its
+    supersets, so a state comes after every state it reaches by removing an ending.
+
+    >>> downsets([0b0, 0b1])  # op 1 reads op 0
+    {0: 0, 1: 1, 3: 2}
     """
-    n = len(pred)
-    succ = [0] * n
-    for i in range(n):
-        for j in bits(pred[i]):
-            succ[j] |= 1 << i
-    ready0 = sum(1 << i for i in range(n) if not pred[i])
-    sinks: dict[int, int] = {0: 0}
-    level: dict[int, int] = {0: ready0}  # state -> ops ready to add
-    while level:
-        nxt: dict[int, int] = {}
-        for state, ready in level.items():
-            sk = sinks[state]
-            rest = ready
-            while rest:
-                low = rest & -rest
-                rest ^= low
-                grown = state | low
-                if grown in nxt:
-                    continue
-                i = low.bit_length() - 1
-                new_ready = ready ^ low
-                for j in bits(succ[i]):
-                    if not pred[j] & ~grown:
-                        new_ready |= 1 << j
-                nxt[grown] = new_ready
-                sinks[grown] = (sk & ~pred[i]) | low
-        level = nxt
-    return sinks
+    states, sinks = [0], [0]
+    for x, px in enumerate(pred):
+        bit = 1 << x
+        keep = ~px
+        grown = [(d, sk) for d, sk in zip(states, sinks, strict=True) if d & px == px]
+        states += [d | bit for d, _ in grown]
+        sinks += [(sk & keep) | bit for _, sk in grown]
+    return dict(zip(states, sinks, strict=True))
 
 
 @dataclass
