@@ -13,7 +13,9 @@ Stage measurements go through one database per batch size shared by all strategi
 (identical stages measured once); ``search_s`` is what the search would have cost from a cold
 cache: DP seconds plus the measuring seconds of every distinct stage it asked for. A stage left
 unmeasured when a model's share of the time budget runs out is estimated by the simulated H100
-(and so marked in its schedule); the row counts such stages.
+(and so marked in its schedule); the row counts such stages. A DP search that outlives the run's
+share is stopped (never inside a stage measurement) and its row records that. ``--rs nasnet=1,3``
+prunes one model harder where r=3, s=8 would not fit the budget (its rows say r and s).
 
 Written incrementally into ``--out-dir`` (default ``$OUT`` when set, else benchmarks/results/):
 ``<gpu>.json`` / ``<gpu>.md``, and under ``profiles/`` one ``ios-profile/1`` database per model and
@@ -392,10 +394,6 @@ class ModelRun:
         return {"file": path.name, "model": self.name, "batch": self.batch, "entries": len(sub),
                 "measure_s": secs, "estimated": len(self.estimated - set(sub.entries))}
 
-    def release(self) -> None:
-        del self.module, self.measured, self.cuda_inputs
-        torch.cuda.empty_cache()
-
 
 def _measured_cost(traced: Any) -> Any:
     from ios_core.profiling import default_measured
@@ -416,8 +414,8 @@ def _clone(obj: Any) -> Any:
 
 
 # ---- the whole table --------------------------------------------------------------------------
-def attempt(report: Report, run: ModelRun | None, model: str, batch: int, method: str,
-            fn: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+def attempt(report: Report, model: str, batch: int, method: str,
+            fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run one method; on failure record the error in its row and go on."""
     try:
         row = fn()
@@ -442,7 +440,7 @@ def search_phase(report: Report, runs: Sequence[tuple[str, int]], args: argparse
             run = setup_run(model, batch, args, dbs, measure_s)
         except Exception as e:  # noqa: BLE001
             traceback.print_exc(file=sys.stderr)
-            for method in METHODS:
+            for method in args.methods:
                 report.add({"model": model, "batch": batch, "method": method, "ms": None,
                             "error": f"setup failed: {type(e).__name__}: {e}"})
             continue
@@ -452,11 +450,16 @@ def search_phase(report: Report, runs: Sequence[tuple[str, int]], args: argparse
         run.deadline = time.perf_counter() + 0.8 * share
         run.search_end = time.perf_counter() + share
         stem = out_dir / "profiles" / f"{report.header['slug']}-{model}-b{batch}"
-        attempt(report, run, model, batch, "eager", run.eager)
-        attempt(report, run, model, batch, "cudagraph", run.cudagraph)
+        for method, fn in (("eager", run.eager), ("cudagraph", run.cudagraph)):
+            if method in args.methods:
+                attempt(report, model, batch, method, fn)
         for strategy in args.strategies:
-            attempt(report, run, model, batch, strategy, partial(run.ios, strategy, stem))
-        attempt(report, run, model, batch, "bound", run.bound)
+            attempt(report, model, batch, strategy, partial(run.ios, strategy, stem))
+        if "bound" in args.methods:
+            attempt(report, model, batch, "bound", run.bound)
+        if not run.requests:
+            done.append(run)
+            continue  # nothing measured: no profile to write
         try:
             report.profiles.append(run.save_profile(stem.with_name(stem.name + ".json")))
             report.write()
@@ -500,16 +503,17 @@ def current_key(batch: int) -> ProfileKey:
                       str(torch.backends.cudnn.version()), "float32", batch)
 
 
-def compile_phase(report: Report, runs: Sequence[ModelRun], end: float) -> None:
+def compile_phase(report: Report, runs: Sequence[ModelRun], modes: Sequence[str],
+                  end: float) -> None:
     """torch.compile rows last: they take longest to build and matter least to this project."""
     for run in runs:
-        for mode in ("default", "reduce-overhead"):
+        for mode in modes:
             method = "compile-default" if mode == "default" else f"compile-{mode}"
             left = end - time.perf_counter()
             if left < 20:
                 report.add(run.row(method, error="skipped: time budget used up"))
                 continue
-            attempt(report, run, run.name, run.batch, method,
+            attempt(report, run.name, run.batch, method,
                     partial(run.compiled, mode, min(left, COMPILE_LIMIT_S)))
 
 
@@ -525,8 +529,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="where results go (default: $OUT when set, else benchmarks/results)")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: squeezenet unless --models, 20 timed runs, no torch.compile")
-    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                   help="methods to measure (default: all)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    p.add_argument("--compile-share", type=float, default=1 - SEARCH_SHARE,
+                   help="part of the budget kept for the torch.compile rows, which run last "
+                        f"(default {1 - SEARCH_SHARE:.2f})")
     p.add_argument("--resume", default=None, metavar="DIR",
                    help="reuse the stage databases in DIR measured on this GPU/torch/cuDNN "
                         "(e.g. the profiles/ of a run that was cut short)")
@@ -541,9 +549,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "estimated, torch.compile rows are skipped when it is spent (default 480)")
     args = p.parse_args(argv)
     if args.quick:
-        args.iters, args.no_compile = min(args.iters, 20), True
+        args.iters, args.no_compile = min(args.iters, 20), True  # compiling takes minutes
     args.runs = runs_from(args)
-    args.strategies = [s for s in STRATEGIES if s in args.strategies]
+    args.strategies = [s for s in STRATEGIES if s in args.methods]
+    args.compile_modes = [] if args.no_compile else [
+        m for m in ("default", "reduce-overhead") if f"compile-{m}" in args.methods]
     args.rs = parse_rs(args.rs)
     return args
 
@@ -587,11 +597,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = Report(out_dir, header["slug"], header)
     report.write()
     _log(f"{name}: {len(args.runs)} runs -> {out_dir}")
-    runs = search_phase(report, args.runs, args, out_dir,
-                        start + SEARCH_SHARE * args.budget_s if not args.no_compile
-                        else start + args.budget_s)
-    if not args.no_compile:
-        compile_phase(report, runs, start + args.budget_s)
+    share = 1 - args.compile_share if args.compile_modes else 1.0
+    runs = search_phase(report, args.runs, args, out_dir, start + share * args.budget_s)
+    if args.compile_modes:
+        compile_phase(report, runs, args.compile_modes, start + args.budget_s)
     report.header["elapsed_s"] = round(time.perf_counter() - start, 1)
     report.write()
     print("\n".join(["", *pivot_table(report.rows)]))

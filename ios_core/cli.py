@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from .cli_profile import add_profile_parser
 from .schedule import SEARCH_STRATEGIES, Schedule, ScheduleError
 from .schedulers.observer import SearchObserver
 
@@ -233,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="print a schedule's stages")
     s.add_argument("schedule", help="schedule JSON")
     s.set_defaults(func=cmd_show)
+
+    add_profile_parser(sub)
     return p
 
 

@@ -13,7 +13,13 @@ device synchronisation, so the whole thing can be captured in one CUDA graph.
 
 Memory: a tensor may be dropped from ``env`` once the stage holding its last reader has run. Every
 stream's work in a later stage is ordered after that join, so the caching allocator may reuse the
-block on any stream (also inside a graph capture) without ``record_stream``.
+block on any stream (also inside a graph capture) without ``record_stream``. For the same reason a
+buffer that several streams of a stage write (a concat's, :mod:`levers`) is allocated on the
+current stream before the fork, never on one of the side streams.
+
+Optional levers (:class:`~ios_core.levers.EngineOptions`: fused cuDNN conv+ReLU and conv+add+ReLU,
+concats as views or filled in place, stream cap, launch order and priority) change the steps and
+the stream lanes of a plan, never what it computes; the defaults are the plain path above.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from typing import TypeVar
 
 import torch
 
+from . import levers
 from .ir import OpGraph
 from .kernels import ConvKernel, Kernel
+from .levers import DEFAULT_OPTIONS, Alloc, ConcatLayout, EngineOptions
 from .merged_conv import MergedConv, MergeError, merge_convs
 
 Env = dict[str, torch.Tensor]
@@ -62,7 +70,7 @@ class MergedStep:
         env.update(zip(self.names, self.conv.split(y), strict=True))
 
 
-Step = OpStep | MergedStep
+Step = (OpStep | MergedStep | levers.ConcatStep | levers.SlotStep | levers.ConvAddReluStep)
 
 
 @dataclass(frozen=True)
@@ -73,10 +81,24 @@ class StagePlan:
     groups: tuple[tuple[Step, ...], ...]
     reads: tuple[str, ...]  # names produced before this stage (graph inputs or earlier stages)
     writes: tuple[str, ...]  # names this stage defines
+    lanes: tuple[tuple[int, ...], ...] = ()  # group indices per stream; (): one stream a group
+    allocs: tuple[Alloc, ...] = ()  # concat buffers to allocate before the fork
+
+    @property
+    def width(self) -> int:
+        """Streams the stage runs on."""
+        return len(self.lanes) if self.lanes else len(self.groups)
 
     @property
     def concurrent(self) -> bool:
-        return len(self.groups) > 1
+        return self.width > 1
+
+    @property
+    def lane_groups(self) -> tuple[tuple[tuple[Step, ...], ...], ...]:
+        """The groups each stream runs, in order."""
+        if not self.lanes:
+            return tuple((g,) for g in self.groups)
+        return tuple(tuple(self.groups[i] for i in lane) for lane in self.lanes)
 
 
 @dataclass(frozen=True)
@@ -89,8 +111,8 @@ class StageEvents:
     @staticmethod
     def for_plan(plan: StagePlan) -> StageEvents | None:
         if not plan.concurrent:
-            return None  # a single group runs straight on the current stream
-        return StageEvents(torch.cuda.Event(), tuple(torch.cuda.Event() for _ in plan.groups))
+            return None  # a single group (or lane) runs straight on the current stream
+        return StageEvents(torch.cuda.Event(), tuple(torch.cuda.Event() for _ in range(plan.width)))
 
 
 def build_stage(
@@ -98,21 +120,52 @@ def build_stage(
     kernels: Mapping[str, Kernel],
     strategy: str,
     groups: Sequence[Sequence[str]],
+    options: EngineOptions | None = None,
+    layout: ConcatLayout | None = None,
 ) -> StagePlan:
     """Turn a stage of ``graph`` into steps over ``kernels`` (already on their device).
 
-    A merge stage precomputes its wide weight here, once. Raises :class:`MergeError` when a merge
-    stage's convolutions cannot be merged, ``KeyError`` when a kernel is missing.
+    A merge stage precomputes its wide weight here, once. ``options`` pick the levers (kernels
+    should have been through :func:`levers.prepare_kernels` with the same options); ``layout``
+    (from :func:`levers.plan_concats`) says which concats become views or are filled in place.
+    Raises :class:`MergeError` when a merge stage's convolutions cannot be merged, ``KeyError``
+    when a kernel is missing.
     """
+    opts = options or DEFAULT_OPTIONS
+    layout = layout or ConcatLayout()
     groups = [tuple(g) for g in groups]
     if strategy == "merge":
-        steps: tuple[tuple[Step, ...], ...] = ((_merged_step(graph, kernels, groups),),)
+        steps: tuple[tuple[Step, ...], ...] = (
+            (_merged_step(graph, kernels, groups, opts, layout),),)
     else:
-        steps = tuple(tuple(_op_step(graph, kernels, n) for n in g) for g in groups)
+        steps = tuple(_group_steps(graph, kernels, g, opts, layout) for g in groups)
     writes = tuple(n for g in groups for n in g)
     inside = set(writes)
     reads = tuple(dict.fromkeys(s for n in writes for s in graph[n].inputs if s not in inside))
-    return StagePlan(strategy, steps, reads, writes)
+    lanes = levers.assign_lanes(graph, groups, opts) if strategy != "merge" else ()
+    allocs = levers.stage_allocs(graph, layout, writes, reads)
+    return StagePlan(strategy, steps, reads, writes, lanes, allocs)
+
+
+def _group_steps(
+    graph: OpGraph, kernels: Mapping[str, Kernel], group: tuple[str, ...],
+    opts: EngineOptions, layout: ConcatLayout,
+) -> tuple[Step, ...]:
+    pairs = levers.conv_add_pairs(graph, kernels, group) if opts.fuse_conv_add_relu else {}
+    fused_convs = set(pairs.values())
+    steps: list[Step] = []
+    for name in group:
+        if name in fused_convs:
+            continue  # computed by its add's fused step
+        if name in pairs:
+            steps.append(levers.conv_add_step(graph, kernels, name, pairs[name]))
+        elif name in layout.cats:
+            steps.append(levers.concat_step(graph, kernels, layout, name))
+        elif name in layout.slots:
+            steps.append(levers.slot_step(graph, kernels, layout, name))
+        else:
+            steps.append(_op_step(graph, kernels, name))
+    return tuple(steps)
 
 
 def _op_step(graph: OpGraph, kernels: Mapping[str, Kernel], name: str) -> OpStep:
@@ -122,7 +175,8 @@ def _op_step(graph: OpGraph, kernels: Mapping[str, Kernel], name: str) -> OpStep
 
 
 def _merged_step(
-    graph: OpGraph, kernels: Mapping[str, Kernel], groups: Sequence[tuple[str, ...]]
+    graph: OpGraph, kernels: Mapping[str, Kernel], groups: Sequence[tuple[str, ...]],
+    opts: EngineOptions = DEFAULT_OPTIONS, layout: ConcatLayout | None = None,
 ) -> MergedStep:
     if len(groups) != 1:
         raise MergeError(f"a merge stage has exactly one group (got {len(groups)})")
@@ -130,6 +184,8 @@ def _merged_step(
     sources = {tuple(graph[n].inputs) for n in names}
     if len(sources) != 1 or len(next(iter(sources))) != 1:
         raise MergeError(f"merged convolutions {list(names)} do not all read the same one tensor")
+    if layout is not None and layout.cats:  # channels in a concat's order: it becomes a view
+        names = levers.merge_order(graph, layout, names)
     convs = [kernels[n] for n in names]
     for n, k in zip(names, convs, strict=True):
         if not isinstance(k, ConvKernel):
@@ -138,7 +194,7 @@ def _merged_step(
         merged = merge_convs(convs)  # type: ignore[arg-type]
     except MergeError as e:
         raise MergeError(f"cannot merge {list(names)}: {e}") from None
-    return MergedStep(names, next(iter(sources))[0], merged)
+    return MergedStep(names, next(iter(sources))[0], levers.prepare_merged(merged, opts))
 
 
 def run_stage(
@@ -149,38 +205,49 @@ def run_stage(
 ) -> None:
     """Run ``plan`` reading and writing ``env``; see the module docstring for the stream protocol.
 
-    ``streams`` (at least one per group) and ``events`` (from :meth:`StageEvents.for_plan`) are
-    needed for a multi-group stage on CUDA; without them the groups run in order.
+    ``streams`` (at least ``plan.width``) and ``events`` (from :meth:`StageEvents.for_plan`) are
+    needed for a multi-group stage on CUDA; without them the groups run in order (lane by lane).
     """
-    if streams is None or events is None or not plan.concurrent:
-        for group in plan.groups:
-            for step in group:
-                step.run(env)
+    levers.allocate(plan.allocs, env)  # on the current stream, before the fork
+    lanes = plan.lane_groups
+    if streams is None or events is None or len(lanes) < 2:
+        for lane in lanes:
+            _run_lane(lane, env)
         return
     main = torch.cuda.current_stream()
     events.fork.record(main)
-    used = streams[: len(plan.groups)]
-    for group, stream, done in zip(plan.groups, used, events.done, strict=True):
+    for lane, stream, done in zip(lanes, streams[: len(lanes)], events.done, strict=True):
         stream.wait_event(events.fork)
         with torch.cuda.stream(stream):  # kernels and their allocations go to this stream
-            for step in group:
-                step.run(env)
+            _run_lane(lane, env)
         done.record(stream)
     for done in events.done:
         main.wait_event(done)
 
 
-class StreamPool:
-    """Side streams reused across stages (a stage needs one per group); grows on demand."""
+def _run_lane(lane: Sequence[Sequence[Step]], env: Env) -> None:
+    for group in lane:
+        for step in group:
+            step.run(env)
 
-    def __init__(self, device: torch.device, size: int = 0) -> None:
+
+class StreamPool:
+    """Side streams reused across stages (a stage needs one per lane); grows on demand.
+
+    The first ``high_priority`` streams are created at high priority (CUDA graphs keep a captured
+    kernel's stream priority): a stage's first lane runs on stream 0.
+    """
+
+    def __init__(self, device: torch.device, size: int = 0, high_priority: int = 0) -> None:
         self.device = device
+        self.high_priority = high_priority
         self._streams: list[torch.cuda.Stream] = []
         self.take(size)
 
     def take(self, n: int) -> list[torch.cuda.Stream]:
         while len(self._streams) < n:
-            self._streams.append(torch.cuda.Stream(device=self.device))
+            priority = -1 if len(self._streams) < self.high_priority else 0  # lower: sooner
+            self._streams.append(torch.cuda.Stream(device=self.device, priority=priority))
         return self._streams[:n]
 
     def __len__(self) -> int:

@@ -17,6 +17,10 @@ replayed. ``compiled(x)`` copies ``x`` into the static input, replays and return
 the static outputs (safe to keep across calls); ``compiled.static_outputs`` are the references
 that the next replay overwrites. With ``use_cuda_graph=False`` the CUDA path runs eagerly.
 
+``options=EngineOptions(...)`` (:mod:`ios_core.levers`) turns on speed levers: fused cuDNN
+conv+ReLU, concats as views, cudnn.benchmark, stream caps, channels_last...; the default is the
+plain path. ``compiled.lever_report()`` says what they did (fused calls, concat views, ...).
+
 The measured cost model and the benchmarks run stages through the same engine.
 """
 
@@ -29,9 +33,12 @@ from dataclasses import dataclass
 
 import torch
 
+from . import levers
 from .engine import (
     CaptureError,
     Env,
+    MergedStep,
+    OpStep,
     StageEvents,
     StagePlan,
     StreamPool,
@@ -41,6 +48,7 @@ from .engine import (
     run_stage,
 )
 from .ir import OpGraph
+from .levers import EngineOptions
 from .merged_conv import MergeError
 from .schedule import Schedule, ScheduleError, validate_schedule
 
@@ -57,19 +65,23 @@ class CompiledSchedule:
         dtype: torch.dtype,
         use_cuda_graph: bool,
         seed: int = 0,
+        options: EngineOptions | None = None,
     ) -> None:
         self.graph = graph
         self.schedule = schedule
         self.device = device
         self.dtype = dtype
+        self.options = options or EngineOptions()
         self._plans = tuple(plans)
         self._release = release_lists(graph, plans)
         cuda = device.type == "cuda"
-        max_groups = max((len(p.groups) for p in plans if p.concurrent), default=0)
-        self._pool = StreamPool(device, max_groups) if cuda else None
+        max_groups = max((p.width for p in plans if p.concurrent), default=0)
+        high = 1 if self.options.stream_priority else 0
+        self._pool = StreamPool(device, max_groups, high) if cuda else None
         self._events = [StageEvents.for_plan(p) if cuda else None for p in plans]
         # random, never zeros: zeros hide unwritten outputs and can run faster than real data
-        self.static_inputs = random_inputs(graph, seed, device, dtype)
+        self.static_inputs = [levers.to_layout(x, self.options)
+                              for x in random_inputs(graph, seed, device, dtype)]
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
         self.static_outputs: tuple[torch.Tensor, ...] = ()
         if cuda and use_cuda_graph:
@@ -91,7 +103,8 @@ class CompiledSchedule:
         """The model's output(s) for ``inputs``: new tensors, never the static buffers."""
         self._check_inputs(inputs)
         if self._cuda_graph is None:
-            outs = self._run([x.to(self.device, self.dtype) for x in inputs])
+            outs = self._run([levers.to_layout(x.to(self.device, self.dtype), self.options)
+                              for x in inputs])
         else:
             for static, x in zip(self.static_inputs, inputs, strict=True):
                 static.copy_(x)  # copy_ also moves the device and casts the dtype
@@ -110,15 +123,38 @@ class CompiledSchedule:
         env: Env = dict(zip(self.graph.input_names, inputs, strict=True))
         streams = self._pool.take(len(self._pool)) if self._pool is not None else None
         on_device = torch.cuda.device(self.device) if streams is not None else nullcontext()
-        with torch.no_grad(), on_device:  # current_stream() below must be this device's
+        bench = levers.cudnn_benchmark(self.options.cudnn_benchmark)
+        with torch.no_grad(), on_device, bench:  # current_stream() below must be this device's
             for plan, events, drop in zip(self._plans, self._events, self._release, strict=True):
                 run_stage(plan, env, streams, events)
                 for name in drop:  # after the stage's join: safe to reuse on any stream
-                    del env[name]
+                    env.pop(name, None)  # a conv fused into its add never had an entry
         return tuple(env[name] for name in self.graph.outputs)
 
+    def lever_report(self) -> dict[str, object]:
+        """What the levers did on the last run: fused calls, refusals, concat modes, streams."""
+        steps = [step for plan in self._plans for group in plan.groups for step in group]
+        report: dict[str, object] = {"options": self.options.label(), "streams": self.num_streams}
+        states = [s.conv.state for s in steps if isinstance(s, MergedStep)
+                  and isinstance(s.conv, levers.FusedMergedConv)]
+        states += levers.fuse_states({s.name: s.kernel for s in steps if isinstance(s, OpStep)})
+        adds = [s.state for s in steps if isinstance(s, levers.ConvAddReluStep)]
+        for key, group in (("conv_relu", states), ("conv_add_relu", adds)):
+            if group:
+                report[key] = _count(s.last or "not run" for s in group)
+                reasons = sorted({s.reason for s in group if s.reason})
+                if reasons:
+                    report[f"{key}_refused"] = reasons
+        for key, kind in (("concat", levers.ConcatStep), ("slots", levers.SlotStep)):
+            modes = [s.last.get("mode", "not run") for s in steps if isinstance(s, kind)]
+            if modes:
+                report[key] = _count(modes)
+        return report
+
     def _capture(self) -> None:
-        with torch.cuda.device(self.device):
+        # cudnn.benchmark (when asked) stays on through warm-up AND capture: the capture must find
+        # the algorithms the warm-up timed, or it would time them itself (and sync) while capturing
+        with torch.cuda.device(self.device), levers.cudnn_benchmark(self.options.cudnn_benchmark):
             try:
                 graph, outs = capture(lambda: self._run(self.static_inputs))
             except CaptureError as e:
@@ -146,11 +182,13 @@ def compile_schedule(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     use_cuda_graph: bool = True,
+    options: EngineOptions | None = None,
 ) -> CompiledSchedule:
     """Check ``schedule`` against the traced graph, then build a runnable for it on ``device``.
 
-    Raises :class:`ScheduleError` (before anything runs) when the schedule is not a valid plan
-    for the graph, or a merge stage cannot be computed as one wide convolution.
+    ``options`` turn on the engine's speed levers (:class:`~ios_core.levers.EngineOptions`;
+    default: none). Raises :class:`ScheduleError` (before anything runs) when the schedule is not
+    a valid plan for the graph, or a merge stage cannot be computed as one wide convolution.
     """
     graph: OpGraph = traced.graph
     validate_schedule(schedule, graph)
@@ -159,14 +197,24 @@ def compile_schedule(
         raise RuntimeError(f"device {device} was asked for, but torch sees no CUDA GPU")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
+    opts = options or EngineOptions()
     kernels = move_kernels(traced.kernels, [n.name for n in graph.nodes], device, dtype)
+    kernels = levers.prepare_kernels(kernels, opts)
+    layout = levers.plan_concats(graph, kernels, opts)
     plans = []
     for i, stage in enumerate(schedule.stages):
         try:
-            plans.append(build_stage(graph, kernels, stage.strategy, stage.groups))
+            plans.append(build_stage(graph, kernels, stage.strategy, stage.groups, opts, layout))
         except MergeError as e:
             raise ScheduleError(f"illegal merge in stage {i}: {e}") from None
-    return CompiledSchedule(graph, schedule, plans, device, dtype, use_cuda_graph)
+    return CompiledSchedule(graph, schedule, plans, device, dtype, use_cuda_graph, options=opts)
+
+
+def _count(items) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return counts
 
 
 def release_lists(graph: OpGraph, plans: Sequence[StagePlan]) -> list[tuple[str, ...]]:
@@ -247,6 +295,7 @@ def check(
     seed: int = 0,
     use_cuda_graph: bool = True,
     tf32: bool | None = False,
+    options: EngineOptions | None = None,
 ) -> CheckResult:
     """Run the original module and the compiled schedule on one seeded random input and compare.
 
@@ -257,7 +306,7 @@ def check(
     follows).
     """
     with _tf32_mode(tf32):
-        compiled = compile_schedule(traced, schedule, device, dtype, use_cuda_graph)
+        compiled = compile_schedule(traced, schedule, device, dtype, use_cuda_graph, options)
         inputs = random_inputs(traced.graph, seed)
         out = _flatten(compiled(*inputs))
         tol = tolerance_for(compiled.device, dtype)

@@ -84,6 +84,9 @@ class OpGraph:
     _consumers: dict[str, tuple[str, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _described: dict[str, str] = field(  # memo of describe(): stage signatures are hot in a search
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self._index.update((n.name, n) for n in self.nodes)
@@ -128,6 +131,15 @@ class OpGraph:
     def predecessors(self, name: str) -> tuple[str, ...]:
         """Operator nodes (not graph inputs) that ``name`` reads, without repeats."""
         return tuple(p for p in dict.fromkeys(self._index[name].inputs) if p in self._index)
+
+    def describe(self, name: str) -> str:
+        """A node's kind, canonical attrs and output shape as JSON text (memoised)."""
+        text = self._described.get(name)
+        if text is None:
+            n = self._index[name]
+            text = json.dumps([n.kind, canonical_attrs(n.attrs), list(n.shape)], sort_keys=True)
+            self._described[name] = text
+        return text
 
     @property
     def batch(self) -> int:
@@ -224,15 +236,14 @@ def stage_signature(graph: OpGraph, strategy: str, groups: Iterable[Iterable[str
         position = {name: i for i, name in enumerate(g)}
         ops = []
         for name in g:
-            n = graph[name]
             # an input from the same group is named by its position there; groups of a
             # concurrent stage never read each other, so sorting them below stays sound
             ins = [
                 f"@{position[s]}" if group_of.get(s) == gi else list(graph.shape_of(s))
-                for s in n.inputs
+                for s in graph[name].inputs
             ]
-            ops.append([n.kind, canonical_attrs(n.attrs), list(n.shape), ins])
+            ops.append(f"{graph.describe(name)}<{json.dumps(ins)}")
         described.append(ops)
     if strategy == "concurrent":
-        described.sort(key=lambda ops: json.dumps(ops, sort_keys=True))  # group order is free
+        described.sort()  # group order is free
     return _digest({"strategy": strategy, "groups": described})

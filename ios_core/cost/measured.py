@@ -8,6 +8,11 @@ events by :func:`ios_core.timing.time_samples` after warm-up; the median over th
 ``unroll`` is the stage's latency. Unrolling amortises the graph launch, which the executor pays
 once per schedule, not once per stage. Results are cached by :func:`ios_core.ir.stage_signature`,
 so identical cells share one measurement.
+
+``options`` (:class:`ios_core.levers.EngineOptions`) measure stages with the executor's levers, so
+that a schedule's prediction matches what ``compile_schedule(..., options=)`` runs. A stage is
+measured alone: a concat whose producers would have written into its buffer in earlier stages
+copies here (a slight over-estimate with ``concat="inplace"``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from .. import levers
 from ..engine import (
     Env,
     StageEvents,
@@ -29,6 +35,7 @@ from ..engine import (
 )
 from ..ir import OpGraph, stage_signature
 from ..kernels import Kernel
+from ..levers import EngineOptions
 from ..timing import Timing, time_samples
 from .base import StageCost
 
@@ -56,6 +63,7 @@ class MeasuredCost:
         unroll: int = 5,  # stage copies per graph: amortises the ~µs graph launch
         seed: int = 0,
         cache_limit_bytes: int | None = None,  # default: a quarter of the GPU's memory
+        options: EngineOptions | None = None,  # the executor's levers, measured as it runs them
     ) -> None:
         if not torch.cuda.is_available():
             raise CudaUnavailableError(NO_CUDA_MESSAGE)
@@ -69,7 +77,9 @@ class MeasuredCost:
         self.dtype = dtype
         self.warmup, self.iters, self.unroll = warmup, iters, unroll
         self._gen = torch.Generator().manual_seed(seed)
-        self._pool = StreamPool(self.torch_device)
+        self.options = options or EngineOptions()
+        self._pool = StreamPool(self.torch_device, high_priority=int(self.options.stream_priority))
+        self._layout = levers.plan_concats(self.graph, self._kernels, self.options)
         self._on_device: dict[str, Kernel] = {}
         self.timings: dict[str, Timing] = {}  # stage signature -> its timing (per graph replay)
         self.hits = 0  # answers served from the cache
@@ -97,9 +107,10 @@ class MeasuredCost:
     def measure(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> Timing:
         """Time one stage, uncached; samples are per replay of ``unroll`` stage copies."""
         names = [n for g in groups for n in g]
-        plan = build_stage(graph, self._kernels_for(names), strategy, groups)
+        plan = build_stage(graph, self._kernels_for(names), strategy, groups, self.options,
+                           self._layout if graph is self.graph else None)
         inputs = self._random_inputs(graph, plan)
-        streams = self._pool.take(len(plan.groups)) if plan.concurrent else None
+        streams = self._pool.take(plan.width) if plan.concurrent else None
         events = [StageEvents.for_plan(plan) for _ in range(self.unroll)]
 
         def run_copies() -> None:
@@ -107,7 +118,8 @@ class MeasuredCost:
                 env: Env = dict(inputs)  # outputs die with env: the next copy may reuse them
                 run_stage(plan, env, streams, ev)
 
-        with torch.cuda.device(self.torch_device), torch.no_grad():
+        bench = levers.cudnn_benchmark(self.options.cudnn_benchmark)
+        with torch.cuda.device(self.torch_device), torch.no_grad(), bench:
             # each graph gets its own private pool: a pool handle shared by graphs that are then
             # freed one by one trips an allocator assert in torch 2.11 (seen on the H100)
             cuda_graph, _ = capture(run_copies, warmup_runs=2)
@@ -129,15 +141,16 @@ class MeasuredCost:
 
     def _kernels_for(self, names: Sequence[str]) -> dict[str, Kernel]:
         todo = [n for n in names if n not in self._on_device]
-        self._on_device.update(move_kernels(self._kernels, todo, self.torch_device, self.dtype))
+        moved = move_kernels(self._kernels, todo, self.torch_device, self.dtype)
+        self._on_device.update(levers.prepare_kernels(moved, self.options))
         return {n: self._on_device[n] for n in names}
 
     def _random_inputs(self, graph: OpGraph, plan: StagePlan) -> Env:
         # random, never zeros: zeros can run faster than real data
         return {
-            name: torch.randn(graph.shape_of(name), generator=self._gen).to(
+            name: levers.to_layout(torch.randn(graph.shape_of(name), generator=self._gen).to(
                 self.torch_device, self.dtype
-            )
+            ), self.options)
             for name in plan.reads
         }
 

@@ -75,7 +75,13 @@ def optimize(
             fingerprint=graph.fingerprint(),
             input_shape=tuple(graph.inputs[0].shape),
         ),
-        target=Target(device=cost.device, batch=graph.batch, torch=_torch_version()),
+        # a profile's schedule records the versions its latencies were measured with
+        target=Target(
+            device=cost.device,
+            batch=graph.batch,
+            torch=getattr(cost, "torch", "") or _torch_version(),
+            cudnn=getattr(cost, "cudnn", ""),
+        ),
         search=SearchInfo(
             strategy=strategy,
             r=config.r,
