@@ -14,6 +14,11 @@ def _is_oom(e: BaseException) -> bool:
     return isinstance(e, MemoryError) or "out of memory" in str(e).lower()
 
 
+def _then(message: object, advice: str) -> str:
+    """``message. advice`` without doubled full stops."""
+    return f"{str(message).rstrip('. ')}. {advice}"
+
+
 def explain(e: BaseException) -> str:
     """Plain words for an exception, ending with what the user can do about it."""
     name = type(e).__name__
@@ -23,18 +28,20 @@ def explain(e: BaseException) -> str:
         return ("the device ran out of memory at this batch size. Choose a smaller batch size "
                 "in the sidebar.")
     if name == "TraceError":  # ios_core.frontend.TraceError: imported lazily, torch is heavy
-        return (f"torch.fx could not trace this model: {e}. Models with data-dependent Python "
-                "control flow cannot be traced; pick a sample model or simplify the model.")
+        if "What to do" in str(e):  # the frontend already says how to fix the model
+            return f"torch.fx could not trace this model: {e}"
+        return _then(f"torch.fx could not trace this model: {e}", "Models with data-dependent "
+                     "Python control flow cannot be traced; pick a sample model or simplify it.")
     if name in ("UnknownModelError", "ModelLoadError"):  # ios_core.models, imported lazily
-        return (f"{e}. Pick a sample model in the sidebar, or enter `package.module:callable` "
-                "where the callable returns `(module, example_input)`.")
+        return _then(e, "Pick a sample model in the sidebar, or enter `package.module:callable` "
+                     "where the callable returns `(module, example_input)`.")
     if isinstance(e, ModuleNotFoundError) and (e.name or "").startswith(("ios_core", "sample_")):
         return (f"this part of IOS Explorer is not built yet (module `{e.name}` is missing). "
                 "Try again after updating the project.")
     if isinstance(e, ValueError):  # ios_core raises ValueErrors whose text is for users
         return str(e)
-    return (f"an unexpected {name} occurred: {e}. Try another model or other settings; if it "
-            "keeps happening, report it with these settings.")
+    return _then(f"an unexpected {name} occurred: {e}", "Try another model or other settings; "
+                 "if it keeps happening, report it with these settings.")
 
 
 def show_error(what: str, e: BaseException) -> None:

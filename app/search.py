@@ -48,11 +48,12 @@ class ProgressObserver(SearchObserver):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: int, s: int,
-                  max_part_ops: int) -> Schedule:
+                  max_part_ops: int, max_part_states: int = SearchConfig().max_part_states,
+                  ) -> Schedule:
     """ios_core's optimize(), cached by every input that changes its answer."""
     from ios_core.schedulers import optimize
 
-    config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops)
+    config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops, max_part_states=max_part_states)
     g = backend.graph(model_ref, batch)
     cost = backend.cost_model(cost_spec, model_ref, batch)
     # created inside the cached function so that its replay on a cache hit is legal (and empty)

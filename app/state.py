@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "r": SearchConfig().r,
     "s": SearchConfig().s,
     "max_part_ops": SearchConfig().max_part_ops,
+    "max_part_states": SearchConfig().max_part_states,
 }
 
 
@@ -37,6 +38,7 @@ class SearchChoice:
     r: int
     s: int
     max_part_ops: int
+    max_part_states: int
 
 
 def init_state() -> None:
@@ -97,4 +99,5 @@ def selection() -> Selection | None:
 
 def search_choice() -> SearchChoice:
     ss = st.session_state
-    return SearchChoice(ss["strategy"], int(ss["r"]), int(ss["s"]), int(ss["max_part_ops"]))
+    return SearchChoice(ss["strategy"], int(ss["r"]), int(ss["s"]), int(ss["max_part_ops"]),
+                        int(ss["max_part_states"]))

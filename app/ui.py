@@ -39,15 +39,45 @@ def selection_caption(sel: Selection) -> None:
                f"{backend.cost_label(sel.cost_spec)} (change these in the sidebar)")
 
 
+LONG_SEARCH_OPS = 150  # the DP on RandWire / NASNet parts runs for minutes on a CPU
+
+
+def confirm_long_search(sel: Selection, what: str, key: tuple) -> None:
+    """Stop the page until the user asks for a search that may run for minutes.
+
+    Small models search at once (the page opens populated); on big ones a widget change must
+    not start minutes of work by surprise.
+    """
+    done = st.session_state.setdefault("confirmed_searches", set())
+    if key in done:
+        return
+    st.warning(f"{what} on {sel.model_ref} ({len(backend.graph(sel.model_ref, sel.batch))} "
+               "operators) can take minutes on this machine: the IOS dynamic program grows fast "
+               "with the width of its parts. Smaller r, s or max part size make it faster; "
+               "sequential and greedy are instant.", icon=":material/hourglass_top:")
+    if st.button(f"Run: {what}", key=f"confirm:{key}", type="primary"):
+        done.add(key)
+        return
+    st.stop()
+
+
+def needs_confirmation(sel: Selection, strategy: str) -> bool:
+    big = len(backend.graph(sel.model_ref, sel.batch)) > LONG_SEARCH_OPS
+    return big and strategy.startswith("ios-")
+
+
 def current_schedule(sel: Selection) -> Schedule:
     """The schedule of the Optimize page's knobs (searched on first use, then cached)."""
     from app.search import find_schedule
     from app.state import search_choice
 
     c = search_choice()
+    if needs_confirmation(sel, c.strategy):
+        confirm_long_search(sel, f"the {c.strategy} search (r={c.r}, s={c.s})",
+                            (sel, c))
     with guard(f"Could not find a {c.strategy} schedule"):
         return find_schedule(sel.model_ref, sel.batch, sel.cost_spec, c.strategy, c.r, c.s,
-                             c.max_part_ops)
+                             c.max_part_ops, c.max_part_states)
 
 
 def sequential_schedule(sel: Selection, max_part_ops: int) -> Schedule:

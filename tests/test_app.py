@@ -135,12 +135,18 @@ def test_sidebar_model_batch_and_cost_source() -> None:
 
 
 @pytest.mark.slow
-def test_big_model_opens_on_the_block_overview() -> None:
+def test_big_model_overview_and_no_surprise_long_search() -> None:
     at = ok(use_model(fresh(), "randwire"))
     assert at.radio(key="model_view:randwire").value == "Blocks overview"
     assert len(charts(at, "graphviz_chart")) == 2
+    ok(goto(at, "schedule"))  # ios-both on RandWire runs for minutes: asked first, not started
+    assert at.warning and at.button[0].label.startswith("Run: the ios-both search")
+    assert not charts(at, "plotly_chart")
+    goto(at, "optimize")
+    at.selectbox(key="w_strategy").select("greedy").run()
     ok(goto(at, "schedule"))
     assert at.selectbox(key="anim_block:randwire") is not None  # one block animated at a time
+    assert len(charts(at, "plotly_chart")) == 2
 
 
 @pytest.mark.parametrize("ref, words", [
@@ -287,6 +293,7 @@ def test_errors_are_explained_with_what_to_do() -> None:
 
     assert "smaller batch size" in explain(torch.cuda.OutOfMemoryError("CUDA out of memory"))
     assert "could not trace" in explain(TraceError("data-dependent control flow"))
+    assert ".." not in explain(UnknownModelError("unknown model x."))
     assert "Pick a sample model" in explain(UnknownModelError("unknown model 'x'"))
     assert explain(ScheduleError("stage 3 is bad")) == "stage 3 is bad"
     assert "not built yet" in explain(ModuleNotFoundError("x", name="ios_core.nothing"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from functools import lru_cache
+from functools import cache
 
 import networkx as nx
 import pytest
@@ -56,7 +56,7 @@ def endings_brute(graph, names, state, r, s, strategy):
 def brute_force(graph, strategy, cost, r=BIG, s=BIG) -> float:
     names = [n.name for n in graph.nodes]
 
-    @lru_cache(maxsize=None)
+    @cache
     def best(state: frozenset) -> float:
         if not state:
             return 0.0

@@ -40,7 +40,8 @@ def random_dag(rng: random.Random, n_ops: int) -> OpGraph:
         tensors = list(channels)
         roll = rng.random()
         if roll < 0.55 or len(tensors) < 2:
-            src = rng.choice(tensors[: max(1, len(tensors) // 2)] if rng.random() < 0.5 else tensors)
+            early = tensors[: max(1, len(tensors) // 2)]  # favour early tensors: shared inputs
+            src = rng.choice(early if rng.random() < 0.5 else tensors)
             k = rng.choice((1, 1, 3, 3, 5))
             cout = rng.choice((8, 16))
             act = "relu" if rng.random() < 0.8 else "none"

@@ -8,7 +8,7 @@ from app import backend
 from app.errors import guard
 from app.search import find_schedule
 from app.state import search_choice
-from app.ui import require_model, selection_caption
+from app.ui import confirm_long_search, needs_confirmation, require_model, selection_caption
 from app.views.compare import strategies_figure, sweep_figure
 from app.views.tables import schedule_summary
 from ios_core.schedule import SEARCH_STRATEGIES
@@ -27,10 +27,14 @@ key = (sel.model_ref, sel.batch, sel.cost_spec)
 st.subheader("Strategies side by side")
 picked = st.multiselect("Strategies", SEARCH_STRATEGIES, default=list(SEARCH_STRATEGIES),
                         key="cmp_strategies")
+if any(needs_confirmation(sel, s) for s in picked):
+    confirm_long_search(sel, "the comparison and the pruning sweep",
+                        ("compare", sel, tuple(picked), choice))
 rows = []
 with guard("Could not search every strategy"):
     for strategy in picked:
-        sched = find_schedule(*key, strategy, choice.r, choice.s, choice.max_part_ops)
+        sched = find_schedule(*key, strategy, choice.r, choice.s, choice.max_part_ops,
+                              choice.max_part_states)
         rows.append(schedule_summary(sched))
     critical, work = backend.bounds(*key)
 if rows:
@@ -55,7 +59,8 @@ sweep = []
 with guard("Could not run the pruning sweep"):
     for r in SWEEP_R:
         for s in SWEEP_S:
-            sched = find_schedule(*key, sweep_strategy, r, s, choice.max_part_ops)
+            sched = find_schedule(*key, sweep_strategy, r, s, choice.max_part_ops,
+                                  choice.max_part_states)
             sweep.append(schedule_summary(sched))
 st.plotly_chart(sweep_figure(sweep, x_key), width="stretch", key="sweep_fig")
 with st.expander("Sweep table"):
@@ -78,7 +83,7 @@ else:
     with guard("Could not compare batch sizes"):
         for b in batches:
             best = find_schedule(sel.model_ref, b, sel.cost_spec, sweep_strategy, choice.r,
-                                 choice.s, choice.max_part_ops)
+                                 choice.s, choice.max_part_ops, choice.max_part_states)
             seq = find_schedule(sel.model_ref, b, sel.cost_spec, "sequential", choice.r, choice.s,
                                 choice.max_part_ops)
             spec_rows.append({"batch": b, "sequential ms": round(seq.predicted_ms, 4),

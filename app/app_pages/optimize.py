@@ -45,6 +45,10 @@ with c3:
 with c4:
     persistent(st.number_input, "Max part size", "max_part_ops", min_value=4, max_value=100,
                help="Ops per DP subproblem; larger blocks are cut (IOS used 50)")
+    persistent(st.number_input, "Max DP states per part", "max_part_states", min_value=64,
+               max_value=1 << 20, step=1024, disabled=not pruned,
+               help="Wide blocks (RandWire, NASNet) are also cut where a part would have more "
+                    "DP states than this: it bounds the search time")
 
 schedule = current_schedule(sel)
 baseline = sequential_schedule(sel, int(st.session_state["max_part_ops"]))

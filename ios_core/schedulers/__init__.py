@@ -106,7 +106,7 @@ def _search(
     Parts share no operator, so no stage recurs across parts: each part memoizes its own
     stage latencies by bitmask, and the cost model is called once per distinct stage.
     """
-    parts = split_parts(graph, config.max_part_ops)
+    parts = split_parts(graph, config.max_part_ops, config.max_part_states)
 
     def stage_cost(strategy: str, groups: Groups) -> StageCost:
         result = cost.stage_cost(graph, strategy, groups)
@@ -121,6 +121,7 @@ def _search(
         plan.extend(result.stages)
         per_part.append(result.stats)
     stats = _stats(per_part, len(find_blocks(graph)))
+    stats["max_part_states"] = config.max_part_states  # SearchInfo has no field for it
     for key in ("states", "transitions", "stages_costed", "cache_hits"):
         stats[key] = sum(p[key] for p in per_part)
     return plan, stats

@@ -10,10 +10,14 @@ class SearchConfig:
     r: int = 3  # max operators per group of a concurrent stage (IOS default)
     s: int = 8  # max groups per stage (IOS default)
     max_part_ops: int = 50  # ops per DP subproblem; bigger blocks are cut (IOS used 50)
+    # DP states (downsets) per subproblem: parallel chains multiply states, so RandWire/NASNet
+    # blocks are cut by this bound, not by ops; 4096 keeps each under a minute of search at
+    # r=3, s=8 on a laptop core (see notes/dp_performance.md)
+    max_part_states: int = 4096
     stream_cap: int = 8  # greedy: at most this many ready ops per wavefront stage
 
     def __post_init__(self) -> None:
-        for knob in ("r", "s", "max_part_ops", "stream_cap"):
+        for knob in ("r", "s", "max_part_ops", "max_part_states", "stream_cap"):
             value = getattr(self, knob)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{knob} must be an integer of at least 1 (got {value!r})")

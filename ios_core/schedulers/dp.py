@@ -77,6 +77,24 @@ class PartIndex:
         """The groups of an ending: its weakly connected components, in topological order."""
         return tuple(tuple(self.names[i] for i in bits(c)) for c in components(mask, self.nbr))
 
+    def ending_groups(self, ending: int) -> list[int]:
+        """The groups (components) of a concurrent ending, ordered by their lowest op.
+
+        Faster than a graph search: the component holding the ending's highest op ``t`` has
+        ``t`` as its last op, so it is the largest set filed under ``t`` inside the ending
+        (every other one there is a connected subset of it).
+        """
+        out = []
+        while ending:
+            t = ending.bit_length() - 1
+            for g, _ in self.groups_by_top[t]:  # largest first
+                if g & ending == g:
+                    break
+            out.append(g)
+            ending ^= g
+        out.sort(key=lambda g: g & -g)
+        return out
+
     def concurrent_endings(self, state: int, sinks: int) -> list[int]:
         """All endings of ``state`` with at most ``s`` groups of at most ``r`` ops each."""
         valid = []
@@ -163,7 +181,8 @@ def connected_groups(
                 w = low.bit_length() - 1
                 excl = nbr[w] & below & ~seen
                 stack.append((sub | low, ext | excl, seen | excl))
-        table.append(_closable(sorted(found), succ, anc))
+        found.sort(key=lambda g: (-g.bit_count(), g))  # largest first: see ending_groups
+        table.append(_closable(found, succ, anc))
     return table
 
 
@@ -320,7 +339,7 @@ class _Search:
             return (tuple(self.ix.names[i] for i in bits(mask)),)
         found = self.comp_names
         out = []
-        for comp in components(mask, self.ix.nbr):
+        for comp in self.ix.ending_groups(mask):
             names = found.get(comp)
             if names is None:
                 names = found[comp] = tuple(self.ix.names[i] for i in bits(comp))
