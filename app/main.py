@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from app.errors import show_error  # noqa: E402
 from app.state import init_state, sidebar_ui  # noqa: E402
 
 PAGES = [
@@ -27,4 +28,7 @@ st.set_page_config(page_title="IOS Explorer", page_icon=":material/bolt:", layou
 init_state()
 page = st.navigation(PAGES)
 sidebar_ui()
-page.run()
+try:
+    page.run()
+except Exception as e:  # noqa: BLE001 - last safety net: a plain message, never a traceback
+    show_error("This page could not be drawn", e)

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import time
 import traceback
@@ -195,6 +196,8 @@ def _notes(r: dict[str, Any]) -> str:
             notes.append(f"{key}: {levers[key][0][:80]}")
     if r.get("streams") is not None:
         notes.append(f"{r['streams']} streams")
+    if r.get("schedule_used"):
+        notes.append(f"{r['schedule']} search too slow: {r['schedule_used']} schedule")
     if r.get("module_err") is not None:
         notes.append(f"module_err {r['module_err']:.1e}")
     if r.get("error"):
@@ -218,6 +221,30 @@ _T0 = time.perf_counter()
 
 def _log(text: str) -> None:
     print(f"[{time.perf_counter() - _T0:6.1f} s] {text}", flush=True)
+
+
+class SearchTimeout(BaseException):
+    """A schedule search ran past its limit (a BaseException: no ``except Exception`` on the way
+    through the search may swallow it)."""
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise SearchTimeout in the block after ``seconds`` (SIGALRM; no limit where absent)."""
+    if not seconds or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise SearchTimeout
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 @contextmanager
@@ -254,18 +281,30 @@ class ModelRun:
         self.reference_s = time.perf_counter() - t0
         self.schedules: dict[str, Any] = {}
         self.search_s: dict[str, float] = {}
+        self.substituted: dict[str, str] = {}  # strategy -> what ran instead (search too slow)
         self.baseline_ms: float | None = None
         self.baseline_out: list[torch.Tensor] | None = None
         self.module_err: dict[torch.dtype, float] = {}
 
     def schedule(self, strategy: str) -> Any:
+        """The model's schedule for ``strategy``; a simulated ios-both search that runs past
+        ``--search-limit-s`` is replaced by the greedy schedule (said in the rows' notes)."""
         if strategy not in self.schedules:
             from ios_core.schedulers import SearchConfig, optimize
 
             t0 = time.perf_counter()
             cost = self._cost()
-            self.schedules[strategy] = optimize(self.traced.graph, strategy, cost, SearchConfig(),
-                                                model_name=self.name)
+            limit = self.args.search_limit_s if self.args.cost != "measured" else None
+            try:  # never interrupt a measured search: a capture would be left half-done
+                with time_limit(limit):
+                    found = optimize(self.traced.graph, strategy, cost, SearchConfig(),
+                                     model_name=self.name)
+            except SearchTimeout:
+                _log(f"{self.name}: {strategy} search passed {limit:.0f} s; using greedy")
+                found = optimize(self.traced.graph, "greedy", cost, SearchConfig(),
+                                 model_name=self.name)
+                self.substituted[strategy] = "greedy"
+            self.schedules[strategy] = found
             self.search_s[strategy] = time.perf_counter() - t0
         return self.schedules[strategy]
 
@@ -285,6 +324,8 @@ class ModelRun:
                                "options": asdict(cfg.options), "label": cfg.options.label(),
                                "ms": None, "stages": len(sched.stages),
                                "predicted_ms": sched.predicted_ms}
+        if cfg.schedule in self.substituted:
+            row["schedule_used"] = self.substituted[cfg.schedule]
         compiled = executor.compile_schedule(self.traced, sched, self.device, cfg.dtype,
                                              options=cfg.options)
         try:
@@ -347,6 +388,7 @@ class ModelRun:
         return {"model": self.name, "ops": len(self.traced.graph), "trace_s": self.trace_s,
                 "reference_s": self.reference_s, "search_s": self.search_s,
                 "stages": {k: len(s.stages) for k, s in self.schedules.items()},
+                "substituted": self.substituted,
                 "predicted_ms": {k: s.predicted_ms for k, s in self.schedules.items()}}
 
 
@@ -428,6 +470,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--cost", default="simulated:h100",
                    help="cost model of the searches: simulated:<preset> or measured")
+    p.add_argument("--search-limit-s", type=float, default=45.0,
+                   help="a simulated search past this falls back to the greedy schedule")
     p.add_argument("--iters", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--budget-s", type=float, default=190.0,

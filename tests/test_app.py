@@ -282,6 +282,42 @@ def _drop_last_stage(text: str) -> str:
     return json.dumps(data)
 
 
+# ---- shipped profiles ----------------------------------------------------------------------------
+@pytest.fixture
+def h100_profiles(tmp_path, monkeypatch):
+    """Two tiny 'H100' profiles of SqueezeNet (batch 1 and 2), each measuring its first op."""
+    from app import backend
+    from ios_core.cost.profile_db import ProfileDB, ProfileKey
+    from ios_core.frontend import trace_model
+    from ios_core.ir import stage_signature
+    from ios_core.models import load_model
+
+    for batch in (1, 2):
+        loaded = load_model("squeezenet", batch=batch)
+        graph = trace_model(loaded.module, loaded.example_input, name=loaded.name).graph
+        db = ProfileDB(ProfileKey("NVIDIA H100 80GB HBM3", "2.13.0", "91900", "float32", batch))
+        first = graph.nodes[0].name
+        db.add(stage_signature(graph, "concurrent", ((first,),)), 0.0123)
+        db.save(tmp_path / f"h100-squeezenet-b{batch}.json")
+    monkeypatch.setenv("IOS_PROFILE_PATH", str(tmp_path))
+    backend.shipped_profiles.clear()  # the listing is cached; these tests change the folder
+    yield
+    monkeypatch.delenv("IOS_PROFILE_PATH")
+    backend.shipped_profiles.clear()
+
+
+def test_shipped_h100_profile_is_the_default(h100_profiles) -> None:
+    at = ok(use_model(fresh(), "squeezenet"))
+    assert at.selectbox(key="w_cost").value == "profile:h100"
+    sources = [r["source"] for r in at.dataframe[0].value.to_dict("records")]
+    assert sources[0] == "measured" and set(sources[1:]) == {"estimated"}
+    ok(goto(at, "optimize"))
+    assert "estimated by the analytic model" in texts(at)
+    ok(goto(at, "compare"))  # profiles at batch 1 and 2: the specialisation table is shown
+    batches = [r["batch"] for r in at.dataframe[-1].value.to_dict("records")]
+    assert batches == [1, 2]
+
+
 # ---- plain-words errors and the progress observer (no app run needed) ---------------------------
 def test_errors_are_explained_with_what_to_do() -> None:
     import torch

@@ -16,6 +16,9 @@ VIEWS = ("Whole graph", "Blocks overview", "One block")
 sel, graph = require_model()
 st.title(f"Model: {graph.name}")
 selection_caption(sel)
+about = {m.name: m.description for m in backend.sample_models()}.get(sel.model_ref)
+if about:
+    st.markdown(about)
 with guard("Could not cost or partition the model"):
     costs = backend.op_costs(sel.model_ref, sel.batch, sel.cost_spec)
     blocks = backend.blocks(sel.model_ref, sel.batch)

@@ -47,9 +47,10 @@ def _node_style(graph: OpGraph, name: str, state: OpState | None) -> str:
     if state.status == "pending":
         return (f'shape=box, style="rounded,filled", fillcolor={q(PENDING_COLOR)}, '
                 f'color={q(kind_fill)}, penwidth=2')
-    if state.strategy == "merge":  # a different shape as well as colour: told apart at a glance
-        return (f'shape=hexagon, style="filled,bold", fillcolor={q(STRATEGY_COLORS["merge"])}, '
-                'penwidth=3, fontcolor="black"')
+    if state.strategy == "merge":  # a square double border as well as a colour: told apart at
+        # a glance from the rounded single-border boxes of concurrent stages
+        return (f'shape=box, style="filled,bold", peripheries=2, '
+                f'fillcolor={q(STRATEGY_COLORS["merge"])}, penwidth=2')
     return (f'shape=box, style="rounded,filled,bold", fillcolor={q(group_color(state.group))}, '
             'penwidth=3')
 

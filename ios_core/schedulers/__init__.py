@@ -69,6 +69,8 @@ def optimize(
         for st, groups, c in plan
     )
     stats["seconds"] = round(time.perf_counter() - start, 6)
+    # knobs SearchInfo has no field for, so that a search can be replayed exactly
+    stats.update(max_part_states=config.max_part_states, stream_cap=config.stream_cap)
     return Schedule(
         model=ModelRef(
             name=model_name or graph.name,
@@ -121,7 +123,6 @@ def _search(
         plan.extend(result.stages)
         per_part.append(result.stats)
     stats = _stats(per_part, len(find_blocks(graph)))
-    stats["max_part_states"] = config.max_part_states  # SearchInfo has no field for it
     for key in ("states", "transitions", "stages_costed", "cache_hits"):
         stats[key] = sum(p[key] for p in per_part)
     return plan, stats

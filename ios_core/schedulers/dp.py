@@ -21,7 +21,9 @@ Endings are enumerated exactly, without duplicates:
   several roots (a→c, b→c taken as {a, b, c}), which IOS's chain-based enumeration missed.
 * **merge**: two or more sinks of ``S`` whose :func:`~.merge.merge_key` agree.
 
-Stage latencies are memoized per part by bitmask (and per search by ``(strategy, groups)``).
+Stage latencies are memoized per part by bitmask; parts share no op, so each distinct stage of
+a search is costed exactly once. States are generated op by op in an order that lists every
+subset before its supersets, so the DP is one loop, with no recursion.
 """
 
 from __future__ import annotations
