@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from .cli_profile import add_profile_parser
 from .schedule import SEARCH_STRATEGIES, Schedule, ScheduleError
+from .schedulers.config import SearchConfig
 from .schedulers.observer import SearchObserver
 
 
@@ -31,11 +32,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     from .cost import make_cost_model
     from .frontend import trace_model
     from .models import load_model
-    from .schedulers import SearchConfig, optimize
+    from .schedulers import optimize
 
     try:
         config = SearchConfig(r=args.r, s=args.s, max_part_ops=args.max_part_ops,
-                              stream_cap=args.stream_cap)
+                              max_part_states=args.max_part_states, stream_cap=args.stream_cap)
     except ValueError as e:
         raise CliError(str(e)) from None
     loaded = load_model(args.model, batch=args.batch, seed=args.seed)
@@ -202,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--s", type=int, default=8, help="max groups per stage (default 8)")
     o.add_argument("--max-part-ops", type=int, default=None,
                    help="max operators per DP subproblem (default: the library's)")
+    o.add_argument("--max-part-states", type=int, default=SearchConfig.max_part_states,
+                   help="max DP states per subproblem; bigger blocks are cut (default "
+                   f"{SearchConfig.max_part_states})")
     o.add_argument("--stream-cap", type=int, default=8,
                    help="greedy only: max concurrent operators per stage (default 8)")
     o.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
@@ -242,8 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "max_part_ops", 0) is None:
-        from .schedulers import SearchConfig
-
         args.max_part_ops = SearchConfig().max_part_ops
     if getattr(args, "batch", 1) < 1:
         print("error: --batch must be at least 1", file=sys.stderr)

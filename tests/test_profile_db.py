@@ -391,8 +391,7 @@ def test_shipped_profile_reproduces_gpu_schedule(path: Path) -> None:
     else:
         spec = path.name.split("-")[0]
     cost = make_cost_model(f"profile:{spec}", traced, fallback=fallback)
-    config = SearchConfig(r=gpu.search.r, s=gpu.search.s, max_part_ops=gpu.search.max_part_ops,
-                          stream_cap=int(gpu.search.stats.get("stream_cap", 8)))
+    config = SearchConfig.from_search(gpu.search)
     cpu = optimize(traced.graph, gpu.search.strategy, cost, config, model_name=loaded.name)
     assert stage_list(cpu) == stage_list(gpu)
     assert cpu.estimated_stages == gpu.estimated_stages

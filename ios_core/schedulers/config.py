@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..schedule import SearchInfo
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -15,6 +17,18 @@ class SearchConfig:
     # r=3, s=8 on a laptop core (see notes/dp_performance.md)
     max_part_states: int = 4096
     stream_cap: int = 8  # greedy: at most this many ready ops per wavefront stage
+
+    @classmethod
+    def from_search(cls, search: SearchInfo) -> SearchConfig:
+        """The config a saved schedule was searched with (to replay or re-price that search)."""
+        stats = search.stats
+        return cls(
+            r=search.r,
+            s=search.s,
+            max_part_ops=search.max_part_ops,
+            max_part_states=int(stats.get("max_part_states", cls.max_part_states)),
+            stream_cap=int(stats.get("stream_cap", cls.stream_cap)),
+        )
 
     def __post_init__(self) -> None:
         for knob in ("r", "s", "max_part_ops", "max_part_states", "stream_cap"):
