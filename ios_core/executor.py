@@ -48,7 +48,7 @@ from .engine import (
     run_stage,
 )
 from .ir import OpGraph
-from .levers import EngineOptions
+from .levers import DEFAULT_OPTIONS, EngineOptions
 from .merged_conv import MergeError
 from .schedule import Schedule, ScheduleError, validate_schedule
 
@@ -71,7 +71,7 @@ class CompiledSchedule:
         self.schedule = schedule
         self.device = device
         self.dtype = dtype
-        self.options = options or EngineOptions()
+        self.options = options or DEFAULT_OPTIONS
         self._plans = tuple(plans)
         self._release = release_lists(graph, plans)
         cuda = device.type == "cuda"
@@ -197,7 +197,7 @@ def compile_schedule(
         raise RuntimeError(f"device {device} was asked for, but torch sees no CUDA GPU")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    opts = options or EngineOptions()
+    opts = options or DEFAULT_OPTIONS
     kernels = move_kernels(traced.kernels, [n.name for n in graph.nodes], device, dtype)
     kernels = levers.prepare_kernels(kernels, opts)
     layout = levers.plan_concats(graph, kernels, opts)

@@ -76,7 +76,7 @@ class EngineOptions:
             raise ValueError(f"stream_cap must be a positive integer or None (got {cap!r})")
 
     @property
-    def is_default(self) -> bool:
+    def is_plain(self) -> bool:
         return self == EngineOptions()
 
     def label(self) -> str:
@@ -94,7 +94,14 @@ class EngineOptions:
         return "+".join(parts) or "plain"
 
 
-DEFAULT_OPTIONS = EngineOptions()
+PLAIN_OPTIONS = EngineOptions()
+# What the executor and the measured cost model use unless told otherwise. Chosen from the side-by-
+# side ablation on the H100 (2026-11-25, benchmarks/results/ablation.md): fusing conv+bias+ReLU into
+# one cuDNN call took Inception V3's ios-both schedule from 1.132 to 0.958 ms and in-place concats
+# helped NASNet and SqueezeNet; the other levers were within noise and cost nothing. On the CPU the
+# CUDA-only levers fall back to the plain path.
+DEFAULT_OPTIONS = EngineOptions(fuse_conv_relu=True, fuse_conv_add_relu=True, concat="inplace",
+                                cudnn_benchmark=True, order="longest-first", stream_priority=True)
 
 
 # ---- fused convolutions -----------------------------------------------------------------------

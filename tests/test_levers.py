@@ -74,10 +74,10 @@ def test_check_accepts_options(traced) -> None:
     assert result.ok and result.rel_err < 1e-5
 
 
-def test_default_options_build_the_plain_plan(traced) -> None:
-    for opts in (None, EngineOptions()):
+def test_plain_options_build_the_plain_plan(traced) -> None:
+    for opts in (EngineOptions(),):
         compiled = compile_schedule(traced, lever_schedule(traced, "merge_reversed"), options=opts)
-        assert compiled.options.is_default and compiled.options.label() == "plain"
+        assert compiled.options.is_plain and compiled.options.label() == "plain"
         for plan in compiled._plans:
             assert plan.lanes == () and plan.allocs == ()
             assert all(type(s) in (OpStep, MergedStep) for g in plan.groups for s in g)
@@ -166,7 +166,7 @@ def test_fused_paths_and_their_fallback(traced, monkeypatch, fail: bool) -> None
     x = _x(traced)
     for name in ("merge_reversed", "sequential_like"):
         schedule = lever_schedule(traced, name)
-        plain = compile_schedule(traced, schedule)(x)
+        plain = compile_schedule(traced, schedule, options=EngineOptions())(x)
         compiled = compile_schedule(traced, schedule, options=opts)
         for _ in range(2):  # a refusal is tried once, then the plain path stays
             torch.testing.assert_close(compiled(x), plain, rtol=1e-5, atol=1e-5)

@@ -35,7 +35,7 @@ from ..engine import (
 )
 from ..ir import OpGraph, stage_signature
 from ..kernels import Kernel
-from ..levers import EngineOptions
+from ..levers import DEFAULT_OPTIONS, EngineOptions
 from ..timing import Timing, time_samples
 from .base import StageCost
 
@@ -77,7 +77,7 @@ class MeasuredCost:
         self.dtype = dtype
         self.warmup, self.iters, self.unroll = warmup, iters, unroll
         self._gen = torch.Generator().manual_seed(seed)
-        self.options = options or EngineOptions()
+        self.options = options or DEFAULT_OPTIONS
         self._pool = StreamPool(self.torch_device, high_priority=int(self.options.stream_priority))
         self._layout = levers.plan_concats(self.graph, self._kernels, self.options)
         self._on_device: dict[str, Kernel] = {}
