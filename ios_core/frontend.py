@@ -1089,12 +1089,28 @@ class _Builder:
             target = f"{_target_name(node.args[0])}[{node.args[1]}]"  # a piece of a tuple op
         attrs: dict[str, Any] = {"target": target}
         if node.op == "call_module":
-            extra = self.modules[node.target].extra_repr()
-            if extra:
-                attrs["params"] = extra
+            attrs.update(_module_settings(self.modules[node.target]))
         # a guess of 1 FLOP per element read or written: reductions read more than they write
         reads = sum(m.meta[_META].numel for m in node.all_input_nodes if _is_tensor_node(m))
         self._emit(node, "call", self._call_expr(node), attrs, max(reads, node.meta[_META].numel))
+
+
+def _module_settings(module: nn.Module) -> dict[str, Any]:
+    """What tells two opaque modules of one class apart, stable across torch releases.
+
+    Numeric settings (padding, eps, num_features...) and the shapes of parameters and buffers;
+    not ``extra_repr()``, whose wording changes between releases and would change fingerprints.
+    """
+    settings: dict[str, Any] = {
+        k: v for k, v in sorted(vars(module).items())
+        if not k.startswith("_") and not isinstance(v, bool)
+        and (isinstance(v, (int, float)) or (isinstance(v, tuple) and all(
+            isinstance(i, (int, float)) and not isinstance(i, bool) for i in v)))
+    }
+    state = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+    if state:
+        settings["tensors"] = {k: list(v.shape) for k, v in state if v is not None}
+    return settings
 
 
 def _base_name(node: fx.Node) -> str:
