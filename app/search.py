@@ -63,3 +63,14 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
                         observer=ProgressObserver(bar, f"{strategy} r={r} s={s}"))
     finally:
         bar.empty()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def price_at_batch(schedule_json: str, model_ref: str, batch: int, cost_spec: str) -> Schedule:
+    """A schedule (as JSON text, so it hashes) priced at another batch size: IOS's
+    specialisation experiment."""
+    from ios_core.schedulers import price_schedule
+
+    schedule = Schedule.loads(schedule_json)
+    return price_schedule(schedule, backend.graph(model_ref, batch),
+                          backend.cost_model(cost_spec, model_ref, batch))

@@ -21,6 +21,7 @@ from .dp import MODES, solve_part
 from .greedy import greedy_stages
 from .merge import merge_problem, mergeable_groups
 from .observer import SearchObserver
+from .pricing import price_schedule
 from .sequential import sequential_stages
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "merge_problem",
     "mergeable_groups",
     "optimize",
+    "price_schedule",
 ]
 
 
