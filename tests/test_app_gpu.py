@@ -18,7 +18,7 @@ pytestmark = pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_optimize_page_measures_and_searches_on_the_gpu() -> None:
     at = fresh()
-    assert "measured" in at.selectbox(key="w_cost").options  # live GPU is offered first
+    assert at.selectbox(key="w_cost").options[0].startswith("Live GPU")  # offered first
     at.selectbox(key="w_cost").select("measured").run()
     at = ok(goto(at, "optimize"))
     latency = float(metric(at, "Latency").split()[0])
