@@ -69,11 +69,22 @@ def cuda_device_name() -> str | None:
 @st.cache_data(show_spinner=False, ttl=60)
 def shipped_profiles() -> list[tuple[str, int, str]]:
     """(name, batch, device) of every profile database ios_core finds in data/profiles."""
-    try:
-        from ios_core.cost.profile_db import list_profiles
-    except ImportError:  # the profile database is a later issue; simulated presets still work
-        return []
-    return sorted({(name, key.batch, key.device) for name, key, _ in list_profiles()})
+    return sorted({(name, batch, device) for name, batch, device, _ in _profile_listing()})
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def _profile_listing() -> list[tuple[str, int, str, tuple[str, ...]]]:
+    """(name, batch, device, models measured) of every shipped profile database."""
+    from ios_core.cost.profile_db import ProfileDB, ProfileError, list_profiles
+
+    rows = []
+    for name, key, path in list_profiles():
+        try:
+            models = tuple(m.get("name", "") for m in ProfileDB.load(path).models)
+        except ProfileError:
+            continue
+        rows.append((name, key.batch, key.device, models))
+    return rows
 
 
 def profile_specs(batch: int) -> list[str]:
@@ -81,10 +92,11 @@ def profile_specs(batch: int) -> list[str]:
     return sorted({f"profile:{name}" for name, b, _ in shipped_profiles() if b == batch})
 
 
-def profile_batches(spec: str) -> list[int]:
-    """Batch sizes a shipped profile (``profile:<name>``) has measurements for."""
+def profile_batches(spec: str, model_ref: str) -> list[int]:
+    """Batch sizes at which a shipped profile (``profile:<name>``) measured ``model_ref``."""
     name = spec.removeprefix("profile:")
-    return sorted({b for n, b, _ in shipped_profiles() if n == name})
+    listing = _profile_listing()
+    return sorted({b for n, b, _, models in listing if n == name and model_ref in models})
 
 
 def simulated_presets() -> dict[str, str]:

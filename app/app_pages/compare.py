@@ -67,7 +67,8 @@ with st.expander("Sweep table"):
     st.dataframe(sweep, hide_index=True, width="stretch")
 
 st.subheader("Batch-size specialisation")
-batches = backend.profile_batches(sel.cost_spec) if sel.cost_spec.startswith("profile:") else []
+batches = (backend.profile_batches(sel.cost_spec, sel.model_ref)
+           if sel.cost_spec.startswith("profile:") else [])
 if len(batches) < 2:
     why = ("the cost source is a simulated device, not a profile measured on a GPU"
            if sel.cost_spec.startswith("simulated:") else
