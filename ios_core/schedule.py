@@ -253,6 +253,7 @@ def validate_schedule(
             f"this model's is {graph.fingerprint()}); load it with the model and batch size it "
             "was made for, or optimize this model again"
         )
+    scheduled = set(schedule.ops)
     seen: dict[str, int] = {}
     for si, stage in enumerate(schedule.stages):
         group_of: dict[str, int] = {}
@@ -290,9 +291,14 @@ def validate_schedule(
                                 f"{pred!r}, which it reads, in its group"
                             )
                         continue
+                    if pred not in scheduled:
+                        raise ScheduleError(
+                            f"operator {pred!r} is missing from the schedule "
+                            f"({name!r} in stage {si} reads it)"
+                        )
                     raise ScheduleError(
                         f"dependency violated: {name!r} (stage {si}) reads {pred!r}, "
-                        "which is scheduled in a later stage or not at all"
+                        "which is scheduled in a later stage"
                     )
                 done_in_group.add(name)
         if stage.strategy == "merge":
