@@ -96,11 +96,12 @@ def graph():
 
 
 def _expected_schedule(graph):
-    """What the app should have found: ios_core's own search with the app's defaults."""
+    """What the app should have found: ios_core's own search with the app's defaults (the
+    shipped H100 profile)."""
     from ios_core.cost import make_cost_model
     from ios_core.schedulers import optimize
 
-    return optimize(graph, "ios-both", make_cost_model("simulated:h100"))
+    return optimize(graph, "ios-both", make_cost_model("profile:h100", batch=graph.batch))
 
 
 def _idle(page) -> None:
@@ -205,6 +206,7 @@ def test_browser_walkthrough(page, graph) -> None:
     schedule = Schedule.loads(target.read_bytes())
     validate_schedule(schedule, graph)
     assert schedule.search.strategy == "ios-both" and len(schedule.ops) == len(graph)
+    assert schedule.search.cost == "profile:h100"
     assert [st.groups for st in schedule.stages] == [st.groups for st in expected.stages]
     _no_exception(page)
     _shot(page, "6-export")

