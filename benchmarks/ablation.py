@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from ios_core import executor  # noqa: E402
+from ios_core.executor import tf32_mode  # noqa: E402
 from ios_core.levers import EngineOptions  # noqa: E402
 from ios_core.timing import time_samples  # noqa: E402
 
@@ -247,21 +248,6 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-@contextmanager
-def tf32(enabled: bool) -> Iterator[None]:
-    flags = (torch.backends.cudnn, torch.backends.cuda.matmul)
-    saved = [f.allow_tf32 for f in flags]
-    try:
-        for f in flags:
-            if f.allow_tf32 != enabled:
-                f.allow_tf32 = enabled
-        yield
-    finally:
-        for f, value in zip(flags, saved, strict=True):
-            if f.allow_tf32 != value:
-                f.allow_tf32 = value
-
-
 # ---- one model --------------------------------------------------------------------------------
 class ModelRun:
     """A traced model, its schedules, its float64 reference and the baseline graph's output."""
@@ -363,7 +349,7 @@ class ModelRun:
         """The configuration run eagerly with TF32 off, against the float64 module."""
         # cudnn.benchmark only picks algorithms: leave it off here, it would time them all again
         opts = replace(cfg.options, cudnn_benchmark=False)
-        with tf32(False):
+        with tf32_mode(False):
             compiled = executor.compile_schedule(self.traced, self.schedule(cfg.schedule),
                                                  self.device, F32, use_cuda_graph=False,
                                                  options=opts)

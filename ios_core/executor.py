@@ -305,7 +305,7 @@ def check(
     TF32's rounding; ``tf32=True`` turns it on, ``None`` keeps torch's settings (the tolerance
     follows).
     """
-    with _tf32_mode(tf32):
+    with tf32_mode(tf32):
         compiled = compile_schedule(traced, schedule, device, dtype, use_cuda_graph, options)
         inputs = random_inputs(traced.graph, seed)
         out = _flatten(compiled(*inputs))
@@ -318,7 +318,7 @@ def check(
 
 
 @contextmanager
-def _tf32_mode(enabled: bool | None) -> Iterator[None]:
+def tf32_mode(enabled: bool | None) -> Iterator[None]:
     """TF32 on or off for cuDNN convs and cuBLAS matmuls inside the block (None: as it is)."""
     if enabled is None:
         yield
