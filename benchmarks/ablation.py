@@ -48,6 +48,7 @@ import torch  # noqa: E402
 
 from ios_core import executor  # noqa: E402
 from ios_core.executor import tf32_mode  # noqa: E402
+from ios_core.files import atomic_write_text  # noqa: E402
 from ios_core.levers import EngineOptions  # noqa: E402
 from ios_core.timing import time_samples  # noqa: E402
 
@@ -109,14 +110,9 @@ class Report:
 
     def write(self) -> None:
         data = {**self.header, "rows": self.rows}
-        _atomic_write(self.json_path, json.dumps(data, indent=1, default=str) + "\n")
-        _atomic_write(self.md_path, markdown(data))
+        atomic_write_text(self.json_path, json.dumps(data, indent=1, default=str) + "\n")
+        atomic_write_text(self.md_path, markdown(data))
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def markdown(data: dict[str, Any]) -> str:

@@ -55,6 +55,7 @@ from ios_core.cost.profile_db import (  # noqa: E402
     ProfileError,
     ProfileKey,
 )
+from ios_core.files import atomic_write_text  # noqa: E402
 from ios_core.profiling import CachedCost, StageRequest, measure_settings, model_subset  # noqa: E402
 from ios_core.schedule import Schedule  # noqa: E402
 from ios_core.schedulers import SearchConfig, optimize  # noqa: E402
@@ -90,14 +91,9 @@ class Report:
 
     def write(self) -> None:
         data = {**self.header, "rows": self.rows, "profiles": self.profiles}
-        _atomic_write(self.json_path, json.dumps(data, indent=1) + "\n")
-        _atomic_write(self.md_path, markdown(data))
+        atomic_write_text(self.json_path, json.dumps(data, indent=1) + "\n")
+        atomic_write_text(self.md_path, markdown(data))
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def markdown(data: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import atomic_write_text
 from ..ir import OpGraph, stage_signature
 from .base import CostModel, StageCost
 
@@ -158,11 +159,7 @@ class ProfileDB:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically, so an interrupted profiling run never leaves a torn file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.dumps())
-        os.replace(tmp, path)
+        atomic_write_text(path, self.dumps())
 
     @staticmethod
     def from_json(data: Any, name: str = "", path: str | None = None) -> ProfileDB:
