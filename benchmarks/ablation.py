@@ -85,6 +85,11 @@ CONFIGS = (
     Config("all+cap4", "ios-both", F32, replace(ALL, stream_cap=4)),
     Config("sequential", "sequential", F32, EngineOptions()),
     Config("sequential+all", "sequential", F32, ALL),
+    Config("all+nhwc", "ios-both", F32, replace(ALL, channels_last=True)),
+    Config("all+nhwc-bench", "ios-both", F32,
+           replace(ALL, channels_last=True, cudnn_benchmark=False)),
+    Config("all-bench", "ios-both", F32, replace(ALL, cudnn_benchmark=False)),
+    Config("sequential+all+nhwc", "sequential", F32, replace(ALL, channels_last=True)),
     Config("fp16 all", "ios-both", F16, ALL),
     Config("fp16 all+nhwc", "ios-both", F16, replace(ALL, channels_last=True)),
     Config("bf16 all+nhwc", "ios-both", BF16, replace(ALL, channels_last=True)),
@@ -297,7 +302,7 @@ class ModelRun:
             return MeasuredCost(self.traced)
         from ios_core.cost import make_cost_model
 
-        return make_cost_model(self.args.cost)
+        return make_cost_model(self.args.cost, self.traced, batch=self.args.batch)
 
     def run_config(self, cfg: Config) -> dict[str, Any]:
         sched = self.schedule(cfg.schedule)
@@ -451,7 +456,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--configs", default="", help="comma-separated config names (default: all)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--cost", default="simulated:h100",
-                   help="cost model of the searches: simulated:<preset> or measured")
+                   help="cost model of the searches: simulated:<preset>, profile:<name> (the "
+                        "shipped GPU profiles: the shipped schedules) or measured")
     p.add_argument("--search-limit-s", type=float, default=45.0,
                    help="a simulated search past this falls back to the greedy schedule")
     p.add_argument("--iters", type=int, default=200)

@@ -70,20 +70,22 @@ def time_samples(
     warmup: int = 10,
     iters: int = 100,
     device: str | torch.device | None = None,
+    between: Callable[[], object] | None = None,
 ) -> Timing:
     """Time ``target`` (an object with ``replay()``, such as a CompiledSchedule, or a callable).
 
     ``device`` defaults to ``target.device`` where it has one, else CUDA when available.
+    ``between`` runs before every run (warm-ups too), outside the timed span: e.g. an L2 flush.
     """
     if iters < 1:
         raise ValueError("iters must be at least 1")
     run: Callable[[], object] = getattr(target, "replay", None) or target  # type: ignore[assignment]
     dev = torch.device(device if device is not None else _default_device(target))
     if dev.type == "cuda":
-        samples = _cuda_samples(run, warmup, iters, dev)
+        samples = _cuda_samples(run, warmup, iters, dev, between)
         name = torch.cuda.get_device_name(dev)
     else:
-        samples = _host_samples(run, warmup, iters)
+        samples = _host_samples(run, warmup, iters, between)
         name = str(dev)
     return Timing(tuple(samples), warmup, name)
 
@@ -95,14 +97,18 @@ def _default_device(target: object) -> torch.device | str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _cuda_samples(run: Callable[[], object], warmup: int, iters: int, dev: torch.device) -> list:
+def _cuda_samples(run: Callable[[], object], warmup: int, iters: int, dev: torch.device,
+                  between: Callable[[], object] | None) -> list:
+    before = between or _nothing
     with torch.cuda.device(dev):
         for _ in range(warmup):
+            before()
             run()
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
         torch.cuda.synchronize()
         for start, end in zip(starts, ends, strict=True):
+            before()
             start.record()
             run()
             end.record()
@@ -110,12 +116,20 @@ def _cuda_samples(run: Callable[[], object], warmup: int, iters: int, dev: torch
         return [s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)]
 
 
-def _host_samples(run: Callable[[], object], warmup: int, iters: int) -> list:
+def _host_samples(run: Callable[[], object], warmup: int, iters: int,
+                  between: Callable[[], object] | None) -> list:
+    before = between or _nothing
     for _ in range(warmup):
+        before()
         run()
     samples = []
     for _ in range(iters):
+        before()
         t0 = time.perf_counter()
         run()
         samples.append((time.perf_counter() - t0) * 1e3)
     return samples
+
+
+def _nothing() -> None:
+    return None

@@ -124,6 +124,25 @@ def test_measured_cost_of_a_stage_is_below_its_ops_in_sequence(traced) -> None:
     assert merged < singles
 
 
+@pytest.mark.parametrize("weights", ["warm", "cold"])
+def test_measured_cost_weight_modes(traced, weights: str) -> None:
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced, warmup=2, iters=10, weights=weights)
+    assert cost.cold is (weights == "cold")
+    for strategy, groups in STAGES:
+        c = cost.stage_cost(traced.graph, strategy, groups)
+        assert c.ms > 0 and not c.estimated
+    assert cost.phase_s["capture"] > 0 and cost.phase_s["replay"] > 0
+
+
+def test_measured_cost_auto_is_cold_only_past_l2(traced) -> None:
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced)  # the hand model's few KB of weights sit in L2
+    assert cost.param_bytes < cost.l2_bytes and not cost.cold
+
+
 def test_measured_cost_memory_stays_bounded(traced) -> None:
     # every stage graph has a private pool that outlives it until empty_cache(); without trimming,
     # thousands of measurements filled the H100

@@ -9,6 +9,14 @@ events by :func:`ios_core.timing.time_samples` after warm-up; the median over th
 once per schedule, not once per stage. Results are cached by :func:`ios_core.ir.stage_signature`,
 so identical cells share one measurement.
 
+``weights`` says whether a stage's parameters are in the L2 cache when it runs. In a whole schedule
+replayed again and again they are only if all the model's parameters fit in L2 (SqueezeNet,
+RandWire); Inception V3's 95 MB do not fit the H100's 50 MB, so each conv reads its weights from
+HBM, which a stage replayed alone would hide. ``"cold"`` gives every unrolled copy its own copy of
+the parameters and evicts L2 before each replay (outside the timed span), then touches the stage's
+inputs, which in a schedule were just written; ``"auto"`` (the default) picks cold when the
+model's parameters are larger than L2.
+
 ``options`` (:class:`ios_core.levers.EngineOptions`) measure stages with the executor's levers, so
 that a schedule's prediction matches what ``compile_schedule(..., options=)`` runs. A stage is
 measured alone: a concat whose producers would have written into its buffer in earlier stages
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import torch
 
@@ -34,12 +43,13 @@ from ..engine import (
     run_stage,
 )
 from ..ir import OpGraph, stage_signature
-from ..kernels import Kernel
+from ..kernels import ConvKernel, FnKernel, Kernel
 from ..levers import DEFAULT_OPTIONS, EngineOptions
 from ..timing import Timing, time_samples
 from .base import StageCost
 
 NO_CUDA_MESSAGE = "--cost measured needs a CUDA GPU; use --cost profile:h100 or simulated:h100"
+WEIGHT_MODES = ("auto", "warm", "cold")
 
 
 class CudaUnavailableError(RuntimeError):
@@ -64,7 +74,10 @@ class MeasuredCost:
         seed: int = 0,
         cache_limit_bytes: int | None = None,  # default: a quarter of the GPU's memory
         options: EngineOptions | None = None,  # the executor's levers, measured as it runs them
+        weights: str = "auto",  # "warm" | "cold" | "auto": parameters in L2 or not (docstring)
     ) -> None:
+        if weights not in WEIGHT_MODES:
+            raise ValueError(f"weights must be one of {WEIGHT_MODES} (got {weights!r})")
         if not torch.cuda.is_available():
             raise CudaUnavailableError(NO_CUDA_MESSAGE)
         self.graph: OpGraph = source if isinstance(source, OpGraph) else source.graph
@@ -84,8 +97,13 @@ class MeasuredCost:
         self.timings: dict[str, Timing] = {}  # stage signature -> its timing (per graph replay)
         self.hits = 0  # answers served from the cache
         self.seconds = 0.0  # wall time spent measuring
-        total = torch.cuda.get_device_properties(self.torch_device).total_memory
-        self.cache_limit_bytes = cache_limit_bytes or total // 4
+        props = torch.cuda.get_device_properties(self.torch_device)
+        self.cache_limit_bytes = cache_limit_bytes or props.total_memory // 4
+        self.l2_bytes = int(getattr(props, "L2_cache_size", 0) or 50 * 2**20)
+        self.param_bytes = parameter_bytes(self._kernels, dtype)
+        self.cold = weights == "cold" or (weights == "auto" and self.param_bytes > self.l2_bytes)
+        self._scrub: torch.Tensor | None = None  # written over to evict L2 (cold mode)
+        self.phase_s = {"build": 0.0, "capture": 0.0, "replay": 0.0}  # where measuring time goes
 
     @property
     def measured(self) -> int:
@@ -106,26 +124,49 @@ class MeasuredCost:
 
     def measure(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> Timing:
         """Time one stage, uncached; samples are per replay of ``unroll`` stage copies."""
+        t0 = time.perf_counter()
         names = [n for g in groups for n in g]
-        plan = build_stage(graph, self._kernels_for(names), strategy, groups, self.options,
-                           self._layout if graph is self.graph else None)
-        inputs = self._random_inputs(graph, plan)
-        streams = self._pool.take(plan.width) if plan.concurrent else None
-        events = [StageEvents.for_plan(plan) for _ in range(self.unroll)]
+        kernels = self._kernels_for(names)
+        layout = self._layout if graph is self.graph else None
+        plans = []
+        for copy in range(self.unroll):
+            if copy and self.cold:  # each copy reads its own parameters, as a schedule does
+                kernels = {n: fresh_copy(k) for n, k in kernels.items()}
+            if copy == 0 or self.cold:
+                plan = build_stage(graph, kernels, strategy, groups, self.options, layout)
+            plans.append(plan)
+        inputs = self._random_inputs(graph, plans[0])
+        streams = self._pool.take(plans[0].width) if plans[0].concurrent else None
+        events = [StageEvents.for_plan(p) for p in plans]
 
         def run_copies() -> None:
-            for ev in events:
+            for p, ev in zip(plans, events, strict=True):
                 env: Env = dict(inputs)  # outputs die with env: the next copy may reuse them
-                run_stage(plan, env, streams, ev)
+                run_stage(p, env, streams, ev)
+
+        def evict() -> None:
+            assert self._scrub is not None
+            self._scrub.zero_()
+            for x in inputs.values():
+                x.mul_(1)  # back into L2: in a schedule the producer has just written it
 
         bench = levers.cudnn_benchmark(self.options.cudnn_benchmark)
         with torch.cuda.device(self.torch_device), torch.no_grad(), bench:
+            if self.cold and self._scrub is None:
+                self._scrub = torch.empty(2 * self.l2_bytes, dtype=torch.uint8,
+                                          device=self.torch_device)
+            t1 = time.perf_counter()
             # each graph gets its own private pool: a pool handle shared by graphs that are then
             # freed one by one trips an allocator assert in torch 2.11 (seen on the H100)
             cuda_graph, _ = capture(run_copies, warmup_runs=2)
-            timing = time_samples(cuda_graph, self.warmup, self.iters, self.torch_device)
+            t2 = time.perf_counter()
+            timing = time_samples(cuda_graph, self.warmup, self.iters, self.torch_device,
+                                  between=evict if self.cold else None)
         del cuda_graph
         self._trim_cache()
+        t3 = time.perf_counter()
+        for phase, secs in (("build", t1 - t0), ("capture", t2 - t1), ("replay", t3 - t2)):
+            self.phase_s[phase] += secs
         return timing
 
     def _trim_cache(self) -> None:
@@ -154,3 +195,25 @@ class MeasuredCost:
             for name in plan.reads
         }
 
+
+
+def parameter_bytes(kernels: Mapping[str, Kernel], dtype: torch.dtype) -> int:
+    """Bytes of every kernel's parameters in ``dtype``: the weights one inference reads."""
+    size = torch.empty((), dtype=dtype).element_size()
+    numel = 0
+    for k in kernels.values():
+        if isinstance(k, ConvKernel):
+            numel += k.weight.numel() + (k.bias.numel() if k.bias is not None else 0)
+        elif isinstance(k, FnKernel):
+            numel += sum(t.numel() for t in k.tensors.values())
+    return numel * size
+
+
+def fresh_copy(k: Kernel) -> Kernel:
+    """The same kernel over its own copies of its tensors (elsewhere in memory, not in L2)."""
+    if isinstance(k, ConvKernel):  # FusedConvKernel too: replace() re-runs its __post_init__
+        bias = None if k.bias is None else k.bias.clone()
+        return replace(k, weight=k.weight.clone(), bias=bias)
+    if isinstance(k, FnKernel):
+        return replace(k, tensors={n: t.clone() for n, t in k.tensors.items()})
+    return k
