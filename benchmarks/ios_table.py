@@ -385,6 +385,7 @@ class ModelRun:
                            strategies=list(self.args.strategies), stages=len(self.requests),
                            complete=not (set(self.requests) - set(sub.entries)))
         sub.measure["mean_measure_s"] = self.mean_measure_s()  # for a resumed run's search_s
+        sub.measure.update(measure_settings(self.measured))  # engine levers, cold or warm weights
         sub.save(path)
         secs = sum(self.measure_s.get(s, 0.0) for s in self.requests)
         return {"file": path.name, "model": self.name, "batch": self.batch, "entries": len(sub),

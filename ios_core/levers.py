@@ -26,7 +26,8 @@ equal to the model's (up to rounding); one that cannot apply falls back to the p
   streams: at most ``stream_cap`` side streams (extra groups share a stream, assigned longest
   first to the least-loaded one), launched longest group first, the first stream (the longest
   group's, with ``order="longest-first"``) at high priority.
-* ``channels_last``: NHWC activations and conv weights (pair it with fp16/bf16 for tensor cores).
+* ``channels_last``: NHWC activations and conv weights; cuDNN's tensor-core kernels (TF32 in fp32,
+  fp16, bf16) are NHWC-native.
 """
 
 from __future__ import annotations
@@ -95,13 +96,16 @@ class EngineOptions:
 
 
 PLAIN_OPTIONS = EngineOptions()
-# What the executor and the measured cost model use unless told otherwise. Chosen from the side-by-
-# side ablation on the H100 (2026-11-25, benchmarks/results/ablation.md): fusing conv+bias+ReLU into
-# one cuDNN call took Inception V3's ios-both schedule from 1.132 to 0.958 ms and in-place concats
-# helped NASNet and SqueezeNet; the other levers were within noise and cost nothing. On the CPU the
-# CUDA-only levers fall back to the plain path.
+# What the executor and the measured cost model use unless told otherwise. Chosen from side-by-side
+# ablations on the H100 (benchmarks/results/ablation.md): fusing conv+bias+ReLU into one cuDNN call
+# took Inception V3's ios-both schedule from 1.132 to 0.958 ms; NHWC activations and weights in
+# fp32 (TF32 convs) took it on from 0.955 to 0.698 ms and NASNet from 3.74 to 3.07 ms, as cuDNN's
+# TF32 kernels are NHWC-native (NCHW pays layout transforms per conv). In-place concats need
+# contiguous NCHW slices, so under NHWC concats copy. The other levers were within noise and cost
+# nothing. On the CPU the CUDA-only levers fall back to the plain path.
 DEFAULT_OPTIONS = EngineOptions(fuse_conv_relu=True, fuse_conv_add_relu=True, concat="inplace",
-                                cudnn_benchmark=True, order="longest-first", stream_priority=True)
+                                cudnn_benchmark=True, order="longest-first", stream_priority=True,
+                                channels_last=True)
 
 
 # ---- fused convolutions -----------------------------------------------------------------------

@@ -190,13 +190,20 @@ def current_key(graph: OpGraph) -> ProfileKey:
                       cudnn=str(torch.backends.cudnn.version()), dtype=dtype, batch=graph.batch)
 
 
-def measure_settings() -> dict[str, Any]:
-    """How stages are measured here (stored in ``ProfileDB.measure``): TF32 changes conv speed."""
+def measure_settings(cost: Any = None) -> dict[str, Any]:
+    """How stages are measured here (stored in ``ProfileDB.measure``): TF32 changes conv speed;
+    with a MeasuredCost also its engine levers and whether parameters were measured cold."""
     import torch
 
-    return {"stat": "median of CUDA-graph replays between CUDA events",
-            "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
-            "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32)}
+    settings: dict[str, Any] = {
+        "stat": "median of CUDA-graph replays between CUDA events",
+        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32)}
+    inner = getattr(cost, "inner", cost)  # through a GuardedCost-style wrapper
+    if hasattr(inner, "options") and hasattr(inner, "cold"):
+        settings.update(engine=inner.options.label(), unroll=inner.unroll,
+                        weights="cold" if inner.cold else "warm")
+    return settings
 
 
 def open_db(path: str | Path, key: ProfileKey) -> ProfileDB:
@@ -242,7 +249,7 @@ def profile_model(
     db = open_db(out_path, current_key(graph) if on_gpu else _key_for(cost, graph))
     if on_gpu:
         cost = default_measured(traced, warmup, iters)
-        db.measure = {**db.measure, **measure_settings(), "warmup": warmup, "iters": iters}
+        db.measure = {**db.measure, **measure_settings(cost), "warmup": warmup, "iters": iters}
     if stages is None:
         stages = collect_stages(graph, config, strategy)
     todo = [st for st in stages if st.signature not in db]
