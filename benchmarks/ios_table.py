@@ -29,6 +29,7 @@ import argparse
 import copy
 import datetime
 import json
+import math
 import os
 import signal
 import sys
@@ -56,6 +57,7 @@ from ios_core.cost.profile_db import (  # noqa: E402
     ProfileKey,
 )
 from ios_core.files import atomic_write_text  # noqa: E402
+from ios_core.levers import DEFAULT_OPTIONS  # noqa: E402
 from ios_core.profiling import CachedCost, StageRequest, measure_settings, model_subset  # noqa: E402
 from ios_core.schedule import Schedule  # noqa: E402
 from ios_core.schedulers import SearchConfig, optimize  # noqa: E402
@@ -102,12 +104,17 @@ def markdown(data: dict[str, Any]) -> str:
              f"(TF32 convs {'on' if data['settings'].get('tf32_cudnn') else 'off'}); "
              f"r={data['config']['r']}, s={data['config']['s']}; median ms of CUDA-event-timed "
              f"runs ({data['config']['iters']} after {data['config']['warmup']} warm-ups).", "",
-             "## Latency (ms)", "", *pivot_table(data["rows"]), "", "## Details", "",
-             "| model | batch | method | ms | search s | predicted ms | rel. err | notes |",
-             "|---|---|---|---|---|---|---|---|"]
+             "## Latency (ms)", "", *pivot_table(data["rows"]), "",
+             "## ios-both against the others", "", *ratio_table(data["rows"]), "",
+             "## Details", "",
+             "| model | batch | method | ms | search s | predicted ms | predicted / measured | "
+             "rel. err | notes |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
-        lines.append(f"| {r['model']} | {r['batch']} | {r['method']} | {_num(r.get('ms'))} | "
-                     f"{_num(r.get('search_s'), 1)} | {_num(r.get('predicted_ms'))} | "
+        pred, ms = r.get("predicted_ms"), r.get("ms")
+        ratio = _num(pred / ms) if pred is not None and ms else ""
+        lines.append(f"| {r['model']} | {r['batch']} | {r['method']} | {_num(ms)} | "
+                     f"{_num(r.get('search_s'), 1)} | {_num(pred)} | {ratio} | "
                      f"{_sci(r.get('rel_err'))} | {_notes(r, data['config'])} |")
     if data.get("profiles"):
         lines += ["", "## Stage profiles", "", "| file | stages | measuring s | estimated |",
@@ -118,6 +125,39 @@ def markdown(data: dict[str, Any]) -> str:
               "the model's own forward in float64 on the CPU; bound: critical path of measured "
               "op latencies.", ""]
     return "\n".join(lines)
+
+
+RATIO_TO = ("cudagraph", "compile-reduce-overhead", "sequential", "greedy")
+
+
+def ratio_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Speed-up of ios-both over each other method (other ms / ios-both ms), its distance from
+    the bound (ios-both / bound), and the geometric mean over the batch-1 models."""
+    ms = {(r["model"], r["batch"], r["method"]): r.get("ms") for r in rows}
+    runs = list(dict.fromkeys((r["model"], r["batch"]) for r in rows))
+    out = ["| model | batch | ios-both ms | " + " | ".join(f"x {m}" for m in RATIO_TO)
+           + " | / bound |", "|---|---|---|" + "---|" * (len(RATIO_TO) + 1)]
+    per_method: dict[str, list[float]] = {m: [] for m in (*RATIO_TO, "bound")}
+    for model, batch in runs:
+        ios = ms.get((model, batch, "ios-both"))
+        cells = []
+        for m in (*RATIO_TO, "bound"):
+            other = ms.get((model, batch, m))
+            if not ios or not other:
+                cells.append("")
+                continue
+            value = ios / other if m == "bound" else other / ios
+            cells.append(f"{value:.2f}")
+            if batch == 1:
+                per_method[m].append(value)
+        out.append(f"| {model} | {batch} | {_num(ios)} | " + " | ".join(cells) + " |")
+    geo = [f"{_geomean(v):.2f} ({len(v)})" if v else "" for v in per_method.values()]
+    out.append("| geomean, batch 1 (models) | | | " + " | ".join(geo) + " |")
+    return out
+
+
+def _geomean(values: Sequence[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def pivot_table(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -522,6 +562,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "batch 1, and inception_v3 at batch 16)")
     p.add_argument("--batch", nargs="+", type=int, default=None,
                    help="batch sizes, each with every --models (default: see --models)")
+    p.add_argument("--runs", nargs="+", default=None, metavar="MODEL@BATCH",
+                   help="exact (model, batch) runs in order, e.g. squeezenet@1 inception_v3@16; "
+                        "overrides --models and --batch")
     p.add_argument("--out-dir", default=None,
                    help="where results go (default: $OUT when set, else benchmarks/results)")
     p.add_argument("--quick", action="store_true",
@@ -568,6 +611,11 @@ def parse_rs(items: Sequence[str]) -> dict[str, tuple[int, int]]:
 
 
 def runs_from(args: argparse.Namespace) -> list[tuple[str, int]]:
+    if args.runs:
+        try:
+            return [(m, int(b)) for m, _, b in (item.partition("@") for item in args.runs)]
+        except ValueError:
+            raise SystemExit(f"--runs wants MODEL@BATCH items (got {args.runs})") from None
     if args.models is None and args.batch is None:
         return [("squeezenet", 1)] if args.quick else list(DEFAULT_RUNS)
     models = args.models or [m for m, _ in DEFAULT_RUNS if m != "inception_v3"] + ["inception_v3"]
@@ -589,6 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "settings": measure_settings(),
               "config": {"r": args.r, "s": args.s, "warmup": args.warmup, "iters": args.iters,
+                         "engine": DEFAULT_OPTIONS.label(),
                          "stage_warmup": STAGE_WARMUP, "stage_iters": STAGE_ITERS,
                          "budget_s": args.budget_s}}
     report = Report(out_dir, header["slug"], header)

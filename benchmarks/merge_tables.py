@@ -1,0 +1,77 @@
+"""Join IOS tables measured in several runs on the same GPU and software into one.
+
+    python3 benchmarks/merge_tables.py run1/h100.json run2/h100.json --out benchmarks/results
+
+A device call is limited to ten minutes, so the full table is measured as a few runs, each
+holding every method of its models (ratios are only ever taken within one run). Refuses runs
+from different devices, torch or cuDNN versions, and runs that measured the same model and batch.
+Writes ``<slug>.json`` and ``<slug>.md`` (the same format as ``ios_table.py``), with one entry
+per run under ``runs`` in the header.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.ios_table import markdown  # noqa: E402
+from ios_core.files import atomic_write_text  # noqa: E402
+
+SAME = ("device", "slug", "torch", "cudnn")
+
+
+def merge(tables: list[dict[str, Any]]) -> dict[str, Any]:
+    if not tables:
+        raise ValueError("no tables to merge")
+    first = tables[0]
+    seen: dict[tuple[str, int], int] = {}
+    rows: list[dict[str, Any]] = []
+    runs = []
+    for i, table in enumerate(tables):
+        for key in SAME:
+            if table.get(key) != first.get(key):
+                raise ValueError(f"run {i + 1} has {key} {table.get(key)!r}, run 1 has "
+                                 f"{first.get(key)!r}: only runs of one setup can be merged")
+        mine = {(r["model"], r["batch"]) for r in table["rows"]}
+        for run in mine:
+            if run in seen:
+                raise ValueError(f"{run[0]} at batch {run[1]} is in runs {seen[run] + 1} and "
+                                 f"{i + 1}: each model and batch must come from one run")
+            seen[run] = i
+        rows += table["rows"]
+        runs.append({"date": table.get("date"), "elapsed_s": table.get("elapsed_s"),
+                     "config": table.get("config"),
+                     "runs": sorted(f"{m} b{b}" for m, b in mine)})
+    merged = {**first, "rows": rows, "runs": runs,
+              "profiles": [p for t in tables for p in t.get("profiles", [])]}
+    merged["date"] = max(str(t.get("date")) for t in tables)
+    merged.pop("elapsed_s", None)
+    return merged
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("tables", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = p.parse_args(argv)
+    try:
+        data = merge([json.loads(t.read_text()) for t in args.tables])
+    except (ValueError, KeyError, json.JSONDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    slug = data.get("slug") or "gpu"
+    atomic_write_text(args.out / f"{slug}.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(args.out / f"{slug}.md", markdown(data))
+    print(f"wrote {args.out / (slug + '.json')} and {args.out / (slug + '.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
