@@ -6,7 +6,8 @@ A device call is limited to ten minutes, so the full table is measured as a few 
 holding every method of its models (ratios are only ever taken within one run). Refuses runs
 from different devices, torch or cuDNN versions, and runs that measured the same model and batch.
 Writes ``<slug>.json`` and ``<slug>.md`` (the same format as ``ios_table.py``), with one entry
-per run under ``runs`` in the header.
+per run under ``runs`` in the header. ``--ablation`` adds the latency tables of
+``benchmarks/ablation.py`` results (each measured side by side in its own run) to the Markdown.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.ablation import geomean_table, short_table  # noqa: E402
 from benchmarks.ios_table import markdown  # noqa: E402
 from ios_core.files import atomic_write_text  # noqa: E402
 
@@ -56,19 +58,38 @@ def merge(tables: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def ablation_section(ablations: list[tuple[str, dict[str, Any]]]) -> str:
+    """The engine levers' latency and geomean speed-up tables, one pair per ablation run."""
+    lines = ["## Engine levers (ablation)", ""]
+    for name, data in ablations:
+        lines += [f"### {name}: {data.get('date')}, schedules searched on {data.get('cost')}, "
+                  f"batch {data.get('batch')}", "", "Latency (ms):", "",
+                  *short_table(data["rows"]), "", "Speed-up over baseline (geomean):", "",
+                  *geomean_table(data["rows"]), ""]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("tables", nargs="+", type=Path)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument("--ablation", nargs="*", type=Path, default=[],
+                   help="ablation.json files whose tables go into the Markdown")
     args = p.parse_args(argv)
     try:
         data = merge([json.loads(t.read_text()) for t in args.tables])
-    except (ValueError, KeyError, json.JSONDecodeError) as e:
+        ablations = [(a.name, json.loads(a.read_text())) for a in args.ablation]
+    except (ValueError, KeyError, json.JSONDecodeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if ablations:
+        data["ablation_files"] = [name for name, _ in ablations]
     slug = data.get("slug") or "gpu"
+    text = markdown(data)
+    if ablations:
+        text += "\n" + ablation_section(ablations)
     atomic_write_text(args.out / f"{slug}.json", json.dumps(data, indent=1) + "\n")
-    atomic_write_text(args.out / f"{slug}.md", markdown(data))
+    atomic_write_text(args.out / f"{slug}.md", text)
     print(f"wrote {args.out / (slug + '.json')} and {args.out / (slug + '.md')}")
     return 0
 

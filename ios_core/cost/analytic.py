@@ -85,41 +85,42 @@ class DevicePreset:
 PRESETS: dict[str, DevicePreset] = {
     # H100 SXM5: 132 SMs, TF32 tensor 494.7 TFLOP/s dense (989 with sparsity), HBM3 3.35 TB/s.
     # Efficiencies, launch and stream costs, overlap and tile size fitted on 2026-11-25 to the
-    # 11,221 stages of the shipped H100 profiles (benchmarks/results/calibration.md: median
-    # per-stage error 47.5 % -> 20.6 %); batch-1 convs reach only ~7.5 % of TF32 peak.
+    # 14,915 stages of the shipped H100 profiles, measured NHWC with cold weights (results/
+    # calibration.md: median per-stage error 49.5 % -> 20.0 %, p90 220.6 % -> 53.5 %); batch-1
+    # convs reach only ~25 % of TF32 peak.
     "h100": DevicePreset(
         name="NVIDIA H100 SXM5 80GB (simulated)",
         sms=132,
         peak_tflops=494.7,
         bandwidth_gbs=3350.0,
-        compute_eff=0.075,
-        mem_eff=1.0,
-        launch_us=4.63,
-        stream_us=1.78,
+        compute_eff=0.252,
+        mem_eff=0.459,
+        launch_us=4.25,
+        stream_us=0.82,
         overlap_eff=0.694,
-        tile_elems=1218,
+        tile_elems=1723,
     ),
     # A100 SXM4 80GB: 108 SMs, TF32 tensor 156 TFLOP/s dense, HBM2e 2.04 TB/s. Not measured here:
-    # its efficiency is its datasheet guess (0.45) scaled by the H100 fit's ratio (0.075 / 0.3).
+    # its efficiency is its datasheet guess (0.45) scaled by the H100 fit's ratio (0.252 / 0.3).
     "a100": DevicePreset(
         name="NVIDIA A100 SXM4 80GB (simulated)",
         sms=108,
         peak_tflops=156.0,
         bandwidth_gbs=2039.0,
-        compute_eff=0.1125,
+        compute_eff=0.378,
         mem_eff=0.8,
         launch_us=3.0,
         stream_us=2.0,
     ),
     # V100 SXM2 (the IOS paper's GPU): 80 SMs, FP32 15.7 TFLOP/s (no TF32), HBM2 0.9 TB/s.
     # IOS launched kernels without CUDA graphs and synchronised between stages: dearer overheads.
-    # Not measured here: efficiency scaled like the A100's (0.6 x 0.075 / 0.3).
+    # Not measured here: efficiency scaled like the A100's (0.6 x 0.252 / 0.3).
     "v100": DevicePreset(
         name="NVIDIA Tesla V100 SXM2 (simulated)",
         sms=80,
         peak_tflops=15.7,
         bandwidth_gbs=900.0,
-        compute_eff=0.15,
+        compute_eff=0.504,
         mem_eff=0.75,
         launch_us=5.0,
         stream_us=5.0,
