@@ -14,8 +14,8 @@ memory-bound convs can dip a little under the work bound, because it reads its s
 >>> g = OpGraph("chain", (TensorSpec("x", (1, 8)),),
 ...             (OpNode("a", "act", ("x",), (1, 8)), OpNode("b", "act", ("a",), (1, 8))), ("b",))
 >>> cost = SimulatedCost("h100")
->>> round(critical_path_ms(g, cost), 4)  # two empty ops: two launches of ~4.6 us
-0.0093
+>>> round(critical_path_ms(g, cost), 4)  # two empty ops: two launches of ~4.25 us
+0.0085
 >>> work_bound_ms(g, cost)
 0.0
 """
