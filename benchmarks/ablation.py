@@ -86,6 +86,7 @@ CONFIGS = (
     Config("sequential", "sequential", F32, EngineOptions()),
     Config("sequential+all", "sequential", F32, ALL),
     Config("all+nhwc", "ios-both", F32, replace(ALL, channels_last=True)),
+    Config("all+nhwc+pack", "ios-both", F32, replace(ALL, channels_last=True, pack_slices=True)),
     Config("all+nhwc-bench", "ios-both", F32,
            replace(ALL, channels_last=True, cudnn_benchmark=False)),
     Config("all-bench", "ios-both", F32, replace(ALL, cudnn_benchmark=False)),

@@ -59,15 +59,20 @@ class OpStep:
 
 @dataclass(frozen=True)
 class MergedStep:
-    """A merge stage: one wide conv; each merged op's output is a channel view of it."""
+    """A merge stage: one wide conv; each merged op's output is a channel view of it, or, where
+    ``packed`` says so, a packed NHWC copy of that view (see ``EngineOptions.pack_slices``)."""
 
     names: tuple[str, ...]
     input: str
     conv: MergedConv
+    packed: tuple[bool, ...] = ()
 
     def run(self, env: Env) -> None:
-        y = self.conv(env[self.input])
-        env.update(zip(self.names, self.conv.split(y), strict=True))
+        outs = self.conv.split(self.conv(env[self.input]))
+        if self.packed:
+            outs = [o.contiguous(memory_format=torch.channels_last) if pack and o.dim() == 4
+                    else o for o, pack in zip(outs, self.packed, strict=True)]
+        env.update(zip(self.names, outs, strict=True))
 
 
 Step = (OpStep | MergedStep | levers.ConcatStep | levers.SlotStep | levers.ConvAddReluStep)
@@ -194,7 +199,8 @@ def _merged_step(
         merged = merge_convs(convs)  # type: ignore[arg-type]
     except MergeError as e:
         raise MergeError(f"cannot merge {list(names)}: {e}") from None
-    return MergedStep(names, next(iter(sources))[0], levers.prepare_merged(merged, opts))
+    packed = levers.packed_slices(graph, names, opts)
+    return MergedStep(names, next(iter(sources))[0], levers.prepare_merged(merged, opts), packed)
 
 
 def run_stage(

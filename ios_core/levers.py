@@ -28,6 +28,10 @@ equal to the model's (up to rounding); one that cannot apply falls back to the p
   group's, with ``order="longest-first"``) at high priority.
 * ``channels_last``: NHWC activations and conv weights; cuDNN's tensor-core kernels (TF32 in fp32,
   fp16, bf16) are NHWC-native.
+* ``pack_slices`` (with ``channels_last``): a merged conv's channel slice read by anything but a
+  concat is copied into a packed NHWC tensor inside the merge stage. An NHWC channel slice is
+  strided, and a conv reading one copies it first anyway; done here, the copy is part of the merge
+  stage's measured cost, so the search sees what merging really costs under NHWC.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class EngineOptions:
     order: str = "schedule"  # "schedule" | "longest-first": launch order of a stage's groups
     stream_priority: bool = False  # the first stream of a stage runs at high priority
     channels_last: bool = False
+    pack_slices: bool = False  # with channels_last: merged slices copied packed in their stage
 
     def __post_init__(self) -> None:
         if self.concat not in CONCAT_MODES:
@@ -89,7 +94,8 @@ class EngineOptions:
         parts += [name for name, on in (("bench", self.cudnn_benchmark),
                                         ("longest", self.order == "longest-first"),
                                         ("prio", self.stream_priority),
-                                        ("nhwc", self.channels_last)) if on]
+                                        ("nhwc", self.channels_last),
+                                        ("pack", self.pack_slices)) if on]
         if self.stream_cap is not None:
             parts.append(f"cap{self.stream_cap}")
         return "+".join(parts) or "plain"
@@ -101,11 +107,12 @@ PLAIN_OPTIONS = EngineOptions()
 # took Inception V3's ios-both schedule from 1.132 to 0.958 ms; NHWC activations and weights in
 # fp32 (TF32 convs) took it on from 0.955 to 0.698 ms and NASNet from 3.74 to 3.07 ms, as cuDNN's
 # TF32 kernels are NHWC-native (NCHW pays layout transforms per conv). In-place concats need
-# contiguous NCHW slices, so under NHWC concats copy. The other levers were within noise and cost
-# nothing. On the CPU the CUDA-only levers fall back to the plain path.
+# contiguous NCHW slices, so under NHWC concats copy; merged slices are packed in their own stage,
+# so that measured merge stages include the copy their NHWC readers need. The other levers were
+# within noise and cost nothing. On the CPU the CUDA-only levers fall back to the plain path.
 DEFAULT_OPTIONS = EngineOptions(fuse_conv_relu=True, fuse_conv_add_relu=True, concat="inplace",
                                 cudnn_benchmark=True, order="longest-first", stream_priority=True,
-                                channels_last=True)
+                                channels_last=True, pack_slices=True)
 
 
 # ---- fused convolutions -----------------------------------------------------------------------
@@ -217,6 +224,14 @@ def prepare_merged(conv: MergedConv, options: EngineOptions) -> MergedConv:
         conv = FusedMergedConv(conv.weight, bias, conv.stride, conv.padding, conv.dilation,
                                conv.activation, conv.slices)
     return conv
+
+
+def packed_slices(graph: OpGraph, names: Sequence[str], options: EngineOptions
+                  ) -> tuple[bool, ...]:
+    """Per merged conv: copy its slice packed (NHWC with ``pack_slices``, read by a non-concat)."""
+    if not (options.channels_last and options.pack_slices):
+        return ()
+    return tuple(any(graph[c].kind != "concat" for c in graph.consumers(n)) for n in names)
 
 
 def fuse_states(kernels: Mapping[str, object]) -> list[FuseState]:

@@ -28,6 +28,7 @@ OPTIONS = {
     "cap1": EngineOptions(stream_cap=1),
     "cap2": EngineOptions(stream_cap=2),
     "nhwc": EngineOptions(channels_last=True),
+    "nhwc_pack": EngineOptions(channels_last=True, pack_slices=True),
     "all": ALL,
     "all_cap2_nhwc": EngineOptions(fuse_conv_relu=True, fuse_conv_add_relu=True,
                                    concat="inplace", stream_cap=2, channels_last=True),
@@ -67,6 +68,38 @@ def test_option_matches_plain_and_model(traced, traced_b2, opt: str, batch: int)
         got = compile_schedule(tr, schedule, options=OPTIONS[opt])(x)
         torch.testing.assert_close(got, plain, rtol=1e-5, atol=1e-5, msg=name)
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4, msg=name)
+
+
+PACK_SCHEDULE = [  # e1/e3 feed a concat (views stay), conv_a/conv_b feed an add (packed)
+    ("concurrent", [["squeeze"]]),
+    ("merge", [["e3", "e1"]]),
+    ("concurrent", [["cat"]]),
+    ("merge", [["conv_a", "conv_b"]]),
+    ("concurrent", [["add"], ["avg_pool2d", "add_1"]]),
+    ("concurrent", [["cat_1"]]),
+    ("concurrent", [["conv_q", "conv_r", "add_2"]]),
+    ("concurrent", [["adaptive_avg_pool2d", "fc"]]),
+]
+
+
+def test_pack_slices_copies_only_slices_read_by_non_concats(traced) -> None:
+    from ios_core.engine import MergedStep
+    from tests._hand_models import make_schedule
+
+    opts = EngineOptions(channels_last=True, pack_slices=True)
+    schedule = make_schedule(traced.graph, PACK_SCHEDULE)
+    compiled = compile_schedule(traced, schedule, options=opts)
+    packed = {n: flag for p in compiled._plans for g in p.groups for s in g
+              if isinstance(s, MergedStep) for n, flag in zip(s.names, s.packed, strict=True)}
+    assert packed == {"e1": False, "e3": False, "conv_a": True, "conv_b": True}
+    x = _x(traced)
+    with torch.no_grad():
+        want = traced.module(x)
+    torch.testing.assert_close(compiled(x), want, rtol=1e-4, atol=1e-4)
+    unpacked = compile_schedule(traced, schedule, options=EngineOptions(channels_last=True))
+    assert all(not s.packed for p in unpacked._plans for g in p.groups for s in g
+               if isinstance(s, MergedStep))
+    assert opts.label() == "nhwc+pack"
 
 
 def test_check_accepts_options(traced) -> None:
