@@ -58,6 +58,17 @@ def merge(tables: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def runs_section(runs: list[dict[str, Any]]) -> str:
+    """Which run measured which models, when, and with which engine levers."""
+    lines = ["## Runs", "", "| run | date | models | engine levers | budget s |",
+             "|---|---|---|---|---|"]
+    for i, run in enumerate(runs, 1):
+        config = run.get("config") or {}
+        lines.append(f"| {i} | {run.get('date')} | {', '.join(run['runs'])} | "
+                     f"{config.get('engine', '')} | {config.get('budget_s', '')} |")
+    return "\n".join(lines) + "\n"
+
+
 def ablation_section(ablations: list[tuple[str, dict[str, Any]]]) -> str:
     """The engine levers' latency and geomean speed-up tables, one pair per ablation run."""
     lines = ["## Engine levers (ablation)", ""]
@@ -85,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if ablations:
         data["ablation_files"] = [name for name, _ in ablations]
     slug = data.get("slug") or "gpu"
-    text = markdown(data)
+    text = markdown(data) + "\n" + runs_section(data["runs"])
     if ablations:
         text += "\n" + ablation_section(ablations)
     atomic_write_text(args.out / f"{slug}.json", json.dumps(data, indent=1) + "\n")
