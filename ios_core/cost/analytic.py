@@ -86,8 +86,8 @@ PRESETS: dict[str, DevicePreset] = {
     # H100 SXM5: 132 SMs, TF32 tensor 494.7 TFLOP/s dense (989 with sparsity), HBM3 3.35 TB/s.
     # Efficiencies, launch and stream costs, overlap and tile size fitted on 2026-11-25 to the
     # 14,915 stages of the shipped H100 profiles, measured NHWC with cold weights (results/
-    # calibration.md: median per-stage error 49.5 % -> 20.0 %, p90 220.6 % -> 53.5 %); batch-1
-    # convs reach only ~25 % of TF32 peak.
+    # calibration.md: median per-stage error 20.2 %, p90 53.8 %; the NCHW-era preset gave 49.5 %
+    # and 220.6 % on them); batch-1 convs reach only ~25 % of TF32 peak.
     "h100": DevicePreset(
         name="NVIDIA H100 SXM5 80GB (simulated)",
         sms=132,
@@ -96,7 +96,7 @@ PRESETS: dict[str, DevicePreset] = {
         compute_eff=0.252,
         mem_eff=0.459,
         launch_us=4.25,
-        stream_us=0.82,
+        stream_us=0.75,
         overlap_eff=0.694,
         tile_elems=1723,
     ),
