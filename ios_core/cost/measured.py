@@ -10,9 +10,9 @@ once per schedule, not once per stage. Results are cached by :func:`ios_core.ir.
 so identical cells share one measurement.
 
 ``weights`` says whether a stage's parameters are in the L2 cache when it runs. In a whole schedule
-replayed again and again they are only if all the model's parameters fit in L2 (SqueezeNet,
-RandWire); Inception V3's 95 MB do not fit the H100's 50 MB, so each conv reads its weights from
-HBM, which a stage replayed alone would hide. ``"cold"`` gives every unrolled copy its own copy of
+replayed again and again they are only if all the model's parameters fit in L2 (SqueezeNet's
+6 MB); Inception V3's 91 MB do not fit the H100's 50 MB, so each conv reads its weights from HBM,
+which a stage replayed alone would hide. ``"cold"`` gives every unrolled copy its own copy of
 the parameters and evicts L2 before each replay (outside the timed span), then touches the stage's
 inputs, which in a schedule were just written; ``"auto"`` (the default) picks cold when the
 model's parameters are larger than L2.
@@ -129,10 +129,10 @@ class MeasuredCost:
         kernels = self._kernels_for(names)
         layout = self._layout if graph is self.graph else None
         plans = []
-        for copy in range(self.unroll):
-            if copy and self.cold:  # each copy reads its own parameters, as a schedule does
+        for i in range(self.unroll):
+            if i and self.cold:  # each copy reads its own parameters, as a schedule does
                 kernels = {n: fresh_copy(k) for n, k in kernels.items()}
-            if copy == 0 or self.cold:
+            if i == 0 or self.cold:
                 plan = build_stage(graph, kernels, strategy, groups, self.options, layout)
             plans.append(plan)
         inputs = self._random_inputs(graph, plans[0])
@@ -194,7 +194,6 @@ class MeasuredCost:
             ), self.options)
             for name in plan.reads
         }
-
 
 
 def parameter_bytes(kernels: Mapping[str, Kernel], dtype: torch.dtype) -> int:
