@@ -87,6 +87,30 @@ def _profile_listing() -> list[tuple[str, int, str, tuple[str, ...]]]:
     return rows
 
 
+@st.cache_data(show_spinner=False, ttl=60)
+def profile_summary(spec: str, model_ref: str, batch: int) -> str | None:
+    """How a shipped profile's numbers for this model and batch were measured, in one line."""
+    from ios_core.cost.profile_db import ProfileDB, ProfileError, list_profiles
+
+    name = spec.removeprefix("profile:")
+    for found, key, path in list_profiles():
+        if found != name or key.batch != batch:
+            continue
+        try:
+            db = ProfileDB.load(path)
+        except ProfileError:
+            continue
+        if model_ref not in {m.get("name") for m in db.models}:
+            continue
+        parts = [key.describe()]
+        if db.measure.get("engine"):
+            parts.append(f"engine levers {db.measure['engine']}")
+        if db.measure.get("weights"):
+            parts.append(f"parameters {db.measure['weights']} in L2")
+        return "Measured on " + "; ".join(parts)
+    return None
+
+
 def profile_specs(batch: int) -> list[str]:
     """Cost specs of the shipped profiles measured at ``batch``."""
     return sorted({f"profile:{name}" for name, b, _ in shipped_profiles() if b == batch})

@@ -88,6 +88,10 @@ def sidebar_ui() -> Selection | None:
     if not model_ref:
         sb.info("Enter `package.module:callable` to load your own model.")
         return None
+    if cost_spec.startswith("profile:"):
+        summary = backend.profile_summary(cost_spec, model_ref, batch)
+        sb.caption(summary or "This profile has no measurements of this model: its stages are "
+                   "estimated by the simulated device.")
     sel = Selection(model_ref, batch, cost_spec)
     st.session_state["selection"] = sel
     return sel

@@ -293,6 +293,9 @@ def test_shipped_h100_profile_is_the_default() -> None:
     assert at.selectbox(key="w_cost").value == "profile:h100"
     sources = {r["source"] for r in at.dataframe[0].value.to_dict("records")}
     assert sources == {"measured"}  # SqueezeNet's profile covers every stage
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert "Measured on NVIDIA H100" in sidebar and "batch 1" in sidebar
+    assert "nhwc" in sidebar and "parameters warm in L2" in sidebar  # 6 MB of weights fit
     ok(goto(at, "compare"))  # only batch 1 was measured for SqueezeNet: no specialisation
     assert any("Not shown" in i.value for i in at.info)
 
