@@ -87,6 +87,8 @@ CONFIGS = (
     Config("sequential+all", "sequential", F32, ALL),
     Config("all+nhwc", "ios-both", F32, replace(ALL, channels_last=True)),
     Config("all+nhwc+pack", "ios-both", F32, replace(ALL, channels_last=True, pack_slices=True)),
+    Config("all+nhwc+pack+sviews", "ios-both", F32,
+           replace(ALL, channels_last=True, pack_slices=True, strided_views=True)),
     Config("all+nhwc-bench", "ios-both", F32,
            replace(ALL, channels_last=True, cudnn_benchmark=False)),
     Config("all-bench", "ios-both", F32, replace(ALL, cudnn_benchmark=False)),

@@ -20,6 +20,9 @@ equal to the model's (up to rounding); one that cannot apply falls back to the p
   the concat dim of size 1) in NCHW, else the copy runs. Convolutions cannot write into a slice
   for free: F.conv2d has no ``out=``, and ``aten.cudnn_convolution.out`` has no bias/activation
   (3 kernels instead of 1 plus a share of the cat), so their outputs are still copied.
+* ``strided_views`` (with ``concat`` "view"/"inplace"): a concat whose inputs are consecutive
+  slices of one tensor, with the same strides (a merged conv's outputs in cat order, in NHWC or at
+  any batch size), becomes a view of that tensor too. Off by default until measured on a GPU.
 * ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` on during the warm-up runs and the
   capture, so cuDNN times its algorithms per shape before the graph fixes them.
 * ``stream_cap``, ``order``, ``stream_priority``: how a concurrent stage's groups map onto
@@ -71,6 +74,7 @@ class EngineOptions:
     stream_priority: bool = False  # the first stream of a stage runs at high priority
     channels_last: bool = False
     pack_slices: bool = False  # with channels_last: merged slices copied packed in their stage
+    strided_views: bool = False  # concats of consecutive strided slices of one tensor are views
 
     def __post_init__(self) -> None:
         if self.concat not in CONCAT_MODES:
@@ -95,7 +99,8 @@ class EngineOptions:
                                         ("longest", self.order == "longest-first"),
                                         ("prio", self.stream_priority),
                                         ("nhwc", self.channels_last),
-                                        ("pack", self.pack_slices)) if on]
+                                        ("pack", self.pack_slices),
+                                        ("sviews", self.strided_views)) if on]
         if self.stream_cap is not None:
             parts.append(f"cap{self.stream_cap}")
         return "+".join(parts) or "plain"
@@ -338,6 +343,7 @@ class ConcatLayout:
 
     cats: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # concat -> inputs, cat order
     slots: Mapping[str, Slot] = field(default_factory=dict)  # producer -> its slot
+    strided_views: bool = False  # also view concats of strided slices (EngineOptions)
 
 
 def cat_order(graph: OpGraph, kernels: Mapping[str, Kernel], name: str) -> tuple[str, ...] | None:
@@ -363,7 +369,7 @@ def plan_concats(graph: OpGraph, kernels: Mapping[str, Kernel], options: EngineO
     cats = {n.name: order for n in graph.nodes if n.kind == "concat"
             and (order := cat_order(graph, kernels, n.name)) is not None}
     if options.concat != "inplace" or options.channels_last:  # NHWC slices are not contiguous
-        return ConcatLayout(cats, {})
+        return ConcatLayout(cats, {}, options.strided_views)
     uses: dict[str, int] = {}
     for order in cats.values():
         for src in order:
@@ -380,7 +386,7 @@ def plan_concats(graph: OpGraph, kernels: Mapping[str, Kernel], options: EngineO
             if writable and uses[src] == 1 and src not in graph.outputs:
                 slots[src] = Slot(cat, dim, start, size)
             start += size
-    return ConcatLayout(cats, slots)
+    return ConcatLayout(cats, slots, options.strided_views)
 
 
 def merge_order(graph: OpGraph, layout: ConcatLayout, names: Sequence[str]) -> tuple[str, ...]:
@@ -406,11 +412,14 @@ class ConcatStep:
     order: tuple[str, ...]  # the same, in cat order
     dim: int
     shape: tuple[int, ...]
+    strided: bool = False  # also try strided_view
     last: dict[str, str] = field(default_factory=dict, compare=False)  # {"mode": ...}, reports
 
     def run(self, env: Env) -> None:
         xs = [env[n] for n in self.order]
         view = adjacent_view(xs, self.shape, self.dim)
+        if view is None and self.strided:
+            view = strided_view(xs, self.shape, self.dim)
         if view is not None:
             env[self.name], self.last["mode"] = view, "view"
             return
@@ -490,11 +499,33 @@ def adjacent_view(xs: Sequence[torch.Tensor], shape: Sequence[int], dim: int
     return first.as_strided(tuple(shape), tuple(reversed(strides)), first.storage_offset())
 
 
+def strided_view(xs: Sequence[torch.Tensor], shape: Sequence[int], dim: int
+                 ) -> torch.Tensor | None:
+    """``torch.cat(xs, dim)`` as a view, where the xs are consecutive slices along ``dim`` of one
+    tensor: one storage, the same strides (dims of size 1 aside), each starting where the one
+    before ends. A merged conv's outputs in cat order are such slices in any layout and batch
+    size; the view addresses exactly the elements the xs do. Else None."""
+    if not xs or sum(x.size(dim) for x in xs) != shape[dim]:
+        return None
+    first = xs[0]
+    others = [d for d in range(first.dim()) if d != dim]
+    storage, step = first.untyped_storage().data_ptr(), first.stride(dim)
+    expected = first.data_ptr()
+    for x in xs:
+        if (x.dtype != first.dtype or x.device != first.device or x.dim() != first.dim()
+                or x.untyped_storage().data_ptr() != storage or x.data_ptr() != expected
+                or x.stride(dim) != step or any(x.size(d) != shape[d] for d in others)
+                or any(x.stride(d) != first.stride(d) for d in others if x.size(d) != 1)):
+            return None
+        expected += x.size(dim) * step * x.element_size()
+    return first.as_strided(tuple(shape), first.stride(), first.storage_offset())
+
+
 def concat_step(graph: OpGraph, kernels: Mapping[str, Kernel], layout: ConcatLayout,
                 name: str) -> ConcatStep:
     node = graph[name]
     return ConcatStep(name, kernels[name], tuple(node.inputs), layout.cats[name],
-                      int(node.attrs.get("dim", 1)), node.shape)
+                      int(node.attrs.get("dim", 1)), node.shape, layout.strided_views)
 
 
 def slot_step(graph: OpGraph, kernels: Mapping[str, Kernel], layout: ConcatLayout,

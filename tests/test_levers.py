@@ -3,6 +3,8 @@ parts are tested through their fallbacks here and for real in test_cuda_levers.p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -29,6 +31,8 @@ OPTIONS = {
     "cap2": EngineOptions(stream_cap=2),
     "nhwc": EngineOptions(channels_last=True),
     "nhwc_pack": EngineOptions(channels_last=True, pack_slices=True),
+    "nhwc_sviews": EngineOptions(concat="inplace", channels_last=True, pack_slices=True,
+                                 strided_views=True),
     "all": ALL,
     "all_cap2_nhwc": EngineOptions(fuse_conv_relu=True, fuse_conv_add_relu=True,
                                    concat="inplace", stream_cap=2, channels_last=True),
@@ -169,6 +173,45 @@ def test_adjacent_view() -> None:
     assert levers.adjacent_view([a, other], (1, 5, 3, 3), 1) is None  # another storage
     wide = torch.randn(2, 7, 3, 3)
     assert levers.adjacent_view([wide[:, :2], wide[:, 2:]], (2, 7, 3, 3), 1) is None
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_strided_view_of_consecutive_slices(layout: str, batch: int) -> None:
+    base = torch.randn(batch, 7, 3, 3)
+    if layout == "nhwc":
+        base = base.contiguous(memory_format=torch.channels_last)
+    a, b, c = base[:, :2], base[:, 2:5], base[:, 5:]
+    view = levers.strided_view([a, b, c], (batch, 7, 3, 3), 1)
+    assert view is not None and view.data_ptr() == base.data_ptr()
+    assert view.stride() == base.stride()
+    torch.testing.assert_close(view, torch.cat([a, b, c], 1))
+    part = levers.strided_view([b, c], (batch, 5, 3, 3), 1)  # need not start at channel 0
+    assert part is not None
+    torch.testing.assert_close(part, torch.cat([b, c], 1))
+    assert levers.strided_view([b, a], (batch, 5, 3, 3), 1) is None  # wrong order
+    assert levers.strided_view([a, c], (batch, 4, 3, 3), 1) is None  # a gap
+    other = torch.randn(batch, 3, 3, 3)
+    assert levers.strided_view([a, other], (batch, 5, 3, 3), 1) is None  # another storage
+    assert levers.strided_view([a, b], (batch, 7, 3, 3), 1) is None  # shape does not add up
+
+
+def test_strided_views_make_merged_concats_views_under_nhwc(traced, traced_b2) -> None:
+    from tests._hand_models import make_schedule
+
+    opts = replace(ALL, channels_last=True, pack_slices=True, strided_views=True)
+    for tr in (traced, traced_b2):
+        x = _x(tr)
+        with torch.no_grad():
+            want = tr.module(x)
+        compiled = compile_schedule(tr, make_schedule(tr.graph, PACK_SCHEDULE), options=opts)
+        torch.testing.assert_close(compiled(x), want, rtol=1e-4, atol=1e-4)
+        modes = compiled.lever_report()["concat"]
+        assert modes.get("view") == 1, modes  # cat(e1, e3) is the merged conv's output
+        without = compile_schedule(tr, make_schedule(tr.graph, PACK_SCHEDULE),
+                                   options=replace(opts, strided_views=False))
+        without(x)
+        assert "view" not in without.lever_report()["concat"]
 
 
 # ---- fused convolutions (CUDA only: plumbing tested with stand-ins on the CPU) ----------------
