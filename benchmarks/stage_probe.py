@@ -36,17 +36,23 @@ from ios_core.schedule import Schedule  # noqa: E402
 from ios_core.schedulers.pricing import price_schedule  # noqa: E402
 from ios_core.timing import time_samples  # noqa: E402
 
-OPTIONS = {"default": DEFAULT_OPTIONS, "default+nhwc": replace(DEFAULT_OPTIONS, channels_last=True)}
+OPTIONS = {"default": DEFAULT_OPTIONS,
+           "nchw": replace(DEFAULT_OPTIONS, channels_last=False, pack_slices=False)}
 # (name, MeasuredCost keyword arguments): how a stage is measured
 METHODS = (
     ("warm u5 i20", {"weights": "warm", "unroll": 5, "warmup": 3, "iters": 20}),
     ("cold u5 i20", {"weights": "cold", "unroll": 5, "warmup": 3, "iters": 20}),
     ("cold u2 i10", {"weights": "cold", "unroll": 2, "warmup": 2, "iters": 10}),
     ("warm u2 i10", {"weights": "warm", "unroll": 2, "warmup": 2, "iters": 10}),
+    # cheaper variants for the search-cost target (not yet run on a GPU)
+    ("cold u5 i10", {"weights": "cold", "unroll": 5, "warmup": 2, "iters": 10}),
+    ("cold u5 i20 e1", {"weights": "cold", "unroll": 5, "warmup": 3, "iters": 20,
+                        "eager_runs": 1}),
 )
 
 
-def probe(model: str, strategies: list[str], opts_names: list[str]) -> list[dict[str, Any]]:
+def probe(model: str, strategies: list[str], opts_names: list[str], methods: list[str]
+          ) -> list[dict[str, Any]]:
     loaded = models.load_model(model, batch=1, seed=0)
     traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
     rows = []
@@ -59,8 +65,11 @@ def probe(model: str, strategies: list[str], opts_names: list[str]) -> list[dict
             t = time_samples(compiled, 20, 200)
             del compiled
             row: dict[str, Any] = {"model": model, "strategy": strategy, "options": opts_name,
+                                   "engine": opts.label(),
                                    "stages": len(sched.stages), "measured_ms": t.median_ms}
             for name, kwargs in METHODS:
+                if name not in methods:
+                    continue
                 cost = MeasuredCost(traced, options=opts, **kwargs)
                 t0 = time.perf_counter()
                 priced = price_schedule(sched, traced.graph, cost)
@@ -80,7 +89,7 @@ def probe(model: str, strategies: list[str], opts_names: list[str]) -> list[dict
 
 
 def markdown(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
-    names = [n for n, _ in METHODS]
+    names = [n for n, _ in METHODS if any(n in r for r in rows)]
     lines = [f"# Stage-alone prediction vs whole schedule on {header['device']}", "",
              f"torch {header['torch']}, cuDNN {header['cudnn']}, {header['date']}; batch 1; "
              "whole schedule: median of 200 graph replays; predicted: sum of stage latencies.",
@@ -103,7 +112,9 @@ def main() -> int:
     p.add_argument("--models", nargs="+",
                    default=["squeezenet", "inception_v3", "randwire", "nasnet"])
     p.add_argument("--strategies", nargs="+", default=["sequential", "ios-both"])
-    p.add_argument("--options", nargs="+", default=list(OPTIONS), choices=list(OPTIONS))
+    p.add_argument("--options", nargs="+", default=["default"], choices=list(OPTIONS))
+    p.add_argument("--methods", nargs="+", default=[n for n, _ in METHODS],
+                   choices=[n for n, _ in METHODS], help="measuring variants to compare")
     p.add_argument("--out-dir", default=os.environ.get("OUT") or "benchmarks/results")
     args = p.parse_args()
     header = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
@@ -113,7 +124,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for model in args.models:
-        rows += probe(model, args.strategies, args.options)
+        rows += probe(model, args.strategies, args.options, args.methods)
         atomic_write_text(out / "stage_probe.json", json.dumps({**header, "rows": rows}, indent=1))
         atomic_write_text(out / "stage_probe.md", markdown(rows, header))
     print(markdown(rows, header))

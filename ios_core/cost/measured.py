@@ -75,6 +75,7 @@ class MeasuredCost:
         cache_limit_bytes: int | None = None,  # default: a quarter of the GPU's memory
         options: EngineOptions | None = None,  # the executor's levers, measured as it runs them
         weights: str = "auto",  # "warm" | "cold" | "auto": parameters in L2 or not (docstring)
+        eager_runs: int = 2,  # eager runs before the capture (cuDNN picks algorithms, lazy init)
     ) -> None:
         if weights not in WEIGHT_MODES:
             raise ValueError(f"weights must be one of {WEIGHT_MODES} (got {weights!r})")
@@ -89,6 +90,7 @@ class MeasuredCost:
         self.device = torch.cuda.get_device_name(self.torch_device)
         self.dtype = dtype
         self.warmup, self.iters, self.unroll = warmup, iters, unroll
+        self.eager_runs = eager_runs
         self._gen = torch.Generator().manual_seed(seed)
         self.options = options or DEFAULT_OPTIONS
         self._pool = StreamPool(self.torch_device, high_priority=int(self.options.stream_priority))
@@ -158,7 +160,7 @@ class MeasuredCost:
             t1 = time.perf_counter()
             # each graph gets its own private pool: a pool handle shared by graphs that are then
             # freed one by one trips an allocator assert in torch 2.11 (seen on the H100)
-            cuda_graph, _ = capture(run_copies, warmup_runs=2)
+            cuda_graph, _ = capture(run_copies, warmup_runs=self.eager_runs)
             t2 = time.perf_counter()
             timing = time_samples(cuda_graph, self.warmup, self.iters, self.torch_device,
                                   between=evict if self.cold else None)
