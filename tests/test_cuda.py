@@ -136,6 +136,14 @@ def test_measured_cost_weight_modes(traced, weights: str) -> None:
     assert cost.phase_s["capture"] > 0 and cost.phase_s["replay"] > 0
 
 
+def test_measured_cost_one_eager_run_is_enough_to_capture(traced) -> None:
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced, warmup=2, iters=10, eager_runs=1, weights="cold")
+    for strategy, groups in STAGES:
+        assert cost.stage_cost(traced.graph, strategy, groups).ms > 0
+
+
 def test_measured_cost_auto_is_cold_only_past_l2(traced) -> None:
     from ios_core.cost.measured import MeasuredCost
 
