@@ -50,3 +50,27 @@ def test_runs_option_parses_model_at_batch() -> None:
         runs = ["squeezenet@1", "inception_v3@16"]
 
     assert runs_from(Args()) == [("squeezenet", 1), ("inception_v3", 16)]
+
+
+def test_runs_and_ablation_sections_name_each_run() -> None:
+    from benchmarks.merge_tables import ablation_section, runs_section
+
+    runs = merge([_table([_row("a", "ios-both", 1.0)], config={"r": 3, "s": 8, "warmup": 1,
+                                                                "iters": 1, "engine": "nhwc"})])
+    text = runs_section(runs["runs"])
+    assert "| 1 | d | a b1 | nhwc |" in text
+    abl = {"date": "d", "cost": "profile:h100", "batch": 1,
+           "rows": [{"model": "a", "config": "baseline", "ms": 2.0, "speedup": 1.0},
+                    {"model": "a", "config": "fast", "ms": 1.0, "speedup": 2.0}]}
+    section = ablation_section([("ablation.json", abl)])
+    assert "| fast | 1.000 |" in section and "| fast | 2.000 | 1 |" in section
+
+
+def test_stage_probe_markdown_shows_ratio_and_seconds_per_stage() -> None:
+    from benchmarks.stage_probe import markdown
+
+    cell = {"predicted_ms": 0.9, "ratio": 0.9, "s_per_stage": 0.012}
+    row = {"model": "m", "strategy": "ios-both", "options": "default", "measured_ms": 1.0,
+           "cold u5 i20": cell}
+    text = markdown([row], {"device": "GPU", "torch": "t", "cudnn": "c", "date": "d"})
+    assert "| m | ios-both | default | 1.000 | 0.900 (12.0) |" in text
