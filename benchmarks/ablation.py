@@ -27,10 +27,10 @@ import copy
 import datetime
 import gc
 import json
-import math
 import os
 import platform
 import signal
+import statistics
 import sys
 import time
 import traceback
@@ -164,7 +164,7 @@ def geomean_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     for c in dict.fromkeys(r["config"] for r in rows):
         ups = [r["speedup"] for r in rows if r["config"] == c and r.get("speedup")]
         if ups:
-            geo = math.exp(sum(math.log(u) for u in ups) / len(ups))
+            geo = statistics.geometric_mean(ups)
             out.append(f"| {c} | {geo:.3f} | {len(ups)} |")
     return out
 

@@ -29,9 +29,9 @@ import argparse
 import copy
 import datetime
 import json
-import math
 import os
 import signal
+import statistics
 import sys
 import time
 import traceback
@@ -151,13 +151,10 @@ def ratio_table(rows: Sequence[dict[str, Any]]) -> list[str]:
             if batch == 1:
                 per_method[m].append(value)
         out.append(f"| {model} | {batch} | {_num(ios)} | " + " | ".join(cells) + " |")
-    geo = [f"{_geomean(v):.2f} ({len(v)})" if v else "" for v in per_method.values()]
+    geo = [f"{statistics.geometric_mean(v):.2f} ({len(v)})" if v else ""
+           for v in per_method.values()]
     out.append("| geomean, batch 1 (models) | | | " + " | ".join(geo) + " |")
     return out
-
-
-def _geomean(values: Sequence[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
 def pivot_table(rows: Sequence[dict[str, Any]]) -> list[str]:
