@@ -49,7 +49,7 @@ import torch  # noqa: E402
 from ios_core import executor  # noqa: E402
 from ios_core.executor import tf32_mode  # noqa: E402
 from ios_core.files import atomic_write_text  # noqa: E402
-from ios_core.levers import EngineOptions  # noqa: E402
+from ios_core.levers import DEFAULT_OPTIONS, EngineOptions  # noqa: E402
 from ios_core.timing import time_samples  # noqa: E402
 
 MODELS = ("squeezenet", "inception_v3", "randwire", "nasnet")  # cheapest first
@@ -93,6 +93,9 @@ CONFIGS = (
            replace(ALL, channels_last=True, cudnn_benchmark=False)),
     Config("all-bench", "ios-both", F32, replace(ALL, cudnn_benchmark=False)),
     Config("sequential+all+nhwc", "sequential", F32, replace(ALL, channels_last=True)),
+    Config("default", "ios-both", F32, DEFAULT_OPTIONS),
+    Config("default+sviews", "ios-both", F32, replace(DEFAULT_OPTIONS, strided_views=True)),
+    Config("sequential+default", "sequential", F32, DEFAULT_OPTIONS),
     Config("fp16 all", "ios-both", F16, ALL),
     Config("fp16 all+nhwc", "ios-both", F16, replace(ALL, channels_last=True)),
     Config("bf16 all+nhwc", "ios-both", BF16, replace(ALL, channels_last=True)),

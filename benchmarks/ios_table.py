@@ -57,7 +57,7 @@ from ios_core.cost.profile_db import (  # noqa: E402
     ProfileKey,
 )
 from ios_core.files import atomic_write_text  # noqa: E402
-from ios_core.levers import DEFAULT_OPTIONS  # noqa: E402
+from ios_core.levers import EngineOptions, options_from_label  # noqa: E402
 from ios_core.profiling import CachedCost, StageRequest, measure_settings, model_subset  # noqa: E402
 from ios_core.schedule import Schedule  # noqa: E402
 from ios_core.schedulers import SearchConfig, optimize  # noqa: E402
@@ -295,7 +295,7 @@ class ModelRun:
         self.cuda_inputs = [x.cuda() for x in self.inputs]
         self.db, self.measure_s = db, measure_s
         self.fallback = SimulatedCost("h100")
-        self.measured = GuardedCost(_measured_cost(self.traced))
+        self.measured = GuardedCost(_measured_cost(self.traced, args.engine))
         self.requests: dict[str, StageRequest] = {}  # every stage this model's searches asked
         self.estimated: set[str] = set()
         self.deadline: float | None = None  # measuring stops (stages get estimated) after this
@@ -401,7 +401,7 @@ class ModelRun:
 
         sched, info = self.schedule(strategy)
         sched.save(str(out_stem.with_name(f"{out_stem.name}.{strategy}.schedule.json")))
-        compiled = compile_schedule(self.traced, sched, device="cuda")
+        compiled = compile_schedule(self.traced, sched, device="cuda", options=self.args.engine)
         err = self.rel_err(compiled(*self.inputs))
         timing = self.timing(compiled)
         return self.row(strategy, **timing, **info, rel_err=err, streams=compiled.num_streams,
@@ -429,10 +429,10 @@ class ModelRun:
                 "measure_s": secs, "estimated": len(self.estimated - set(sub.entries))}
 
 
-def _measured_cost(traced: Any) -> Any:
+def _measured_cost(traced: Any, options: EngineOptions) -> Any:
     from ios_core.profiling import default_measured
 
-    return default_measured(traced, STAGE_WARMUP, STAGE_ITERS)
+    return default_measured(traced, STAGE_WARMUP, STAGE_ITERS, options=options)
 
 
 def _flatten(obj: Any) -> list[torch.Tensor]:
@@ -577,6 +577,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "(e.g. the profiles/ of a run that was cut short)")
     p.add_argument("--rs", nargs="+", default=[], metavar="MODEL=R,S",
                    help="other pruning for some models, e.g. nasnet=2,4 (its rows say r and s)")
+    p.add_argument("--engine", default="default", metavar="LEVERS",
+                   help="executor levers for measuring and running our schedules: default, "
+                        "plain, or changes such as default+sviews (ios_core.levers)")
     p.add_argument("--r", type=int, default=3, help="max ops per group (default 3)")
     p.add_argument("--s", type=int, default=8, help="max groups per stage (default 8)")
     p.add_argument("--warmup", type=int, default=10, help="warm-up runs per timing (default 10)")
@@ -593,6 +596,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.compile_modes = [] if args.no_compile else [
         m for m in ("reduce-overhead", "default") if f"compile-{m}" in args.methods]
     args.rs = parse_rs(args.rs)
+    try:
+        args.engine = options_from_label(args.engine)
+    except ValueError as e:
+        raise SystemExit(f"--engine: {e}") from None
     return args
 
 
@@ -635,7 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "settings": measure_settings(),
               "config": {"r": args.r, "s": args.s, "warmup": args.warmup, "iters": args.iters,
-                         "engine": DEFAULT_OPTIONS.label(),
+                         "engine": args.engine.label(),
                          "stage_warmup": STAGE_WARMUP, "stage_iters": STAGE_ITERS,
                          "budget_s": args.budget_s}}
     report = Report(out_dir, header["slug"], header)

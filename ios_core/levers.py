@@ -120,6 +120,50 @@ DEFAULT_OPTIONS = EngineOptions(fuse_conv_relu=True, fuse_conv_add_relu=True, co
                                 cudnn_benchmark=True, order="longest-first", stream_priority=True,
                                 channels_last=True, pack_slices=True)
 
+_FLAGS = {"fused": "fuse_conv_relu", "add": "fuse_conv_add_relu", "bench": "cudnn_benchmark",
+          "prio": "stream_priority", "nhwc": "channels_last", "pack": "pack_slices",
+          "sviews": "strided_views"}
+
+
+def options_from_label(text: str) -> EngineOptions:
+    """The options a label names: ``"default"``, ``"plain"``, a :meth:`EngineOptions.label`, or
+    one of those followed by ``+part``/``-part`` changes, e.g. ``"default+sviews"``.
+
+    >>> options_from_label("default-pack") == replace(DEFAULT_OPTIONS, pack_slices=False)
+    True
+    """
+    tokens = [t for t in _split_label(text) if t[1]]
+    if tokens and tokens[0][1] in ("default", "plain"):
+        opts = DEFAULT_OPTIONS if tokens.pop(0)[1] == "default" else PLAIN_OPTIONS
+    else:
+        opts = PLAIN_OPTIONS
+    for sign, part in tokens:
+        on = sign != "-"
+        if part in _FLAGS:
+            opts = replace(opts, **{_FLAGS[part]: on})
+        elif part in ("view", "inplace"):
+            opts = replace(opts, concat=part if on else "copy")
+        elif part == "longest":
+            opts = replace(opts, order="longest-first" if on else "schedule")
+        elif part.startswith("cap") and part[3:].isdigit():
+            opts = replace(opts, stream_cap=int(part[3:]) if on else None)
+        else:
+            known = ", ".join([*_FLAGS, "view", "inplace", "longest", "capN"])
+            raise ValueError(f"unknown engine lever {part!r} in {text!r}; known: {known}")
+    return opts
+
+
+def _split_label(text: str) -> list[tuple[str, str]]:
+    out, sign, word = [], "+", ""
+    for ch in text.strip():
+        if ch in "+-":
+            out.append((sign, word))
+            sign, word = ch, ""
+        else:
+            word += ch
+    out.append((sign, word))
+    return out
+
 
 # ---- fused convolutions -----------------------------------------------------------------------
 @dataclass

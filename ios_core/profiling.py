@@ -302,12 +302,14 @@ def _key_for(cost: CostModel, graph: OpGraph) -> ProfileKey:
         return ProfileKey(cost.device, "", "", dtype, graph.batch)
 
 
-def default_measured(traced: Any, warmup: int = 3, iters: int = 20) -> CostModel:
+def default_measured(traced: Any, warmup: int = 3, iters: int = 20,
+                     options: Any = None) -> CostModel:
     """The GPU's measured cost model for ``traced``, with few replays per stage (profiling many
-    thousands of stages must stay fast; the median of 20 CUDA-graph replays is stable)."""
+    thousands of stages must stay fast; the median of 20 CUDA-graph replays is stable);
+    ``options``: the executor's levers (:class:`~ios_core.levers.EngineOptions`, default theirs)."""
     from .cost.measured import MeasuredCost
 
-    return _construct(MeasuredCost, traced, warmup=warmup, iters=iters)
+    return _construct(MeasuredCost, traced, warmup=warmup, iters=iters, options=options)
 
 
 def _construct(cls: Callable[..., CostModel], traced: Any, **options: Any) -> CostModel:

@@ -1,0 +1,137 @@
+"""Which GPU kernels one inference launches and how long each runs: our schedules and torch.compile.
+
+    PYTHONPATH=. python3 benchmarks/kernel_census.py --models squeezenet --out-dir $OUT
+
+For each model (batch 1): the shipped H100 schedules (``data/profiles/h100-<model>-b1.<strategy>
+.schedule.json``) run by our executor without a CUDA graph, the model's own forward, and
+``torch.compile(mode="default")`` (the kernels reduce-overhead replays in its graph) are each run
+under ``torch.profiler`` after warm-up. Kernel times do not depend on whether a CUDA graph
+launches them, so the census says where a graph's time goes: how many kernels, how long in all,
+and which kinds dominate. Writes ``kernel_census.json`` and ``kernel_census.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
+
+from ios_core import executor, frontend, models  # noqa: E402
+from ios_core.files import atomic_write_text  # noqa: E402
+from ios_core.levers import DEFAULT_OPTIONS  # noqa: E402
+from ios_core.schedule import Schedule  # noqa: E402
+
+RUNS = 10  # profiled inferences; per-run figures are totals divided by this
+TOP = 12  # kernel kinds listed per target
+
+
+def kernel_kind(name: str) -> str:
+    """A short family name for a CUDA kernel (templates and arguments stripped)."""
+    base = re.sub(r"<.*", "", name).split("(")[0].strip()
+    base = base.split("::")[-1] if "::" in base else base
+    return base[:60] or name[:60]
+
+
+def census(fn: Callable[[], Any]) -> dict[str, Any]:
+    """Kernels per inference of ``fn``: count, summed µs, and the top kinds by time."""
+    with torch.no_grad():
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(RUNS):
+                fn()
+            torch.cuda.synchronize()
+    by_kind: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for e in prof.events():
+        if e.device_type != torch.autograd.DeviceType.CUDA:
+            continue
+        if e.name.startswith(("Memcpy", "Memset")) and "Kernel" not in e.name:
+            kind = e.name.split(" ")[0]
+        else:
+            kind = kernel_kind(e.name)
+        by_kind[kind][0] += 1
+        by_kind[kind][1] += e.time_range.elapsed_us()
+    kinds = sorted(by_kind.items(), key=lambda kv: -kv[1][1])
+    return {"kernels": sum(c for c, _ in by_kind.values()) / RUNS,
+            "kernel_us": sum(us for _, us in by_kind.values()) / RUNS,
+            "top": [{"kind": k, "count": c / RUNS, "us": us / RUNS} for k, (c, us) in kinds[:TOP]]}
+
+
+def targets(model: str, strategies: list[str]) -> dict[str, Callable[[], Any]]:
+    loaded = models.load_model(model, batch=1, seed=0)
+    traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
+    module = copy.deepcopy(loaded.module).cuda().eval()
+    x = loaded.example_input.cuda()
+    out: dict[str, Callable[[], Any]] = {"module": lambda: module(x)}
+    for strategy in strategies:
+        path = ROOT / "data" / "profiles" / f"h100-{model}-b1.{strategy}.schedule.json"
+        if path.exists():
+            compiled = executor.compile_schedule(traced, Schedule.load(str(path)), "cuda",
+                                                 use_cuda_graph=False, options=DEFAULT_OPTIONS)
+            out[strategy] = compiled.replay
+    torch._dynamo.reset()
+    fn = torch.compile(module, mode="default")
+    out["compile-default"] = lambda: fn(x)
+    return out
+
+
+def markdown(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
+    lines = [f"# Kernels per inference on {header['device']}", "",
+             f"torch {header['torch']}, cuDNN {header['cudnn']}, {header['date']}; batch 1, fp32 "
+             f"(TF32 convs); our schedules with `{header['engine']}`, run without a CUDA graph; "
+             f"{RUNS} profiled runs after 3 warm-up runs.", "",
+             "| model | target | kernels | kernel µs | top kinds (count × µs per inference) |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        top = "; ".join(f"{t['kind']} {t['count']:g}× {t['us']:.1f}" for t in r["top"][:6])
+        lines.append(f"| {r['model']} | {r['target']} | {r['kernels']:g} | {r['kernel_us']:.1f} "
+                     f"| {top} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["squeezenet"])
+    p.add_argument("--strategies", nargs="+", default=["sequential", "ios-both"])
+    p.add_argument("--out-dir", default=os.environ.get("OUT") or "benchmarks/results")
+    args = p.parse_args()
+    if not torch.cuda.is_available():
+        print("error: the kernel census runs on a CUDA GPU, and torch sees none", file=sys.stderr)
+        return 2
+    header = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+              "cudnn": torch.backends.cudnn.version(), "engine": DEFAULT_OPTIONS.label(),
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for model in args.models:
+        for name, fn in targets(model, args.strategies).items():
+            try:
+                rows.append({"model": model, "target": name, **census(fn)})
+            except Exception as e:  # noqa: BLE001 - one failing target must not lose the rest
+                print(f"{model} {name}: {type(e).__name__}: {e}", file=sys.stderr)
+        atomic_write_text(out / "kernel_census.json",
+                          json.dumps({**header, "rows": rows}, indent=1))
+        atomic_write_text(out / "kernel_census.md", markdown(rows, header))
+    print(markdown(rows, header))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
