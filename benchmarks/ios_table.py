@@ -69,7 +69,8 @@ METHODS = ("eager", "cudagraph", "compile-default", "compile-reduce-overhead", "
            "greedy", "ios-merge", "ios-parallel", "ios-both", "bound")
 DEFAULT_RUNS = (("squeezenet", 1), ("inception_v3", 1), ("inception_v3", 16), ("randwire", 1),
                 ("nasnet", 1))  # cheapest first: a run cut short still has most of the table
-STAGE_WARMUP, STAGE_ITERS = 3, 20  # per measured stage: few replays, thousands of stages
+# per measured stage: few replays, thousands of stages (profiling.default_measured says why)
+STAGE_WARMUP, STAGE_ITERS = 2, 10
 SEARCH_SHARE = 0.75  # of the time budget for everything but torch.compile
 COMPILE_LIMIT_S = 150.0  # one torch.compile call may take at most this long
 MIN_SEARCH_S = 10.0  # a DP search always gets this long, even when its run's share is spent

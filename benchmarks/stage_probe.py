@@ -37,6 +37,7 @@ from ios_core.schedulers.pricing import price_schedule  # noqa: E402
 from ios_core.timing import time_samples  # noqa: E402
 
 OPTIONS = {"default": DEFAULT_OPTIONS,
+           "default+sviews+pool3d": replace(DEFAULT_OPTIONS, strided_views=True, nhwc_pool=True),
            "nchw": replace(DEFAULT_OPTIONS, channels_last=False, pack_slices=False)}
 # (name, MeasuredCost keyword arguments): how a stage is measured
 METHODS = (
@@ -47,6 +48,10 @@ METHODS = (
     # cheaper variants for the search-cost target (not yet run on a GPU)
     ("cold u5 i10", {"weights": "cold", "unroll": 5, "warmup": 2, "iters": 10}),
     ("cold u5 i20 e1", {"weights": "cold", "unroll": 5, "warmup": 3, "iters": 20,
+                        "eager_runs": 1}),
+    ("cold u5 i10 e1", {"weights": "cold", "unroll": 5, "warmup": 2, "iters": 10,
+                        "eager_runs": 1}),
+    ("warm u5 i10 e1", {"weights": "warm", "unroll": 5, "warmup": 2, "iters": 10,
                         "eager_runs": 1}),
 )
 

@@ -38,8 +38,8 @@ def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--strategies", default="all",
                    help="comma-separated searches whose stages to measure, or `all` (default: "
                         + ",".join(SEARCH_STRATEGIES) + ")")
-    p.add_argument("--warmup", type=int, default=3, help="CUDA-graph replays before timing")
-    p.add_argument("--iters", type=int, default=20, help="timed replays per stage (median)")
+    p.add_argument("--warmup", type=int, default=2, help="CUDA-graph replays before timing")
+    p.add_argument("--iters", type=int, default=10, help="timed replays per stage (median)")
     p.add_argument("--save-every", type=int, default=50, help="save after this many new stages")
     p.add_argument("--seed", type=int, default=0, help="seed of the model's weights (default 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")

@@ -22,7 +22,10 @@ equal to the model's (up to rounding); one that cannot apply falls back to the p
   (3 kernels instead of 1 plus a share of the cat), so their outputs are still copied.
 * ``strided_views`` (with ``concat`` "view"/"inplace"): a concat whose inputs are consecutive
   slices of one tensor, with the same strides (a merged conv's outputs in cat order, in NHWC or at
-  any batch size), becomes a view of that tensor too. Off by default until measured on a GPU.
+  any batch size), becomes a view of that tensor too. SqueezeNet's fire concats under NHWC.
+* ``nhwc_pool`` (with ``channels_last``): 2-d max pools run as one 3-d pool over the NHWC
+  tensor's (N, 1, H, W, C) view (:mod:`ios_core.nhwc_pool`); PyTorch's NHWC max-pool kernel is
+  about 5x slower at batch 1.
 * ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` on during the warm-up runs and the
   capture, so cuDNN times its algorithms per shape before the graph fixes them.
 * ``stream_cap``, ``order``, ``stream_priority``: how a concurrent stage's groups map onto
@@ -50,7 +53,8 @@ import torch.nn.functional as F
 from .ir import OpGraph
 from .kernels import ACTIVATIONS, ConvKernel, FnKernel, Kernel
 from .merged_conv import MergedConv
-from .replay import Apply, In, Replay, add_all
+from .nhwc_pool import NhwcPool, nhwc_pool_pays
+from .replay import Apply, In, ModuleCall, Replay, add_all
 
 Env = dict[str, torch.Tensor]
 CONCAT_MODES = ("copy", "view", "inplace")
@@ -75,6 +79,7 @@ class EngineOptions:
     channels_last: bool = False
     pack_slices: bool = False  # with channels_last: merged slices copied packed in their stage
     strided_views: bool = False  # concats of consecutive strided slices of one tensor are views
+    nhwc_pool: bool = False  # with channels_last: max pools as one 3-d pool (ios_core.nhwc_pool)
 
     def __post_init__(self) -> None:
         if self.concat not in CONCAT_MODES:
@@ -100,7 +105,8 @@ class EngineOptions:
                                         ("prio", self.stream_priority),
                                         ("nhwc", self.channels_last),
                                         ("pack", self.pack_slices),
-                                        ("sviews", self.strided_views)) if on]
+                                        ("sviews", self.strided_views),
+                                        ("pool3d", self.nhwc_pool)) if on]
         if self.stream_cap is not None:
             parts.append(f"cap{self.stream_cap}")
         return "+".join(parts) or "plain"
@@ -114,15 +120,18 @@ PLAIN_OPTIONS = EngineOptions()
 # TF32 kernels are NHWC-native (NCHW pays layout transforms per conv). In-place concats need
 # contiguous NCHW slices, so under NHWC concats copy; merged slices are packed in their own stage,
 # so that measured merge stages include the copy their NHWC readers need (and the shipped Inception
-# schedule ran 0.672 -> 0.655 ms). The other levers were
+# schedule ran 0.672 -> 0.655 ms). Strided concat views and 3-d max pools (ablation-pool.md) took
+# SqueezeNet's shipped ios-both schedule from 0.326 to 0.216 ms and Inception's from 0.627 to
+# 0.590 ms. The other levers were
 # within noise and cost nothing. On the CPU the CUDA-only levers fall back to the plain path.
 DEFAULT_OPTIONS = EngineOptions(fuse_conv_relu=True, fuse_conv_add_relu=True, concat="inplace",
                                 cudnn_benchmark=True, order="longest-first", stream_priority=True,
-                                channels_last=True, pack_slices=True)
+                                channels_last=True, pack_slices=True, strided_views=True,
+                                nhwc_pool=True)
 
 _FLAGS = {"fused": "fuse_conv_relu", "add": "fuse_conv_add_relu", "bench": "cudnn_benchmark",
           "prio": "stream_priority", "nhwc": "channels_last", "pack": "pack_slices",
-          "sviews": "strided_views"}
+          "sviews": "strided_views", "pool3d": "nhwc_pool"}
 
 
 def options_from_label(text: str) -> EngineOptions:
@@ -239,9 +248,11 @@ def fused(k: ConvKernel) -> FusedConvKernel:
 
 
 def prepare_kernels(kernels: Mapping[str, Kernel], options: EngineOptions) -> dict[str, Kernel]:
-    """Kernels with the kernel-level levers applied (fused conv-ReLU, NHWC weights)."""
+    """Kernels with the kernel-level levers applied (fused conv-ReLU, NHWC weights and pools)."""
     out = dict(kernels)
     for name, k in kernels.items():
+        if isinstance(k, FnKernel) and options.channels_last and options.nhwc_pool:
+            out[name] = nhwc_pool_kernel(k)
         if not isinstance(k, ConvKernel):
             continue
         if options.channels_last and k.weight.dim() == 4:
@@ -250,6 +261,17 @@ def prepare_kernels(kernels: Mapping[str, Kernel], options: EngineOptions) -> di
             k = fused(k)
         out[name] = k
     return out
+
+
+def nhwc_pool_kernel(k: FnKernel) -> FnKernel:
+    """``k`` with its pooling module run by :class:`~ios_core.nhwc_pool.NhwcPool`, when it is a
+    lone 2-d max pooling module call; else ``k`` itself."""
+    expr = k.fn.expr if isinstance(k.fn, Replay) else None
+    call = expr.fn if isinstance(expr, Apply) else None
+    if not (isinstance(call, ModuleCall) and nhwc_pool_pays(call.module)
+            and expr.args == ({}, In(0)) and not expr.kwargs and not k.tensors):
+        return k
+    return replace(k, fn=Replay(Apply(NhwcPool(call.module), (In(0),), {}, expr.label)))
 
 
 @dataclass(frozen=True)

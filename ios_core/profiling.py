@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,9 @@ def collect_stages(graph: OpGraph, config: SearchConfig | None = None,
                    cost: CostModel | None = None) -> list[StageRequest]:
     """Every distinct stage that searches with ``strategy`` (a name, a list, or "all") ask for.
 
-    The searches run on ``cost`` (default: the simulated H100), which is fast; the stages they
-    enumerate are the ones a measured search would measure.
+    The searches run on ``cost`` (default: the simulated H100), which is fast, without the DP's
+    branch and bound (``bound_slack=None``): which stages a bounded search skips depends on the
+    latencies, so a complete profile holds every stage any search with these r, s can ask for.
     """
     from .schedulers import optimize  # local: schedulers import this package's cost modules
 
@@ -155,7 +156,7 @@ def collect_stages(graph: OpGraph, config: SearchConfig | None = None,
         from .cost.analytic import SimulatedCost
 
         cost = SimulatedCost("h100")
-    config = config or SearchConfig()
+    config = replace(config or SearchConfig(), bound_slack=None)
     recorder = RecordingCost(cost)
     for name in _strategies(strategy):
         optimize(graph, name, recorder, config)
@@ -202,7 +203,8 @@ def measure_settings(cost: Any = None) -> dict[str, Any]:
     inner = getattr(cost, "inner", cost)  # through a GuardedCost-style wrapper
     if hasattr(inner, "options") and hasattr(inner, "cold"):
         settings.update(engine=inner.options.label(), unroll=inner.unroll,
-                        weights="cold" if inner.cold else "warm")
+                        weights="cold" if inner.cold else "warm", warmup=inner.warmup,
+                        iters=inner.iters, eager_runs=inner.eager_runs)
     return settings
 
 
@@ -231,8 +233,8 @@ def profile_model(
     cost: CostModel | None = None,
     save_every: int = 50,
     stages: Sequence[StageRequest] | None = None,
-    warmup: int = 3,
-    iters: int = 20,
+    warmup: int = 2,
+    iters: int = 10,
 ) -> ProfileDB:
     """Measure every stage the searches can ask for that ``out_path`` lacks; return the database.
 
@@ -302,14 +304,17 @@ def _key_for(cost: CostModel, graph: OpGraph) -> ProfileKey:
         return ProfileKey(cost.device, "", "", dtype, graph.batch)
 
 
-def default_measured(traced: Any, warmup: int = 3, iters: int = 20,
+def default_measured(traced: Any, warmup: int = 2, iters: int = 10, eager_runs: int = 1,
                      options: Any = None) -> CostModel:
-    """The GPU's measured cost model for ``traced``, with few replays per stage (profiling many
-    thousands of stages must stay fast; the median of 20 CUDA-graph replays is stable);
-    ``options``: the executor's levers (:class:`~ios_core.levers.EngineOptions`, default theirs)."""
+    """The GPU's measured cost model for ``traced``, with few replays per stage: profiling
+    thousands of stages must stay fast, and on the H100 10 replays of 5 unrolled copies after one
+    eager run predicted Inception V3's schedules as well as 20 replays after two
+    (``benchmarks/results/stage_probe-cheap.md``); ``options``: the executor's levers
+    (:class:`~ios_core.levers.EngineOptions`, default theirs)."""
     from .cost.measured import MeasuredCost
 
-    return _construct(MeasuredCost, traced, warmup=warmup, iters=iters, options=options)
+    return _construct(MeasuredCost, traced, warmup=warmup, iters=iters, eager_runs=eager_runs,
+                      options=options)
 
 
 def _construct(cls: Callable[..., CostModel], traced: Any, **options: Any) -> CostModel:

@@ -72,7 +72,8 @@ def optimize(
     )
     stats["seconds"] = round(time.perf_counter() - start, 6)
     # knobs SearchInfo has no field for, so that a search can be replayed exactly
-    stats.update(max_part_states=config.max_part_states, stream_cap=config.stream_cap)
+    stats.update(max_part_states=config.max_part_states, stream_cap=config.stream_cap,
+                 bound_slack=config.bound_slack)
     return Schedule(
         model=ModelRef(
             name=model_name or graph.name,
@@ -120,12 +121,13 @@ def _search(
     per_part = []
     for i, names in enumerate(parts):
         result = solve_part(
-            graph, names, strategy, stage_cost, config.r, config.s, observer, i, len(parts)
+            graph, names, strategy, stage_cost, config.r, config.s, observer, i, len(parts),
+            bound_slack=config.bound_slack,
         )
         plan.extend(result.stages)
         per_part.append(result.stats)
     stats = _stats(per_part, len(find_blocks(graph)))
-    for key in ("states", "transitions", "stages_costed", "cache_hits"):
+    for key in ("states", "transitions", "stages_costed", "cache_hits", "stages_pruned"):
         stats[key] = sum(p[key] for p in per_part)
     return plan, stats
 

@@ -28,6 +28,7 @@ subset before its supersets, so the DP is one loop, with no recursion.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -275,8 +276,14 @@ def solve_part(
     observer: SearchObserver | None = None,
     part_index: int = 0,
     n_parts: int = 1,
+    bound_slack: float | None = None,
 ) -> PartResult:
-    """Run the IOS DP over one part; ``names`` are the part's ops in topological order."""
+    """Run the IOS DP over one part; ``names`` are the part's ops in topological order.
+
+    ``bound_slack``: cost a stage of several groups (or a merge) only when it could still win,
+    taking ``bound_slack`` times its slowest group alone as its lower bound (see ``_Search``);
+    None costs every stage.
+    """
     if strategy not in MODES:
         raise ValueError(f"unknown DP strategy {strategy!r}; expected one of {sorted(MODES)}")
     if r < 1 or s < 1:
@@ -287,7 +294,7 @@ def solve_part(
     ix = index_part(graph, names, r if concurrent else 1, s if concurrent else 1, merges)
     states = downsets(ix.pred)
     observer.on_part_start(part_index, n_parts, ix.n)
-    search = _Search(ix, stage_cost, concurrent, merges)
+    search = _Search(ix, stage_cost, concurrent, merges, bound_slack)
     steps = observer.wants_steps()
     total = len(states)
     for done, (state, sinks) in enumerate(states.items(), 1):
@@ -305,6 +312,7 @@ def solve_part(
         "transitions": search.transitions,
         "stages_costed": search.costed,
         "cache_hits": search.hits,
+        "stages_pruned": search.pruned,
         "seconds": round(time.perf_counter() - start, 6),
         "cost_ms": search.cost[full],
     }
@@ -313,10 +321,25 @@ def solve_part(
 
 
 class _Search:
-    """The DP tables of one part: best cost and last stage per state, stage latencies by mask."""
+    """The DP tables of one part: best cost and last stage per state, stage latencies by mask.
 
-    def __init__(self, ix: PartIndex, stage_cost: Callable, concurrent: bool, merges: bool):
+    With ``slack`` set, endings are costed lazily (branch and bound). A stage of several groups,
+    or a merge of several ops, is assumed to take at least ``slack`` times its slowest group (or
+    op) alone: running more work at once does not make the slowest part faster. Each part alone
+    is itself an ending of the same state, costed first. The other endings are then costed in
+    order of ``cost(rest) + bound`` and only while that bound does not exceed the best total
+    found, so an ending left uncosted could not have won or tied: where the bound holds, the
+    result is the full DP's, with fewer stages to measure.
+    """
+
+    def __init__(self, ix: PartIndex, stage_cost: Callable, concurrent: bool, merges: bool,
+                 slack: float | None = None):
         self.ix = ix
+        self.slack = slack
+        self.pruned = 0  # endings whose bound ruled them out (counted per state)
+        self._groups: set[int] | None = None  # every valid group's mask
+        self._conc_parts: dict[int, list[int]] = {}
+        self._merge_parts: dict[int, list[int]] = {}
         self.stage_cost = stage_cost
         self.concurrent = concurrent
         self.merges = merges
@@ -364,6 +387,9 @@ class _Search:
         """Best cost and last stage of ``state``; all smaller states are solved already."""
         conc, merge = self.endings(state, sinks)
         self.transitions += len(conc) + len(merge)
+        if self.slack is not None:
+            self._solve_bounded(state, conc, merge)
+            return
         cost, lat = self.cost, self.lat
         self._fill(conc, lat, False)
         totals = [cost[state ^ m] + lat[m] for m in conc]
@@ -379,6 +405,86 @@ class _Search:
                 self.merged.add(state)
         cost[state] = best_cost
         self.choice[state] = best
+
+    def _latency(self, m: int, merge: bool) -> float:
+        """One ending's latency, costed on first use."""
+        table = self.merge_lat if merge else self.lat
+        ms = table.get(m)
+        if ms is None:
+            self._fill([m], table, merge)
+            return table[m]
+        self.hits += 1
+        return ms
+
+    def _solve_bounded(self, state: int, conc: list[int], merge: list[int]) -> None:
+        """``solve`` with endings costed lazily, by bound (see the class docstring)."""
+        cost = self.cost
+        single = {m: self._latency(m, False) for m in conc if self._one_group(m)}
+        best = min((cost[state ^ m] + ms for m, ms in single.items()), default=float("inf"))
+        # (bound on the total, position, is merge, the ending's parts: groups or single ops)
+        # first bounds from the parts alone; sub-stages tighten an ending's bound when it is popped
+        lat, slack = self.lat, self.slack
+        assert slack is not None
+        heap = [(cost[state ^ m] + slack * max([lat[g] for g in parts]), i, False, parts)
+                for i, m in enumerate(conc) if m not in single
+                for parts in [self._parts(m, False)]]
+        heap += [(cost[state ^ m] + slack * max([lat[g] for g in parts]), i, True, parts)
+                 for i, m in enumerate(merge) for parts in [self._parts(m, True)]]
+        heapq.heapify(heap)
+        exact: dict[tuple[bool, int], float] = {}
+        while heap and heap[0][0] <= best:
+            bound, i, is_merge, parts = heapq.heappop(heap)
+            m = merge[i] if is_merge else conc[i]
+            tighter = cost[state ^ m] + self._bound(m, parts, is_merge)
+            if tighter > bound:  # sub-stages costed since: re-queue under the better bound
+                heapq.heappush(heap, (tighter, i, is_merge, parts))
+                continue
+            total = cost[state ^ m] + self._latency(m, is_merge)
+            exact[(is_merge, i)] = total
+            best = min(best, total)
+        self.pruned += len(heap)
+        # the full DP's choice among what was costed: the first minimum, concurrent before merge
+        pick, pick_cost = (False, 0), float("inf")
+        for i, m in enumerate(conc):
+            total = cost[state ^ m] + single[m] if m in single else exact.get((False, i))
+            if total is not None and total < pick_cost:
+                pick, pick_cost = (False, m), total
+        for i, m in enumerate(merge):
+            total = exact.get((True, i))
+            if total is not None and total < pick_cost:
+                pick, pick_cost = (True, m), total
+        if pick[0]:
+            self.merged.add(state)
+        cost[state] = pick_cost
+        self.choice[state] = pick[1]
+
+    def _parts(self, m: int, merge: bool) -> list[int]:
+        """An ending's groups (concurrent) or single ops (merge), memoized by mask."""
+        memo = self._merge_parts if merge else self._conc_parts
+        found = memo.get(m)
+        if found is None:
+            found = memo[m] = [1 << b for b in bits(m)] if merge else self.ix.ending_groups(m)
+        return found
+
+    def _bound(self, m: int, parts: list[int], merge: bool) -> float:
+        """A lower bound on ending ``m``'s latency: ``slack`` times the slowest of its parts
+        alone, or of its already-costed sub-stages one part smaller (adding work to a stage
+        does not make it faster)."""
+        lat = self.lat
+        known = [lat[g] for g in parts]  # every part alone is an ending, costed first
+        table = self.merge_lat if merge else lat
+        for g in parts:
+            sub = m ^ g
+            if sub in table and (not merge or sub & (sub - 1)):
+                known.append(table[sub])
+        assert self.slack is not None
+        return self.slack * max(known)
+
+    def _one_group(self, m: int) -> bool:
+        """Whether a concurrent ending is a single group (its own lower bound)."""
+        if self._groups is None:
+            self._groups = {g for table in self.ix.groups_by_top for g, _ in table}
+        return m in self._groups
 
     def stage(self, state: int) -> tuple[str, Groups, StageCost]:
         """The best last stage of a solved state: (strategy, groups, its latency)."""
@@ -414,7 +520,9 @@ def _report_state(
     observer: SearchObserver,
     part_index: int,
 ) -> None:
-    """Teaching path: tell the observer every transition of ``state`` and its result (slow)."""
+    """Teaching path: tell the observer every transition of ``state`` and its result (slow).
+
+    Endings a bounded search left uncosted are costed here, after the choice, to be shown."""
     remaining = tuple(ix.names[i] for i in bits(state))
     conc, merge = search.endings(state, sinks)
     for strategy, masks, table in (
@@ -422,8 +530,10 @@ def _report_state(
         ("merge", merge, search.merge_lat),
     ):
         for m in masks:
-            groups = search.groups(m, strategy == "merge")
-            total = search.cost[state ^ m] + table[m]
-            observer.on_transition(part_index, remaining, strategy, groups, table[m], total)
+            merge = strategy == "merge"
+            ms = table[m] if m in table else search._latency(m, merge)
+            total = search.cost[state ^ m] + ms
+            observer.on_transition(part_index, remaining, strategy, search.groups(m, merge), ms,
+                                   total)
     strategy, groups, _ = search.stage(state)
     observer.on_state(part_index, remaining, search.cost[state], (strategy, groups))
