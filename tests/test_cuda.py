@@ -106,7 +106,7 @@ def test_measured_cost_positive_repeatable_cached(traced) -> None:
     assert cost.name == "measured" and cost.device == torch.cuda.get_device_name()
     for strategy, groups in STAGES:
         first = cost.stage_cost(traced.graph, strategy, groups)
-        again = cost.measure(traced.graph, strategy, groups).median_ms / cost.unroll
+        again = cost.latency_ms(cost.measure(traced.graph, strategy, groups))
         assert first.ms > 0 and not first.estimated
         assert 0.5 < again / first.ms < 2.0, (strategy, groups, first.ms, again)
     before = cost.measured
@@ -142,6 +142,29 @@ def test_measured_cost_one_eager_run_is_enough_to_capture(traced) -> None:
     cost = MeasuredCost(traced, warmup=2, iters=10, eager_runs=1, weights="cold")
     for strategy, groups in STAGES:
         assert cost.stage_cost(traced.graph, strategy, groups).ms > 0
+
+
+def test_measured_cost_takes_off_the_replay_overhead(traced) -> None:
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced, warmup=2, iters=10)
+    c = cost.stage_cost(traced.graph, *STAGES[1])
+    overhead = cost.replay_overhead_ms
+    assert overhead is not None and 0 < overhead < 0.05  # a few µs per graph replay
+    (timing,) = cost.timings.values()
+    assert c.ms == pytest.approx((timing.median_ms - overhead) / cost.unroll)
+
+
+def test_cold_copies_are_made_once_and_shared_by_stages(traced) -> None:
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced, warmup=1, iters=3, weights="cold")
+    cost.stage_cost(traced.graph, "concurrent", (("a",),))
+    first = dict(cost._copies)
+    assert len(first) == cost.unroll - 1  # copies 1..unroll-1 of kernel "a"; copy 0 is its own
+    cost.stage_cost(traced.graph, *STAGES[1])  # reads "a" again, with four more kernels
+    assert all(cost._copies[k] is v for k, v in first.items())
+    assert len(cost._copies) == 5 * (cost.unroll - 1)
 
 
 def test_measured_cost_auto_is_cold_only_past_l2(traced) -> None:

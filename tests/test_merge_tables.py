@@ -35,14 +35,16 @@ def test_merge_refuses_other_setups_and_repeated_runs() -> None:
 
 
 def test_ratio_table_speedups_bound_and_geomean() -> None:
-    rows = [_row("a", "ios-both", 1.0), _row("a", "cudagraph", 2.0), _row("a", "bound", 0.5),
-            _row("b", "ios-both", 2.0), _row("b", "cudagraph", 8.0),
-            _row("c", "ios-both", 1.0, batch=16), _row("c", "cudagraph", 100.0, batch=16)]
+    rows = [_row("squeezenet", "ios-both", 1.0), _row("squeezenet", "cudagraph", 2.0),
+            _row("squeezenet", "bound", 0.5),
+            _row("nasnet", "ios-both", 2.0), _row("nasnet", "cudagraph", 8.0),
+            _row("ios_demo", "ios-both", 1.0), _row("ios_demo", "cudagraph", 50.0),
+            _row("nasnet", "ios-both", 1.0, batch=16), _row("nasnet", "cudagraph", 100.0, batch=16)]
     lines = ratio_table(rows)
-    a = next(line for line in lines if line.startswith("| a |"))
+    a = next(line for line in lines if line.startswith("| squeezenet |"))
     assert "| 2.00 |" in a and a.endswith("| 2.00 |")  # 2x cudagraph; 1.0 / 0.5 of the bound
     geo = lines[-1]
-    assert "2.83 (2)" in geo  # sqrt(2 * 4); the batch-16 run is left out
+    assert "2.83 (2)" in geo  # sqrt(2 * 4): the batch-16 run and the teaching net are left out
 
 
 def test_runs_option_parses_model_at_batch() -> None:
