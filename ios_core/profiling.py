@@ -204,8 +204,7 @@ def measure_settings(cost: Any = None) -> dict[str, Any]:
     if hasattr(inner, "options") and hasattr(inner, "cold"):
         settings.update(engine=inner.options.label(), unroll=inner.unroll,
                         weights="cold" if inner.cold else "warm", warmup=inner.warmup,
-                        iters=inner.iters, eager_runs=inner.eager_runs,
-                        replay_overhead_ms=getattr(inner, "replay_overhead_ms", None))
+                        iters=inner.iters, eager_runs=inner.eager_runs)
     return settings
 
 
@@ -273,8 +272,6 @@ def profile_model(
                 unsaved = 0
         db.set_model_info(name, complete=all(st.signature in db for st in stages))
     finally:
-        if on_gpu:  # settings known only once measuring began (the replay overhead)
-            db.measure = {**db.measure, **measure_settings(cost), "warmup": warmup, "iters": iters}
         _save(db, out_path, observer)  # also on Ctrl-C: keep what was measured
         observer.on_end(done, total, time.perf_counter() - t0)
     return db

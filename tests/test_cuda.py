@@ -144,17 +144,6 @@ def test_measured_cost_one_eager_run_is_enough_to_capture(traced) -> None:
         assert cost.stage_cost(traced.graph, strategy, groups).ms > 0
 
 
-def test_measured_cost_takes_off_the_replay_overhead(traced) -> None:
-    from ios_core.cost.measured import MeasuredCost
-
-    cost = MeasuredCost(traced, warmup=2, iters=10)
-    c = cost.stage_cost(traced.graph, *STAGES[1])
-    overhead = cost.replay_overhead_ms
-    assert overhead is not None and 0 < overhead < 0.05  # a few µs per graph replay
-    (timing,) = cost.timings.values()
-    assert c.ms == pytest.approx((timing.median_ms - overhead) / cost.unroll)
-
-
 def test_cold_copies_are_made_once_and_shared_by_stages(traced) -> None:
     from ios_core.cost.measured import MeasuredCost
 

@@ -5,8 +5,7 @@ A stage is built by the executor's own engine (:func:`ios_core.engine.build_stag
 outside inputs are filled with random data of the right shapes (never zeros), ``unroll`` copies of
 it are captured back to back in one CUDA graph, and the graph's replays are timed between CUDA
 events by :func:`ios_core.timing.time_samples` after warm-up; the median over the replays divided by
-``unroll`` is the stage's latency, after taking off the fixed cost of a replay itself (graph
-launch and events, measured once: :meth:`MeasuredCost._replay_overhead`), which the executor pays
+``unroll`` is the stage's latency. Unrolling amortises the graph launch, which the executor pays
 once per schedule, not once per stage. Results are cached by :func:`ios_core.ir.stage_signature`,
 so identical cells share one measurement.
 
@@ -108,7 +107,6 @@ class MeasuredCost:
         self._scrub: torch.Tensor | None = None  # written over to evict L2 (cold mode)
         self._copies: dict[tuple[str, int], Kernel] = {}  # (kernel, unrolled copy) -> its copy
         self.phase_s = {"build": 0.0, "capture": 0.0, "replay": 0.0}  # where measuring time goes
-        self.replay_overhead_ms: float | None = None  # measured on first use (_replay_overhead)
 
     @property
     def measured(self) -> int:
@@ -128,10 +126,13 @@ class MeasuredCost:
         return StageCost(self.latency_ms(self.timings[key]), estimated=False)
 
     def latency_ms(self, timing: Timing) -> float:
-        """One stage copy's latency: a replay's median less the replay's own fixed cost (graph
-        launch and events, paid once per schedule, not once per stage), over ``unroll``."""
-        overhead = self.replay_overhead_ms or 0.0
-        return max(timing.median_ms - overhead, 0.0) / self.unroll
+        """One stage copy's latency: a replay's median over ``unroll``.
+
+        Taking a separately measured replay overhead off first was tried (H100, 2026-11-25): a
+        graph of one tiny kernel replayed alone measured 10-17 µs, but in cold mode the L2 flush
+        queued just before each replay hides most of that launch, and predictions fell to
+        0.67-0.81 of measured (``benchmarks/results/runs/h100-run-c-overhead.md``)."""
+        return timing.median_ms / self.unroll
 
     def measure(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> Timing:
         """Time one stage, uncached; samples are per replay of ``unroll`` stage copies."""
@@ -163,8 +164,6 @@ class MeasuredCost:
 
         bench = levers.cudnn_benchmark(self.options.cudnn_benchmark)
         with torch.cuda.device(self.torch_device), torch.no_grad(), bench:
-            if self.replay_overhead_ms is None:
-                self.replay_overhead_ms = self._replay_overhead()
             if self.cold and self._scrub is None:
                 self._scrub = torch.empty(2 * self.l2_bytes, dtype=torch.uint8,
                                           device=self.torch_device)
@@ -189,21 +188,6 @@ class MeasuredCost:
         if found is None:
             found = self._copies[(name, i)] = fresh_copy(self._on_device[name])
         return found
-
-    def _replay_overhead(self) -> float:
-        """What one graph replay costs beyond its kernels: replays of graphs of 1 and 11 tiny
-        kernels give a kernel's share (the difference over 10); the rest of the first is the
-        replay's own (about 3 µs on the H100: 0.5-0.8 µs per stage at 5 copies, which summed
-        over NASNet's 866 stages made sequential predictions 15 % high)."""
-        x = torch.zeros(1, device=self.torch_device)
-
-        def replay_ms(kernels: int) -> float:
-            graph, _ = capture(lambda: [x.add_(1) for _ in range(kernels)],
-                               warmup_runs=self.eager_runs)
-            return time_samples(graph, 10, 100, self.torch_device).median_ms
-
-        one, eleven = replay_ms(1), replay_ms(11)
-        return max(one - (eleven - one) / 10, 0.0)
 
     def _trim_cache(self) -> None:
         """Give dead stage graphs' memory back once the cache passes ``cache_limit_bytes``.
