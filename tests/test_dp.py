@@ -296,3 +296,86 @@ def test_observer_sees_parts_progress_and_steps():
     last_state = [e for e in obs.events if e[0] == "state"][-1]
     assert last_state[1] == ("a", "b", "c", "d")
     assert math.isclose(last_state[2], sched.predicted_ms)
+
+
+# ---- branch and bound (SearchConfig.bound_slack) ---------------------------------------------
+class BoundedToyCost(ToyCost):
+    """ToyCost whose merges also take at least their slowest op alone: the DP's bound holds."""
+
+    def latency(self, strategy, groups):
+        if strategy != "merge":
+            return super().latency(strategy, groups)
+        ops = [self.weights[n] for g in groups for n in g]
+        return max(ops) + 0.2 * (sum(ops) - max(ops)) + self.overhead
+
+
+def _stages(result):
+    return [(st, g) for st, g, _ in result.stages]
+
+
+@pytest.mark.parametrize("slack", [1.0, 0.9, 0.5])
+def test_bounded_dp_finds_the_full_dps_schedule(slack):
+    costed = {"full": 0, "bounded": 0}
+    for seed in range(60):
+        rng = random.Random(12000 + seed)
+        graph = random_dag(rng, rng.randint(4, 9))
+        cost = BoundedToyCost.random(graph, seed)
+        names = [n.name for n in graph.nodes]
+        for strategy in DP_STRATEGIES:
+            full = solve_part(graph, names, strategy, cost_fn(cost), 3, 8)
+            bounded = solve_part(graph, names, strategy, cost_fn(cost), 3, 8, bound_slack=slack)
+            assert bounded.cost_ms == pytest.approx(full.cost_ms, abs=1e-12), (seed, strategy)
+            assert _stages(bounded) == _stages(full), (seed, strategy)  # ties broken alike
+            costed["full"] += full.stats["stages_costed"]
+            costed["bounded"] += bounded.stats["stages_costed"]
+    assert costed["bounded"] < costed["full"]  # and it did skip stages
+
+
+@pytest.mark.parametrize("r,s", [(1, 3), (2, 2), (3, 8)])
+def test_bounded_dp_equals_brute_force(r, s):
+    for seed in range(25):
+        rng = random.Random(13000 + seed)
+        graph = random_dag(rng, rng.randint(4, 8))
+        cost = BoundedToyCost.random(graph, seed)
+        names = [n.name for n in graph.nodes]
+        for strategy in DP_STRATEGIES:
+            expect = brute_force(graph, strategy, cost, r, s)
+            got = solve_part(graph, names, strategy, cost_fn(cost), r, s, bound_slack=0.9)
+            assert got.cost_ms == pytest.approx(expect, abs=1e-9), (seed, strategy)
+
+
+def test_bounded_search_prunes_and_records_its_slack():
+    graph = random_dag(random.Random(21), 9)
+    cost = BoundedToyCost.random(graph, 21)
+    sched = optimize(graph, "ios-both", cost, SearchConfig(bound_slack=0.9))
+    full = optimize(graph, "ios-both", BoundedToyCost.random(graph, 21),
+                    SearchConfig(bound_slack=None))
+    assert sched.stages == full.stages
+    stats = sched.search.stats
+    assert stats["bound_slack"] == 0.9 and stats["stages_pruned"] > 0
+    assert stats["stages_costed"] < full.search.stats["stages_costed"]
+    assert SearchConfig.from_search(sched.search).bound_slack == 0.9
+    assert SearchConfig.from_search(full.search).bound_slack is None
+    assert SearchConfig().bound_slack == 0.9  # the default
+
+
+@pytest.mark.parametrize("slack", [0, -0.5, 1.5, "0.9"])
+def test_bound_slack_outside_0_1_is_rejected(slack):
+    with pytest.raises(ValueError, match="bound_slack must be in"):
+        SearchConfig(bound_slack=slack)
+
+
+def test_bounded_search_still_shows_every_transition():
+    class Transitions(SearchObserver):
+        def __init__(self):
+            self.seen = []
+
+        def on_transition(self, part_index, remaining, strategy, groups, stage_ms, total_ms):
+            self.seen.append(stage_ms)
+
+    graph = random_dag(random.Random(5), 8)
+    cost = BoundedToyCost.random(graph, 5)
+    obs = Transitions()
+    sched = optimize(graph, "ios-both", cost, SearchConfig(bound_slack=0.9), observer=obs)
+    assert len(obs.seen) == sched.search.stats["transitions"]
+    assert all(ms > 0 for ms in obs.seen)
