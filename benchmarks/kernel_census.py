@@ -42,8 +42,9 @@ TOP = 12  # kernel kinds listed per target
 
 def kernel_kind(name: str) -> str:
     """A short family name for a CUDA kernel (templates and arguments stripped)."""
-    base = re.sub(r"<.*", "", name).split("(")[0].strip()
-    base = base.split("::")[-1] if "::" in base else base
+    base = re.sub(r"<.*", "", name)  # template arguments, and the argument list after them
+    base = re.sub(r"\([^()]*\)\s*$", "", base).strip()  # an argument list without templates
+    base = base.split("::")[-1].split(" ")[-1]  # no namespaces, no return type
     return base[:60] or name[:60]
 
 

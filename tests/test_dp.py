@@ -352,7 +352,7 @@ def test_bounded_search_prunes_and_records_its_slack():
                     SearchConfig(bound_slack=None))
     assert sched.stages == full.stages
     stats = sched.search.stats
-    assert stats["bound_slack"] == 0.9 and stats["stages_pruned"] > 0
+    assert stats["bound_slack"] == 0.9 and stats["transitions_pruned"] > 0
     assert stats["stages_costed"] < full.search.stats["stages_costed"]
     assert SearchConfig.from_search(sched.search).bound_slack == 0.9
     assert SearchConfig.from_search(full.search).bound_slack is None

@@ -86,7 +86,7 @@ def schedule_summary(schedule: Schedule) -> Row:
         "merge stages": merges,
         "widest stage": widest,
         "stages costed": stats.get("stages_costed"),
-        "stages pruned by bound": stats.get("stages_pruned"),
+        "transitions pruned by bound": stats.get("transitions_pruned"),
         "search seconds": None if "seconds" not in stats else round(float(stats["seconds"]), 3),
         "estimated stages": schedule.estimated_stages,
     }

@@ -127,7 +127,7 @@ def _search(
         plan.extend(result.stages)
         per_part.append(result.stats)
     stats = _stats(per_part, len(find_blocks(graph)))
-    for key in ("states", "transitions", "stages_costed", "cache_hits", "stages_pruned"):
+    for key in ("states", "transitions", "stages_costed", "cache_hits", "transitions_pruned"):
         stats[key] = sum(p[key] for p in per_part)
     return plan, stats
 

@@ -312,7 +312,7 @@ def solve_part(
         "transitions": search.transitions,
         "stages_costed": search.costed,
         "cache_hits": search.hits,
-        "stages_pruned": search.pruned,
+        "transitions_pruned": search.pruned,
         "seconds": round(time.perf_counter() - start, 6),
         "cost_ms": search.cost[full],
     }
