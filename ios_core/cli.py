@@ -28,6 +28,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slack(text: str) -> float | None:
+    """``--bound-slack``: a number, or none/off for the full DP."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise CliError(f"--bound-slack wants a number in (0, 1] or `none` (got {text!r})") from None
+
+
 def cmd_optimize(args: argparse.Namespace) -> int:
     from .cost import make_cost_model
     from .frontend import trace_model
@@ -36,7 +46,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
     try:
         config = SearchConfig(r=args.r, s=args.s, max_part_ops=args.max_part_ops,
-                              max_part_states=args.max_part_states, stream_cap=args.stream_cap)
+                              max_part_states=args.max_part_states, stream_cap=args.stream_cap,
+                              bound_slack=_slack(args.bound_slack))
     except ValueError as e:
         raise CliError(str(e)) from None
     loaded = load_model(args.model, batch=args.batch, seed=args.seed)
@@ -206,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--max-part-states", type=int, default=SearchConfig.max_part_states,
                    help="max DP states per subproblem; bigger blocks are cut (default "
                    f"{SearchConfig.max_part_states})")
+    o.add_argument("--bound-slack", default=str(SearchConfig.bound_slack), metavar="X|none",
+                   help="DP branch and bound: a stage is costed only while X times its slowest "
+                        "part could still win; `none` costs every stage the DP can ask for "
+                        f"(default {SearchConfig.bound_slack})")
     o.add_argument("--stream-cap", type=int, default=8,
                    help="greedy only: max concurrent operators per stage (default 8)")
     o.add_argument("--batch", type=int, default=1, help="batch size (default 1)")

@@ -379,3 +379,21 @@ def test_bounded_search_still_shows_every_transition():
     sched = optimize(graph, "ios-both", cost, SearchConfig(bound_slack=0.9), observer=obs)
     assert len(obs.seen) == sched.search.stats["transitions"]
     assert all(ms > 0 for ms in obs.seen)
+
+
+def test_cli_bound_slack_option(tmp_path, capsys):
+    from ios_core import cli
+
+    runs = {}
+    for slack in ("none", "0.9"):
+        out = tmp_path / f"{slack}.json"
+        assert cli.main(["optimize", "--model", "ios_demo", "--bound-slack", slack,
+                         "--out", str(out), "-q"]) == 0
+        runs[slack] = Schedule.load(str(out))
+    assert runs["none"].search.stats["bound_slack"] is None
+    assert runs["0.9"].search.stats["bound_slack"] == 0.9
+    assert runs["none"].stages == runs["0.9"].stages
+    for bad in ("fast", "1.5"):
+        assert cli.main(["optimize", "--model", "ios_demo", "--bound-slack", bad,
+                         "--out", str(tmp_path / "x.json"), "-q"]) == 2
+        assert "bound" in capsys.readouterr().err
