@@ -425,11 +425,14 @@ class _Search:
         # first bounds from the parts alone; sub-stages tighten an ending's bound when it is popped
         lat, slack = self.lat, self.slack
         assert slack is not None
-        heap = [(cost[state ^ m] + slack * max([lat[g] for g in parts]), i, False, parts)
-                for i, m in enumerate(conc) if m not in single
-                for parts in [self._parts(m, False)]]
-        heap += [(cost[state ^ m] + slack * max([lat[g] for g in parts]), i, True, parts)
-                 for i, m in enumerate(merge) for parts in [self._parts(m, True)]]
+        heap = []
+        for is_merge, masks in ((False, conc), (True, merge)):
+            for i, m in enumerate(masks):
+                if not is_merge and m in single:
+                    continue
+                parts = self._parts(m, is_merge)
+                heap.append((cost[state ^ m] + slack * max([lat[g] for g in parts]), i,
+                             is_merge, parts))
         heapq.heapify(heap)
         exact: dict[tuple[bool, int], float] = {}
         while heap and heap[0][0] <= best:
