@@ -41,19 +41,27 @@ OPTIONS = {"default": DEFAULT_OPTIONS,
            "nchw": replace(DEFAULT_OPTIONS, channels_last=False, pack_slices=False)}
 # (name, MeasuredCost keyword arguments): how a stage is measured
 METHODS = (
-    ("warm u5 i20", {"weights": "warm", "unroll": 5, "warmup": 3, "iters": 20}),
-    ("cold u5 i20", {"weights": "cold", "unroll": 5, "warmup": 3, "iters": 20}),
-    ("cold u2 i10", {"weights": "cold", "unroll": 2, "warmup": 2, "iters": 10}),
-    ("warm u2 i10", {"weights": "warm", "unroll": 2, "warmup": 2, "iters": 10}),
+    ("warm u5 i20", {"weights": "warm", "unroll": 5, "max_unroll": 5, "warmup": 3, "iters": 20}),
+    ("cold u5 i20", {"weights": "cold", "unroll": 5, "max_unroll": 5, "warmup": 3, "iters": 20}),
+    ("cold u2 i10", {"weights": "cold", "unroll": 2, "max_unroll": 2, "warmup": 2, "iters": 10}),
+    ("warm u2 i10", {"weights": "warm", "unroll": 2, "max_unroll": 2, "warmup": 2, "iters": 10}),
     # cheaper variants for the search-cost target (not yet run on a GPU)
-    ("cold u5 i10", {"weights": "cold", "unroll": 5, "warmup": 2, "iters": 10}),
-    ("cold u5 i20 e1", {"weights": "cold", "unroll": 5, "warmup": 3, "iters": 20,
+    ("cold u5 i10", {"weights": "cold", "unroll": 5, "max_unroll": 5, "warmup": 2, "iters": 10}),
+    ("cold u5 i20 e1", {"weights": "cold", "unroll": 5, "max_unroll": 5, "warmup": 3, "iters": 20,
                         "eager_runs": 1}),
-    ("cold u5 i10 e1", {"weights": "cold", "unroll": 5, "warmup": 2, "iters": 10,
+    ("cold u5 i10 e1", {"weights": "cold", "unroll": 5, "max_unroll": 5, "warmup": 2, "iters": 10,
                         "eager_runs": 1}),
-    ("warm u5 i10 e1", {"weights": "warm", "unroll": 5, "warmup": 2, "iters": 10,
+    ("warm u5 i10 e1", {"weights": "warm", "unroll": 5, "max_unroll": 5, "warmup": 2, "iters": 10,
                         "eager_runs": 1}),
+    # the shipped settings (weights by parameter size) at more unrolled copies: a replay's fixed
+    # cost shrinks per copy, and two unrolls give the per-copy slope (markdown's last column)
+    ("auto u5 i10 e1", {"unroll": 5, "max_unroll": 5, "warmup": 2, "iters": 10, "eager_runs": 1}),
+    ("auto u20 i10 e1", {"unroll": 20, "max_unroll": 20, "warmup": 2, "iters": 10,
+                         "eager_runs": 1}),
+    # what profiling uses now: 5 to 20 copies, by the stage's estimated length
+    ("auto u5-20 i10 e1", {"warmup": 2, "iters": 10, "eager_runs": 1}),
 )
+SLOPE = ("auto u5 i10 e1", "auto u20 i10 e1")  # (fewer copies, more copies)
 
 
 def probe(model: str, strategies: list[str], opts_names: list[str], methods: list[str]
@@ -95,17 +103,28 @@ def probe(model: str, strategies: list[str], opts_names: list[str], methods: lis
 
 def markdown(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
     names = [n for n, _ in METHODS if any(n in r for r in rows)]
+    slope = all(n in r for n in SLOPE for r in rows)
     lines = [f"# Stage-alone prediction vs whole schedule on {header['device']}", "",
              f"torch {header['torch']}, cuDNN {header['cudnn']}, {header['date']}; batch 1; "
              "whole schedule: median of 200 graph replays; predicted: sum of stage latencies.",
              "", "| model | strategy | options | measured ms | "
-             + " | ".join(f"{n}: pred/meas (ms per stage)" for n in names) + " |",
-             "|---|---|---|---|" + "---|" * len(names)]
+             + " | ".join(f"{n}: pred/meas (ms per stage)" for n in names)
+             + (" | slope u5→u20: pred/meas" if slope else "") + " |",
+             "|---|---|---|---|" + "---|" * (len(names) + slope)]
     for r in rows:
         cells = [f"{r[n]['ratio']:.3f} ({r[n]['s_per_stage'] * 1e3:.1f})" for n in names]
+        if slope:
+            cells.append(f"{slope_ms(r) / r['measured_ms']:.3f}")
         lines.append(f"| {r['model']} | {r['strategy']} | {r['options']} | "
                      f"{r['measured_ms']:.3f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def slope_ms(row: dict[str, Any]) -> float:
+    """The schedule's prediction from per-copy slopes: (u2·P2 − u1·P1) / (u2 − u1), where Pu is
+    the sum of (replay median / u); the replay's fixed cost cancels."""
+    (n1, n2), (u1, u2) = SLOPE, (5, 20)
+    return (u2 * row[n2]["predicted_ms"] - u1 * row[n1]["predicted_ms"]) / (u2 - u1)
 
 
 def _log(text: str) -> None:

@@ -203,6 +203,7 @@ def measure_settings(cost: Any = None) -> dict[str, Any]:
     inner = getattr(cost, "inner", cost)  # through a GuardedCost-style wrapper
     if hasattr(inner, "options") and hasattr(inner, "cold"):
         settings.update(engine=inner.options.label(), unroll=inner.unroll,
+                        max_unroll=inner.max_unroll, replay_us=inner.replay_us,
                         weights="cold" if inner.cold else "warm", warmup=inner.warmup,
                         iters=inner.iters, eager_runs=inner.eager_runs)
     return settings
@@ -307,8 +308,9 @@ def _key_for(cost: CostModel, graph: OpGraph) -> ProfileKey:
 def default_measured(traced: Any, warmup: int = 2, iters: int = 10, eager_runs: int = 1,
                      options: Any = None) -> CostModel:
     """The GPU's measured cost model for ``traced``, with few replays per stage: profiling
-    thousands of stages must stay fast, and on the H100 10 replays of 5 unrolled copies after one
-    eager run predicted Inception V3's schedules as well as 20 replays after two
+    thousands of stages must stay fast, and on the H100 10 replays of 5 unrolled copies (more for
+    short stages since the H200 runs, see :class:`MeasuredCost`) after one eager run predicted
+    Inception V3's schedules as well as 20 replays after two
     (``benchmarks/results/stage_probe-cheap.md``); ``options``: the executor's levers
     (:class:`~ios_core.levers.EngineOptions`, default theirs)."""
     from .cost.measured import MeasuredCost

@@ -147,13 +147,29 @@ def test_measured_cost_one_eager_run_is_enough_to_capture(traced) -> None:
 def test_cold_copies_are_made_once_and_shared_by_stages(traced) -> None:
     from ios_core.cost.measured import MeasuredCost
 
-    cost = MeasuredCost(traced, warmup=1, iters=3, weights="cold")
+    cost = MeasuredCost(traced, warmup=1, iters=3, weights="cold", max_unroll=5)
     cost.stage_cost(traced.graph, "concurrent", (("a",),))
     first = dict(cost._copies)
     assert len(first) == cost.unroll - 1  # copies 1..unroll-1 of kernel "a"; copy 0 is its own
     cost.stage_cost(traced.graph, *STAGES[1])  # reads "a" again, with four more kernels
     assert all(cost._copies[k] is v for k, v in first.items())
     assert len(cost._copies) == 5 * (cost.unroll - 1)
+
+
+def test_short_stages_get_more_copies(traced) -> None:
+    # a replay's fixed cost is spread over the copies: short stages need more of them
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced, warmup=1, iters=3, unroll=5, max_unroll=20, replay_us=100.0)
+    short = cost.copies_for(traced.graph, "concurrent", (("a",),))
+    assert 5 < short <= 20
+    long_cost = MeasuredCost(traced, warmup=1, iters=3, unroll=5, max_unroll=20, replay_us=1.0)
+    assert long_cost.copies_for(traced.graph, "concurrent", (("a",),)) == 5
+    cost.stage_cost(traced.graph, "concurrent", (("a",),))
+    (key,) = cost.copies
+    assert cost.copies[key] == short
+    timing = cost.timings[key]  # per-copy samples: one copy of a tiny conv, a few µs
+    assert 0 < timing.median_ms < 0.1 and len(timing.samples_ms) == 3
 
 
 def test_measured_cost_auto_is_cold_only_past_l2(traced) -> None:

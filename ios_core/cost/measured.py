@@ -2,12 +2,19 @@
 
 A stage is built by the executor's own engine (:func:`ios_core.engine.build_stage` and
 :func:`~ios_core.engine.run_stage`: same kernels, same wide convs, same streams and events), its
-outside inputs are filled with random data of the right shapes (never zeros), ``unroll`` copies of
+outside inputs are filled with random data of the right shapes (never zeros), several copies of
 it are captured back to back in one CUDA graph, and the graph's replays are timed between CUDA
 events by :func:`ios_core.timing.time_samples` after warm-up; the median over the replays divided by
-``unroll`` is the stage's latency. Unrolling amortises the graph launch, which the executor pays
-once per schedule, not once per stage. Results are cached by :func:`ios_core.ir.stage_signature`,
-so identical cells share one measurement.
+the copies is the stage's latency. Unrolling amortises the graph launch, which the executor pays
+once per schedule, not once per stage. A replay carries a fixed cost of a few µs (on the H200,
+2026-12-01: about 3 µs with cold parameters and 6-7 µs warm, from replays of 5 and 20 copies), so
+a short stage gets more copies: enough for about ``replay_us`` of work by a prior estimate (the
+simulated H100), between ``unroll`` and ``max_unroll``. With 5 copies throughout, schedules of many
+short stages were predicted up to 20 % high (SqueezeNet ios-merge, NASNet sequential); with 20, nineteen
+of the twenty shipped schedules of the four IOS models came within 10 % (SqueezeNet sequential
+-10.1 %), but long stages, which need no
+more copies, took twice as long to measure (``benchmarks/results/stage_probe-h200-unroll.md``).
+Results are cached by :func:`ios_core.ir.stage_signature`, so identical cells share one measurement.
 
 ``weights`` says whether a stage's parameters are in the L2 cache when it runs. In a whole schedule
 replayed again and again they are only if all the model's parameters fit in L2 (SqueezeNet's
@@ -25,6 +32,7 @@ copies here (a slight over-estimate with ``concat="inplace"``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -46,7 +54,7 @@ from ..ir import OpGraph, stage_signature
 from ..kernels import ConvKernel, FnKernel, Kernel
 from ..levers import DEFAULT_OPTIONS, EngineOptions
 from ..timing import Timing, time_samples
-from .base import StageCost
+from .base import CostModel, StageCost
 
 NO_CUDA_MESSAGE = "--cost measured needs a CUDA GPU; use --cost profile:h100 or simulated:h100"
 WEIGHT_MODES = ("auto", "warm", "cold")
@@ -70,7 +78,10 @@ class MeasuredCost:
         dtype: torch.dtype = torch.float32,
         warmup: int = 5,  # graph replays before timing (clocks up, caches warm)
         iters: int = 30,  # timed replays; the median is kept
-        unroll: int = 5,  # stage copies per graph: amortises the ~µs graph launch
+        unroll: int = 5,  # fewest stage copies per graph: amortises the ~µs graph launch
+        max_unroll: int = 20,  # most copies, for the shortest stages
+        replay_us: float = 100.0,  # copies enough for about this much work per replay
+        prior: CostModel | None = None,  # estimates a stage to pick its copies; simulated H100
         seed: int = 0,
         cache_limit_bytes: int | None = None,  # default: a quarter of the GPU's memory
         options: EngineOptions | None = None,  # the executor's levers, measured as it runs them
@@ -79,6 +90,8 @@ class MeasuredCost:
     ) -> None:
         if weights not in WEIGHT_MODES:
             raise ValueError(f"weights must be one of {WEIGHT_MODES} (got {weights!r})")
+        if not 1 <= unroll <= max_unroll:
+            raise ValueError(f"need 1 <= unroll <= max_unroll (got {unroll} and {max_unroll})")
         if not torch.cuda.is_available():
             raise CudaUnavailableError(NO_CUDA_MESSAGE)
         self.graph: OpGraph = source if isinstance(source, OpGraph) else source.graph
@@ -89,14 +102,21 @@ class MeasuredCost:
             raise CudaUnavailableError(NO_CUDA_MESSAGE)
         self.device = torch.cuda.get_device_name(self.torch_device)
         self.dtype = dtype
-        self.warmup, self.iters, self.unroll = warmup, iters, unroll
+        self.warmup, self.iters = warmup, iters
+        self.unroll, self.max_unroll, self.replay_us = unroll, max_unroll, replay_us
+        if prior is None:
+            from .analytic import SimulatedCost  # the analytic model needs no GPU: cheap to ask
+
+            prior = SimulatedCost("h100")
+        self.prior = prior
         self.eager_runs = eager_runs
         self._gen = torch.Generator().manual_seed(seed)
         self.options = options or DEFAULT_OPTIONS
         self._pool = StreamPool(self.torch_device, high_priority=int(self.options.stream_priority))
         self._layout = levers.plan_concats(self.graph, self._kernels, self.options)
         self._on_device: dict[str, Kernel] = {}
-        self.timings: dict[str, Timing] = {}  # stage signature -> its timing (per graph replay)
+        self.timings: dict[str, Timing] = {}  # stage signature -> its timing (per stage copy)
+        self.copies: dict[str, int] = {}  # stage signature -> copies per replay it was timed with
         self.hits = 0  # answers served from the cache
         self.seconds = 0.0  # wall time spent measuring
         props = torch.cuda.get_device_properties(self.torch_device)
@@ -121,27 +141,39 @@ class MeasuredCost:
             self.hits += 1
         else:
             t0 = time.perf_counter()
-            self.timings[key] = self.measure(graph, strategy, groups)
+            copies = self.copies[key] = self.copies_for(graph, strategy, groups)
+            self.timings[key] = self.measure(graph, strategy, groups, copies)
             self.seconds += time.perf_counter() - t0
         return StageCost(self.latency_ms(self.timings[key]), estimated=False)
 
     def latency_ms(self, timing: Timing) -> float:
-        """One stage copy's latency: a replay's median over ``unroll``.
+        """One stage copy's latency: the median of its per-copy samples.
 
-        Taking a separately measured replay overhead off first was tried (H100, 2026-11-25): a
+        Taking a separately measured replay overhead off instead was tried (H100, 2026-11-25): a
         graph of one tiny kernel replayed alone measured 10-17 µs, but in cold mode the L2 flush
         queued just before each replay hides most of that launch, and predictions fell to
-        0.67-0.81 of measured (``benchmarks/results/runs/h100-run-c-overhead.md``)."""
-        return timing.median_ms / self.unroll
+        0.67-0.81 of measured (``benchmarks/results/runs/h100-run-c-overhead.md``). Subtracting
+        the fitted fixed cost (the slope between 5 and 20 copies) under-predicted SqueezeNet's
+        sequential schedule by 16 % on the H200; more copies for short stages is what held."""
+        return timing.median_ms
 
-    def measure(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> Timing:
-        """Time one stage, uncached; samples are per replay of ``unroll`` stage copies."""
+    def copies_for(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> int:
+        """Stage copies per replay: enough for ``replay_us`` of work by the prior's estimate."""
+        estimate_us = self.prior.stage_cost(graph, strategy, groups).ms * 1e3
+        wanted = math.ceil(self.replay_us / estimate_us) if estimate_us > 0 else self.max_unroll
+        return max(self.unroll, min(self.max_unroll, wanted))
+
+    def measure(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]],
+                copies: int | None = None) -> Timing:
+        """Time one stage, uncached, with ``copies`` (default ``unroll``) back to back per replay;
+        the samples are per copy (a replay's time over ``copies``)."""
+        copies = copies or self.unroll
         t0 = time.perf_counter()
         names = [n for g in groups for n in g]
         kernels = self._kernels_for(names)
         layout = self._layout if graph is self.graph else None
         plans = []
-        for i in range(self.unroll):
+        for i in range(copies):
             if i and self.cold:  # each copy reads its own parameters, as a schedule does
                 kernels = {n: self._copy(n, i) for n in kernels}
             if i == 0 or self.cold:
@@ -179,7 +211,7 @@ class MeasuredCost:
         t3 = time.perf_counter()
         for phase, secs in (("build", t1 - t0), ("capture", t2 - t1), ("replay", t3 - t2)):
             self.phase_s[phase] += secs
-        return timing
+        return replace(timing, samples_ms=tuple(t / copies for t in timing.samples_ms))
 
     def _copy(self, name: str, i: int) -> Kernel:
         """Kernel ``name`` over its ``i``-th own copy of its tensors, made once and kept: L2 is
