@@ -35,6 +35,7 @@ from .ir import OpGraph
 from .kernels import ConvKernel, Kernel
 from .levers import DEFAULT_OPTIONS, Alloc, ConcatLayout, EngineOptions
 from .merged_conv import MergedConv, MergeError, merge_convs
+from .schedulers.merge import merge_stage_problem, trailing_concat
 
 Env = dict[str, torch.Tensor]
 T = TypeVar("T")
@@ -140,8 +141,7 @@ def build_stage(
     layout = layout or ConcatLayout()
     groups = [tuple(g) for g in groups]
     if strategy == "merge":
-        steps: tuple[tuple[Step, ...], ...] = (
-            (_merged_step(graph, kernels, groups, opts, layout),),)
+        steps: tuple[tuple[Step, ...], ...] = (_merge_steps(graph, kernels, groups, opts, layout),)
     else:
         steps = tuple(_group_steps(graph, kernels, g, opts, layout) for g in groups)
     writes = tuple(n for g in groups for n in g)
@@ -179,13 +179,28 @@ def _op_step(graph: OpGraph, kernels: Mapping[str, Kernel], name: str) -> OpStep
     return OpStep(name, kernels[name], tuple(graph[name].inputs))
 
 
-def _merged_step(
+def _merge_steps(
     graph: OpGraph, kernels: Mapping[str, Kernel], groups: Sequence[tuple[str, ...]],
-    opts: EngineOptions = DEFAULT_OPTIONS, layout: ConcatLayout | None = None,
-) -> MergedStep:
+    opts: EngineOptions, layout: ConcatLayout,
+) -> tuple[Step, ...]:
+    """A merge stage's wide conv, then the concat it ends in, if any: a view of the wide output
+    where the layout plans one (its channels are put in the concat's order), else a copy."""
     if len(groups) != 1:
         raise MergeError(f"a merge stage has exactly one group (got {len(groups)})")
-    names = groups[0]
+    convs, cat = trailing_concat(graph, groups[0])
+    merged = _merged_step(graph, kernels, tuple(convs), opts, layout)
+    if cat is None:
+        return (merged,)
+    problem = merge_stage_problem(graph, groups[0])
+    if problem:
+        raise MergeError(problem)
+    return merged, _group_steps(graph, kernels, (cat,), opts, layout)[0]
+
+
+def _merged_step(
+    graph: OpGraph, kernels: Mapping[str, Kernel], names: tuple[str, ...],
+    opts: EngineOptions = DEFAULT_OPTIONS, layout: ConcatLayout | None = None,
+) -> MergedStep:
     sources = {tuple(graph[n].inputs) for n in names}
     if len(sources) != 1 or len(next(iter(sources))) != 1:
         raise MergeError(f"merged convolutions {list(names)} do not all read the same one tensor")

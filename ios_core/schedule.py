@@ -5,7 +5,8 @@ A :class:`Schedule` lists :class:`Stage` s that run one after another. A stage's
 * ``"concurrent"``: ``groups`` are independent chains of work; each group runs its ops in the listed
   (topological) order on its own stream, and groups overlap;
 * ``"merge"``: exactly one group, the convolutions that are computed by one wide convolution, in the
-  order their output channels appear in it.
+  order their output channels appear in it, optionally followed by the concat that joins exactly
+  them (a view of the wide output: :func:`~ios_core.schedulers.merge.merge_stage_problem`).
 
 File format ``ios-schedule/1`` (JSON)::
 
@@ -245,7 +246,7 @@ def validate_schedule(
     earlier in its own group); groups of a concurrent stage do not read each other; merge stages
     obey the merge rules.
     """
-    from .schedulers.merge import merge_problem  # local: merge rules live with the schedulers
+    from .schedulers.merge import merge_stage_problem  # local: merge rules live with schedulers
 
     if check_fingerprint and schedule.model.fingerprint != graph.fingerprint():
         raise ScheduleError(
@@ -276,7 +277,7 @@ def validate_schedule(
                     if pred in seen:
                         continue
                     if pred in group_of:
-                        if stage.strategy == "merge":
+                        if stage.strategy == "merge" and name != stage.groups[0][-1]:
                             raise ScheduleError(
                                 f"stage {si} merges {name!r} with {pred!r}, which it reads"
                             )
@@ -306,7 +307,7 @@ def validate_schedule(
                 raise ScheduleError(
                     f"stage {si} is a merge stage but has {len(stage.groups)} groups (needs one)"
                 )
-            problem = merge_problem(graph, stage.groups[0])
+            problem = merge_stage_problem(graph, stage.groups[0])
             if problem:
                 raise ScheduleError(f"illegal merge in stage {si}: {problem}")
         for name in group_of:

@@ -67,6 +67,15 @@ LEVER_SCHEDULES: dict[str, list[tuple[str, list[list[str]]]]] = {
         ("concurrent", [["conv_q", "conv_r", "add_2"]]),  # conv_r + add_2 fuse
         ("concurrent", [["adaptive_avg_pool2d", "fc"]]),
     ],
+    # the merge stage ends in the concat of its convs: the concat is part of the merge stage
+    "merge_with_cat": [
+        ("concurrent", [["squeeze"]]),
+        ("merge", [["e3", "e1", "cat"]]),
+        ("concurrent", [["conv_a", "conv_b", "add"], ["avg_pool2d", "add_1"]]),
+        ("concurrent", [["cat_1"]]),
+        ("concurrent", [["conv_q", "conv_r", "add_2"]]),
+        ("concurrent", [["adaptive_avg_pool2d", "fc"]]),
+    ],
     # slot producers in different stages and streams; three groups for stream caps
     "wide": [
         ("concurrent", [["squeeze", "e1"]]),

@@ -182,3 +182,15 @@ def test_make_cost_model() -> None:
         make_cost_model("measured")  # it runs the model's kernels, so it needs them
     with pytest.raises(ValueError, match="unknown cost source"):
         make_cost_model("magic")
+
+
+def test_a_concat_ending_a_merge_is_free() -> None:
+    # the executor makes it a view of the wide conv's output (schedulers/merge.py)
+    from .toy_graphs import conv, graph_of
+
+    cat = OpNode("cat", "concat", ("a", "b"), (1, 16, 8, 8), {"dim": 1})
+    g = graph_of([conv("a", "x"), conv("b", "x", k=3), cat])
+    sim = SimulatedCost("h100")
+    merged = sim.stage_cost(g, "merge", (("a", "b"),)).ms
+    assert sim.stage_cost(g, "merge", (("a", "b", "cat"),)).ms == merged
+    assert sim.stage_cost(g, "concurrent", (("cat",),)).ms > 0  # alone it copies

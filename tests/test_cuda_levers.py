@@ -150,3 +150,14 @@ def test_sample_model_all_levers(model: str) -> None:
     assert result.ok, result
     _, compiled = _run(traced, schedule, ALL)
     assert "conv_relu_refused" not in compiled.lever_report(), compiled.lever_report()
+
+
+def test_measured_merge_stage_ending_in_its_concat(traced) -> None:
+    # built by the engine as the executor runs it: the wide conv, then the concat as a view
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced, warmup=1, iters=5)
+    joined = cost.stage_cost(traced.graph, "merge", (("e3", "e1", "cat"),))
+    alone = cost.stage_cost(traced.graph, "merge", (("e3", "e1"),))
+    assert joined.ms > 0 and alone.ms > 0 and not joined.estimated
+    assert cost.measured == 2

@@ -13,7 +13,7 @@ import pytest
 from ios_core.schedule import Schedule, validate_schedule
 from ios_core.schedulers import SearchConfig, SearchObserver, optimize
 from ios_core.schedulers.dp import bits, downsets, index_part, solve_part
-from ios_core.schedulers.merge import merge_problem
+from ios_core.schedulers.merge import merge_problem, merge_stage_problem
 
 from .toy_graphs import ToyCost, conv, graph_of, random_dag
 
@@ -22,8 +22,9 @@ BIG = 99  # r and s that prune nothing on these graphs
 
 
 # ---- an independent brute force: every subset of every remaining set -------------------------
-def stage_options(graph, names, sub, strategy, r, s):
-    """Every legal (strategy, groups) running exactly ``sub``, by the definitions."""
+def stage_options(graph, names, sub, strategy, r, s, merge_concat=False):
+    """Every legal (strategy, groups) running exactly ``sub``, by the definitions;
+    ``merge_concat``: a merge stage may end in the concat of its convs."""
     order = {n: i for i, n in enumerate(names)}
     ops = sorted(sub, key=order.__getitem__)
     options = []
@@ -35,12 +36,13 @@ def stage_options(graph, names, sub, strategy, r, s):
     if strategy != "ios-merge" or len(ops) == 1:
         if max(map(len, comps)) <= r and len(comps) <= s:
             options.append(("concurrent", tuple(map(tuple, comps))))
-    if strategy != "ios-parallel" and len(ops) >= 2 and merge_problem(graph, ops) is None:
+    legal = merge_stage_problem if merge_concat else merge_problem
+    if strategy != "ios-parallel" and len(ops) >= 2 and legal(graph, ops) is None:
         options.append(("merge", (tuple(ops),)))
     return options
 
 
-def endings_brute(graph, names, state, r, s, strategy):
+def endings_brute(graph, names, state, r, s, strategy, merge_concat=False):
     """Every (strategy, ops) ending of ``state`` (a frozenset of names)."""
     found = []
     for k in range(1, len(state) + 1):
@@ -48,12 +50,12 @@ def endings_brute(graph, names, state, r, s, strategy):
             sub = frozenset(sub)
             if any(c in state and c not in sub for x in sub for c in graph.consumers(x)):
                 continue  # not closed under successors inside the state
-            for option in stage_options(graph, names, sub, strategy, r, s):
+            for option in stage_options(graph, names, sub, strategy, r, s, merge_concat):
                 found.append((option, sub))
     return found
 
 
-def brute_force(graph, strategy, cost, r=BIG, s=BIG) -> float:
+def brute_force(graph, strategy, cost, r=BIG, s=BIG, merge_concat=False) -> float:
     names = [n.name for n in graph.nodes]
 
     @cache
@@ -62,7 +64,7 @@ def brute_force(graph, strategy, cost, r=BIG, s=BIG) -> float:
             return 0.0
         return min(
             best(state - sub) + cost.latency(*option)
-            for option, sub in endings_brute(graph, names, state, r, s, strategy)
+            for option, sub in endings_brute(graph, names, state, r, s, strategy, merge_concat)
         )
 
     return best(frozenset(names))
@@ -134,21 +136,25 @@ def test_pruned_dp_equals_pruned_brute_force(r, s):
             assert dp_cost(graph, strategy, cost, r, s).cost_ms == pytest.approx(expect, abs=1e-9)
 
 
-def test_endings_are_exact_and_unique():
-    """Per state, the enumerated endings are the brute-force endings, each once."""
+@pytest.mark.parametrize("fans", [False, True])
+def test_endings_are_exact_and_unique(fans):
+    """Per state, the enumerated endings are the brute-force endings, each once (``fans``:
+    graphs with concats of mergeable convs, searched with merge stages that end in them)."""
     for seed in range(40):
         rng = random.Random(7000 + seed)
-        graph = random_dag(rng, rng.randint(4, 8))
+        graph = random_dag(rng, rng.randint(3, 6) if fans else rng.randint(4, 8), fans=fans)
         names = [n.name for n in graph.nodes]
+        if len(names) > 10:
+            continue  # the brute force looks at every subset
         r, s = rng.randint(1, 4), rng.randint(1, 4)
-        ix = index_part(graph, names, r, s, merges=True)
+        ix = index_part(graph, names, r, s, merges=True, merge_concat=fans)
         for state, sinks in downsets(ix.pred).items():
             if not state:
                 continue
             named = frozenset(names[i] for i in bits(state))
-            want = endings_brute(graph, names, named, r, s, "ios-both")
+            want = endings_brute(graph, names, named, r, s, "ios-both", merge_concat=fans)
             conc = ix.concurrent_endings(state, sinks)
-            merge = ix.merge_endings(sinks)
+            merge = ix.merge_endings(state, sinks)
             assert len(conc) == len(set(conc)) and len(merge) == len(set(merge))
             got = {("concurrent", m) for m in conc} | {("merge", m) for m in merge}
             mask = {n: 1 << i for i, n in enumerate(names)}
@@ -165,6 +171,65 @@ def test_states_are_the_downsets():
             if all(ix.pred[i] & m == ix.pred[i] for i in bits(m))
         ]
         assert sorted(downsets(ix.pred)) == closed
+
+
+# ---- merge stages that end in their concat (SearchConfig.merge_concat) ------------------------
+def _fan_graphs(base: int, count: int, most_ops: int = 10):
+    """Seeded random DAGs with concats of mergeable convs, small enough for the brute force."""
+    for seed in range(base, base + count):
+        rng = random.Random(seed)
+        graph = random_dag(rng, rng.randint(2, 5), fans=True)
+        if len(graph.nodes) <= most_ops:
+            yield seed, graph
+
+
+def _joined(stages, graph) -> int:
+    """Merge stages that end in a concat."""
+    return sum(st == "merge" and graph[g[0][-1]].kind == "concat" for st, g, _ in stages)
+
+
+@pytest.mark.parametrize("chunk", range(2))
+def test_merge_concat_dp_equals_brute_force(chunk):
+    joined = tried = 0
+    for seed, graph in _fan_graphs(30000 + chunk * 60, 60):
+        cost = ToyCost.random(graph, seed)
+        names = [n.name for n in graph.nodes]
+        for strategy in ("ios-merge", "ios-both"):
+            got = solve_part(graph, names, strategy, cost_fn(cost), BIG, BIG, merge_concat=True)
+            expect = brute_force(graph, strategy, cost, merge_concat=True)
+            assert got.cost_ms == pytest.approx(expect, abs=1e-9), (seed, strategy)
+            plain = solve_part(graph, names, strategy, cost_fn(cost), BIG, BIG)
+            assert got.cost_ms <= plain.cost_ms + 1e-12  # more endings never cost more
+            joined += _joined(got.stages, graph)
+            tried += 1
+    assert tried > 40 and joined > 0  # the fans were searched and joined
+
+
+def test_bounded_merge_concat_dp_finds_the_full_dps_schedule():
+    joined = 0
+    for seed, graph in _fan_graphs(31000, 80, most_ops=14):
+        cost = BoundedToyCost.random(graph, seed)
+        names = [n.name for n in graph.nodes]
+        for strategy in ("ios-merge", "ios-both"):
+            full = solve_part(graph, names, strategy, cost_fn(cost), 3, 8, merge_concat=True)
+            bounded = solve_part(graph, names, strategy, cost_fn(cost), 3, 8, bound_slack=0.9,
+                                 merge_concat=True)
+            assert _stages(bounded) == _stages(full), (seed, strategy)
+            joined += _joined(full.stages, graph)
+    assert joined > 0
+
+
+def test_merge_concat_is_on_by_default_and_replayed_as_searched():
+    graph = graph_of([conv("a", "x"), conv("b", "x", k=3), _concat("cat", ("b", "a"))])
+    cost = ToyCost({"a": 1.0, "b": 1.0, "cat": 1.0})
+    sched = optimize(graph, "ios-merge", cost)
+    assert [(st.strategy, st.groups) for st in sched.stages] == [("merge", (("a", "b", "cat"),))]
+    validate_schedule(sched, graph)
+    assert SearchConfig.from_search(sched.search).merge_concat is True
+    old = optimize(graph, "ios-merge", cost, SearchConfig(merge_concat=False))
+    assert [st.groups for st in old.stages] == [(("a", "b"),), (("cat",),)]
+    del old.search.stats["merge_concat"]  # a schedule searched before the option existed
+    assert SearchConfig.from_search(old.search).merge_concat is False
 
 
 # ---- the multi-root group IOS missed --------------------------------------------------------

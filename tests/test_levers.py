@@ -143,6 +143,21 @@ def test_merged_fire_concat_becomes_a_view(traced) -> None:
     assert compiled.lever_report()["concat"] == {"view": 1, "copy": 1}
 
 
+@pytest.mark.parametrize("opts", [EngineOptions(concat="view"),
+                                  replace(ALL, channels_last=True, pack_slices=True,
+                                          strided_views=True)], ids=["nchw", "nhwc"])
+def test_merge_stage_ending_in_its_concat_makes_it_a_view(traced, opts) -> None:
+    compiled = compile_schedule(traced, lever_schedule(traced, "merge_with_cat"), options=opts)
+    x = _x(traced)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), traced.module(x), rtol=1e-4, atol=1e-4)
+    plan = next(p for p in compiled._plans if p.strategy == "merge")
+    (group,) = plan.groups
+    assert [type(s).__name__ for s in group] == ["MergedStep", "ConcatStep"]
+    assert group[0].names == ("e1", "e3")  # the concat's order, not the stage's
+    assert compiled.lever_report()["concat"].get("view") == 1
+
+
 def test_inplace_sums_write_into_the_concat(traced) -> None:
     for name in ("merge_reversed", "wide"):
         compiled = compile_schedule(traced, lever_schedule(traced, name),

@@ -17,7 +17,13 @@ from ios_core.schedule import (
     Target,
     validate_schedule,
 )
-from ios_core.schedulers.merge import merge_key, merge_problem, mergeable_groups
+from ios_core.schedulers.merge import (
+    concat_of_merge,
+    merge_key,
+    merge_problem,
+    merge_stage_problem,
+    mergeable_groups,
+)
 
 from .toy_graphs import conv, graph_of
 
@@ -108,3 +114,46 @@ def test_validate_schedule_rejects_an_illegal_merge_stage():
     )
     with pytest.raises(ScheduleError, match="illegal merge in stage 0"):
         validate_schedule(sched, g, check_fingerprint=True)
+
+
+# ---- merge stages that end in their concat -------------------------------------------------------
+def cat(name, ins, cout=16):
+    return OpNode(name, "concat", tuple(ins), (1, cout, 8, 8), {"dim": 1})
+
+
+def fan():
+    """a, b (mergeable) joined by cat; c reads x too but applies no activation; d joins a, c."""
+    return net(conv("a", "x"), conv("b", "x", k=3), conv("c", "x", act="none"),
+               cat("cat", ("b", "a")), cat("d", ("a", "c")), cat("e", ("a", "a")))
+
+
+def test_merge_stage_may_end_in_the_concat_of_its_convs():
+    g = fan()
+    assert merge_stage_problem(g, ["a", "b", "cat"]) is None
+    assert concat_of_merge(g, "cat") == ["b", "a"]
+    assert concat_of_merge(g, "d") is None  # a and c do not merge
+    assert concat_of_merge(g, "e") is None  # the same conv twice is no merge
+
+
+@pytest.mark.parametrize("names,words", [
+    (["a", "cat"], "reads 'b', which the merge does not compute"),
+    (["a", "b", "c", "cat"], "must read each merged convolution once; it does not read 'c'"),
+    (["a", "c", "d"], "applies activation 'none' but 'a' applies 'relu'"),
+    (["a", "e"], "must read each merged convolution once"),
+])
+def test_illegal_merge_stages_with_a_concat_name_the_reason(names, words):
+    assert words in merge_stage_problem(fan(), names)
+
+
+def _schedule(g, stages):
+    return Schedule(model=ModelRef("toy", g.fingerprint(), g.inputs[0].shape),
+                    target=Target("toy", 1), search=SearchInfo("ios-merge", 3, 8, 50, "toy"),
+                    stages=tuple(stages))
+
+
+def test_validate_schedule_accepts_a_merge_ending_in_its_concat():
+    g = fan()
+    rest = [Stage("concurrent", (("c",),)), Stage("concurrent", (("d",), ("e",)))]
+    validate_schedule(_schedule(g, [Stage("merge", (("a", "b", "cat"),)), *rest]), g)
+    with pytest.raises(ScheduleError, match="merges 'cat' with 'b', which it reads"):
+        validate_schedule(_schedule(g, [Stage("merge", (("a", "cat", "b"),)), *rest]), g)

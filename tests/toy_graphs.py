@@ -31,13 +31,30 @@ def graph_of(nodes: Sequence[OpNode], cin: int = 8, name: str = "toy") -> OpGrap
     return g
 
 
-def random_dag(rng: random.Random, n_ops: int) -> OpGraph:
-    """A random DAG of convs (often sharing inputs, so merges arise), pools, concats and adds."""
+def random_dag(rng: random.Random, n_ops: int, fans: bool = False) -> OpGraph:
+    """A random DAG of convs (often sharing inputs, so merges arise), pools, concats and adds.
+
+    ``fans``: also SqueezeNet-like fans, 2 or 3 mergeable convs of one tensor joined by a concat
+    (a merge stage can end in it); the graph may then hold a few more than ``n_ops`` ops."""
     channels = {"x": 8}
     nodes: list[OpNode] = []
     for i in range(n_ops):
         name = f"op{i}"
         tensors = list(channels)
+        if fans and rng.random() < 0.3:
+            src = rng.choice(tensors)
+            act = rng.choice(("relu", "none"))
+            arms = [conv(f"{name}{a}", src, k=rng.choice((1, 3)), act=act, cin=channels[src],
+                         cout=rng.choice((8, 16))) for a in "abc"[: rng.choice((2, 3))]]
+            ins = tuple(a.name for a in arms)
+            if rng.random() < 0.2:  # sometimes another reader too: then the concat cannot join
+                arms.append(conv(f"{name}r", ins[0], cin=arms[0].shape[1]))
+            cat = OpNode(name, "concat", ins, (1, sum(a.shape[1] for a in arms[:len(ins)]), *HW),
+                         {"dim": 1})
+            for node in (*arms, cat):
+                channels[node.name] = node.shape[1]
+                nodes.append(node)
+            continue
         roll = rng.random()
         if roll < 0.55 or len(tensors) < 2:
             early = tensors[: max(1, len(tensors) // 2)]  # favour early tensors: shared inputs

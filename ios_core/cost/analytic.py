@@ -235,7 +235,8 @@ class SimulatedCost:
         return ideal + (1 - p.overlap_eff) * (serial - ideal) + p.stream_us * 1e-3 * (streams - 1)
 
     def _merge_ms(self, graph: OpGraph, names: Sequence[str]) -> float:
-        nodes = [graph[n] for n in names]
+        # a concat the merge ends in is a view of the wide output (schedulers/merge.py): no work
+        nodes = [graph[n] for n in names if graph[n].kind != "concat"]
         kmax = max(_kernel_area(n) for n in nodes)
         flops = sum(n.flops * kmax / _kernel_area(n) for n in nodes)
         shared = nodes[0].inputs[0] if nodes[0].inputs else None

@@ -9,11 +9,11 @@ the copies is the stage's latency. Unrolling amortises the graph launch, which t
 once per schedule, not once per stage. A replay carries a fixed cost of a few µs (on the H200,
 2026-12-01: about 3 µs with cold parameters and 6-7 µs warm, from replays of 5 and 20 copies), so
 a short stage gets more copies: enough for about ``replay_us`` of work by a prior estimate (the
-simulated H100), between ``unroll`` and ``max_unroll``. With 5 copies throughout, schedules of many
-short stages were predicted up to 20 % high (SqueezeNet ios-merge, NASNet sequential); with 20, nineteen
-of the twenty shipped schedules of the four IOS models came within 10 % (SqueezeNet sequential
--10.1 %), but long stages, which need no
-more copies, took twice as long to measure (``benchmarks/results/stage_probe-h200-unroll.md``).
+simulated H100), between ``unroll`` and ``max_unroll``. With 5 copies throughout, schedules of
+many short stages were predicted up to 20 % high (SqueezeNet ios-merge, NASNet sequential); with
+20, nineteen of the twenty shipped schedules of the four IOS models came within 10 % (SqueezeNet
+sequential -10.1 %), but long stages, which need no more copies, took twice as long to measure
+(``benchmarks/results/stage_probe-h200-unroll.md``).
 Results are cached by :func:`ios_core.ir.stage_signature`, so identical cells share one measurement.
 
 ``weights`` says whether a stage's parameters are in the L2 cache when it runs. In a whole schedule

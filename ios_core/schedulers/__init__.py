@@ -73,7 +73,7 @@ def optimize(
     stats["seconds"] = round(time.perf_counter() - start, 6)
     # knobs SearchInfo has no field for, so that a search can be replayed exactly
     stats.update(max_part_states=config.max_part_states, stream_cap=config.stream_cap,
-                 bound_slack=config.bound_slack)
+                 bound_slack=config.bound_slack, merge_concat=config.merge_concat)
     return Schedule(
         model=ModelRef(
             name=model_name or graph.name,
@@ -122,7 +122,7 @@ def _search(
     for i, names in enumerate(parts):
         result = solve_part(
             graph, names, strategy, stage_cost, config.r, config.s, observer, i, len(parts),
-            bound_slack=config.bound_slack,
+            bound_slack=config.bound_slack, merge_concat=config.merge_concat,
         )
         plan.extend(result.stages)
         per_part.append(result.stats)

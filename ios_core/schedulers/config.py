@@ -22,6 +22,9 @@ class SearchConfig:
     # bound could still win; None costs every stage the DP can ask for, as IOS did. 0.9 found
     # the full search's schedules on the shipped H100 profiles with ~44 % fewer stages
     bound_slack: float | None = 0.9
+    # merge stages may end in the concat that joins exactly their convs (a view of the wide
+    # output, so free), not only leave it to a stage of its own that copies (schedulers/merge.py)
+    merge_concat: bool = True
 
     @classmethod
     def from_search(cls, search: SearchInfo) -> SearchConfig:
@@ -34,6 +37,7 @@ class SearchConfig:
             max_part_states=int(stats.get("max_part_states", cls.max_part_states)),
             stream_cap=int(stats.get("stream_cap", cls.stream_cap)),
             bound_slack=stats.get("bound_slack"),
+            merge_concat=bool(stats.get("merge_concat", False)),  # searched before it existed
         )
 
     def __post_init__(self) -> None:

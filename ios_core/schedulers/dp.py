@@ -19,7 +19,10 @@ Endings are enumerated exactly, without duplicates:
   ops are listed once per part, filed under their last op (which must be a sink of ``S``); a state
   filters those of its sinks and combines disjoint ones in index order. This includes groups with
   several roots (a→c, b→c taken as {a, b, c}), which IOS's chain-based enumeration missed.
-* **merge**: two or more sinks of ``S`` whose :func:`~.merge.merge_key` agree.
+* **merge**: two or more sinks of ``S`` whose :func:`~.merge.merge_key` agree; and, with
+  ``merge_concat``, a sink concat of ``S`` together with the convolutions it joins, when those
+  merge and nothing else in ``S`` reads them (:func:`~.merge.concat_of_merge`): the concat is then
+  a view of the wide convolution's output.
 
 Stage latencies are memoized per part by bitmask; parts share no op, so each distinct stage of
 a search is costed exactly once. States are generated op by op in an order that lists every
@@ -36,7 +39,7 @@ from typing import Any
 
 from ..cost.base import Groups, StageCost
 from ..ir import OpGraph
-from .merge import merge_key
+from .merge import concat_of_merge, merge_key
 from .observer import SearchObserver
 
 MODES = {  # search strategy -> (concurrent endings beyond single ops?, merge endings?)
@@ -71,6 +74,9 @@ class PartIndex:
     merge_classes: list[int]  # masks of ops that merge with each other (2+ ops each)
     r: int
     s: int
+    # (concat's bit, the convs it joins, their readers other than it): merge stages ending in it
+    merge_cats: list[tuple[int, int, int]] = field(default_factory=list)
+    cat_mask: int = 0  # every concat of merge_cats: a view, no part of a merge stage's work
 
     @property
     def n(self) -> int:
@@ -107,9 +113,11 @@ class PartIndex:
                     valid.append(g)
         return combine_disjoint(valid, self.s)
 
-    def merge_endings(self, sinks: int) -> list[int]:
-        """Every set of two or more sinks that merge into one wide convolution."""
-        found = []
+    def merge_endings(self, state: int, sinks: int) -> list[int]:
+        """Every set of two or more sinks that merge into one wide convolution, and every sink
+        concat with the convolutions it joins where nothing else in ``state`` reads them."""
+        found = [cat | convs for cat, convs, others in self.merge_cats
+                 if cat & sinks and convs & state == convs and not others & state]
         for cls in self.merge_classes:
             ready = cls & sinks
             if ready & (ready - 1):  # two or more bits
@@ -203,8 +211,10 @@ def _closable(masks: list[int], succ: Sequence[int], anc: Sequence[int]) -> list
     return kept
 
 
-def index_part(graph: OpGraph, names: Sequence[str], r: int, s: int, merges: bool) -> PartIndex:
-    """Build the bitmask tables of a part (ops listed in topological order)."""
+def index_part(graph: OpGraph, names: Sequence[str], r: int, s: int, merges: bool,
+               merge_concat: bool = False) -> PartIndex:
+    """Build the bitmask tables of a part (ops listed in topological order); ``merge_concat``
+    adds merge stages that end in their concat (module docstring)."""
     pos = {name: i for i, name in enumerate(names)}
     n = len(names)
     succ, pred = [0] * n, [0] * n
@@ -224,6 +234,7 @@ def index_part(graph: OpGraph, names: Sequence[str], r: int, s: int, merges: boo
             key = merge_key(graph, name)
             if key is not None:
                 classes[key] = classes.get(key, 0) | (1 << i)
+    merge_cats = _merge_cats(graph, names, pos, succ) if merges and merge_concat else []
     return PartIndex(
         names=list(names),
         succ=succ,
@@ -233,7 +244,27 @@ def index_part(graph: OpGraph, names: Sequence[str], r: int, s: int, merges: boo
         merge_classes=[m for m in classes.values() if m & (m - 1)],
         r=r,
         s=s,
+        merge_cats=merge_cats,
+        cat_mask=sum(cat for cat, _, _ in merge_cats),
     )
+
+
+def _merge_cats(graph: OpGraph, names: Sequence[str], pos: dict[str, int], succ: Sequence[int]
+                ) -> list[tuple[int, int, int]]:
+    """(concat bit, mask of the convs it joins, their other readers) for each such concat whose
+    convs are all in the part."""
+    found = []
+    for name in names:
+        convs = concat_of_merge(graph, name)
+        if convs is None or any(c not in pos for c in convs):
+            continue
+        cat = 1 << pos[name]
+        mask = readers = 0
+        for c in convs:
+            mask |= 1 << pos[c]
+            readers |= succ[pos[c]]
+        found.append((cat, mask, readers & ~cat))
+    return found
 
 
 def downsets(pred: Sequence[int]) -> dict[int, int]:
@@ -277,12 +308,13 @@ def solve_part(
     part_index: int = 0,
     n_parts: int = 1,
     bound_slack: float | None = None,
+    merge_concat: bool = False,
 ) -> PartResult:
     """Run the IOS DP over one part; ``names`` are the part's ops in topological order.
 
     ``bound_slack``: cost a stage of several groups (or a merge) only when it could still win,
     taking ``bound_slack`` times its slowest group alone as its lower bound (see ``_Search``);
-    None costs every stage.
+    None costs every stage. ``merge_concat``: merge stages may end in the concat of their convs.
     """
     if strategy not in MODES:
         raise ValueError(f"unknown DP strategy {strategy!r}; expected one of {sorted(MODES)}")
@@ -291,7 +323,8 @@ def solve_part(
     start = time.perf_counter()
     observer = observer or SearchObserver()
     concurrent, merges = MODES[strategy]
-    ix = index_part(graph, names, r if concurrent else 1, s if concurrent else 1, merges)
+    ix = index_part(graph, names, r if concurrent else 1, s if concurrent else 1, merges,
+                    merge_concat)
     states = downsets(ix.pred)
     observer.on_part_start(part_index, n_parts, ix.n)
     search = _Search(ix, stage_cost, concurrent, merges, bound_slack)
@@ -356,7 +389,7 @@ class _Search:
         """(concurrent endings, merge endings) of ``state``."""
         ix = self.ix
         conc = ix.concurrent_endings(state, sinks) if self.concurrent else list(bits_masks(sinks))
-        return conc, (ix.merge_endings(sinks) if self.merges else [])
+        return conc, (ix.merge_endings(state, sinks) if self.merges else [])
 
     def groups(self, mask: int, merge: bool) -> Groups:
         """The stage of an ending as groups of op names (memoized per group mask)."""
@@ -423,7 +456,7 @@ class _Search:
         best = min((cost[state ^ m] + ms for m, ms in single.items()), default=float("inf"))
         # (bound on the total, position, is merge, the ending's parts: groups or single ops)
         # first bounds from the parts alone; sub-stages tighten an ending's bound when it is popped
-        lat, slack = self.lat, self.slack
+        slack = self.slack
         assert slack is not None
         heap = []
         for is_merge, masks in ((False, conc), (True, merge)):
@@ -431,7 +464,7 @@ class _Search:
                 if not is_merge and m in single:
                     continue
                 parts = self._parts(m, is_merge)
-                heap.append((cost[state ^ m] + slack * max([lat[g] for g in parts]), i,
+                heap.append((cost[state ^ m] + slack * max(self._alone(parts)), i,
                              is_merge, parts))
         heapq.heapify(heap)
         exact: dict[tuple[bool, int], float] = {}
@@ -462,11 +495,13 @@ class _Search:
         self.choice[state] = pick[1]
 
     def _parts(self, m: int, merge: bool) -> list[int]:
-        """An ending's groups (concurrent) or single ops (merge), memoized by mask."""
+        """An ending's groups (concurrent) or merged convolutions (merge: a concat it ends in is
+        a view, no work), memoized by mask."""
         memo = self._merge_parts if merge else self._conc_parts
         found = memo.get(m)
         if found is None:
-            found = memo[m] = [1 << b for b in bits(m)] if merge else self.ix.ending_groups(m)
+            found = memo[m] = ([1 << b for b in bits(m & ~self.ix.cat_mask)] if merge
+                               else self.ix.ending_groups(m))
         return found
 
     def _bound(self, m: int, parts: list[int], merge: bool) -> float:
@@ -474,7 +509,7 @@ class _Search:
         alone, or of its already-costed sub-stages one part smaller (adding work to a stage
         does not make it faster)."""
         lat = self.lat
-        known = [lat[g] for g in parts]  # every part alone is an ending, costed first
+        known = self._alone(parts)
         table = self.merge_lat if merge else lat
         for g in parts:
             sub = m ^ g
@@ -482,6 +517,13 @@ class _Search:
                 known.append(table[sub])
         assert self.slack is not None
         return self.slack * max(known)
+
+    def _alone(self, parts: list[int]) -> list[float]:
+        """Latencies of an ending's parts, each alone: every part alone is an ending of the same
+        state or, for the convs a concat joins, of the state less the concat (solved before it),
+        so they are costed already; the lookup costs one only if that ever fails to hold."""
+        lat = self.lat
+        return [lat[g] if g in lat else self._latency(g, False) for g in parts]
 
     def _one_group(self, m: int) -> bool:
         """Whether a concurrent ending is a single group (its own lower bound)."""

@@ -9,6 +9,11 @@ dimension). Convolutions with equal kernels also merge with any equal padding.
 These rules make "can merge" an equivalence relation: two convolutions merge iff their
 :func:`merge_key` is equal, and a set merges iff its members pairwise do.
 
+A merge stage may also end with the concat that joins exactly its convolutions (SqueezeNet's fire
+modules, Inception's 1x3 | 3x1 pairs): the wide convolution's output channels are put in the
+concat's order, so the concat is a view of that output and costs nothing, while a concat in a
+stage of its own, measured alone, copies its inputs (:func:`merge_stage_problem`).
+
 >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
 >>> def conv(name, k, pad, act="relu", src="x"):
 ...     attrs = dict(kernel=(k, k), stride=(1, 1), padding=(pad, pad), dilation=(1, 1),
@@ -22,6 +27,12 @@ True
 "'c' applies activation 'none' but 'a' applies 'relu'"
 >>> mergeable_groups(g, ["a", "b", "c"])
 [['a', 'b']]
+>>> cat = OpNode("cat", "concat", ("b", "a"), (1, 32, 8, 8), {"dim": 1})
+>>> g2 = OpGraph("m", g.inputs, g.nodes + (cat,), ("c", "cat"))
+>>> merge_stage_problem(g2, ["a", "b", "cat"]) is None
+True
+>>> merge_stage_problem(g2, ["a", "cat"])
+"the concat 'cat' reads 'b', which the merge does not compute"
 """
 
 from __future__ import annotations
@@ -159,3 +170,42 @@ def mergeable_groups(graph: OpGraph, names: Iterable[str] | None = None) -> list
         if key is not None:
             classes.setdefault(key, []).append(node.name)
     return [members for members in classes.values() if len(members) >= 2]
+
+
+def trailing_concat(graph: OpGraph, names: Sequence[str]) -> tuple[list[str], str | None]:
+    """A merge stage's convolutions and the concat it ends with, if its last op is a concat."""
+    names = list(names)
+    if names and names[-1] in graph and graph[names[-1]].kind == "concat":
+        return names[:-1], names[-1]
+    return names, None
+
+
+def concat_of_merge(graph: OpGraph, name: str) -> list[str] | None:
+    """The convolutions a concat joins, when they could all merge and end in it; else None.
+
+    Each input must be a distinct operator, and all must share one :func:`merge_key`.
+    """
+    node = graph[name]
+    inputs = list(node.inputs)
+    if node.kind != "concat" or len(inputs) < 2 or len(set(inputs)) != len(inputs):
+        return None
+    if any(s not in graph for s in inputs):
+        return None  # reads a graph input: nothing to merge
+    keys = {merge_key(graph, s) for s in inputs}
+    return inputs if len(keys) == 1 and None not in keys else None
+
+
+def merge_stage_problem(graph: OpGraph, names: Sequence[str]) -> str | None:
+    """None if ``names`` is a legal merge stage: convolutions that merge (:func:`merge_problem`),
+    optionally followed by the one concat that reads exactly them; else the reason in words."""
+    convs, cat = trailing_concat(graph, names)
+    if cat is not None:
+        inputs = list(graph[cat].inputs)
+        for s in inputs:
+            if s not in convs:
+                return f"the concat {cat!r} reads {s!r}, which the merge does not compute"
+        if len(inputs) != len(convs) or len(set(inputs)) != len(inputs):
+            extra = [n for n in convs if n not in inputs]
+            return (f"the concat {cat!r} must read each merged convolution once"
+                    + (f"; it does not read {extra[0]!r}" if extra else ""))
+    return merge_problem(graph, convs)
