@@ -29,13 +29,15 @@ from ios_core.files import atomic_write_text  # noqa: E402
 SAME = ("device", "slug", "torch", "cudnn")
 
 
-def merge(tables: list[dict[str, Any]]) -> dict[str, Any]:
+def merge(tables: list[dict[str, Any]], replace: bool = False) -> dict[str, Any]:
+    """One table from runs of one setup; each model and batch comes from one run. ``replace``:
+    a later run that measured a model and batch again replaces all of the earlier run's rows
+    of it (the model was re-measured after a change), instead of being refused."""
     if not tables:
         raise ValueError("no tables to merge")
     first = tables[0]
     seen: dict[tuple[str, int], int] = {}
-    rows: list[dict[str, Any]] = []
-    runs = []
+    kept: list[set[tuple[str, int]]] = []  # per run: the models and batches it contributes
     for i, table in enumerate(tables):
         for key in SAME:
             if table.get(key) != first.get(key):
@@ -43,14 +45,18 @@ def merge(tables: list[dict[str, Any]]) -> dict[str, Any]:
                                  f"{first.get(key)!r}: only runs of one setup can be merged")
         mine = {(r["model"], r["batch"]) for r in table["rows"]}
         for run in mine:
-            if run in seen:
+            if run in seen and not replace:
                 raise ValueError(f"{run[0]} at batch {run[1]} is in runs {seen[run] + 1} and "
                                  f"{i + 1}: each model and batch must come from one run")
+            if run in seen:
+                kept[seen[run]].discard(run)
             seen[run] = i
-        rows += table["rows"]
-        runs.append({"date": table.get("date"), "elapsed_s": table.get("elapsed_s"),
-                     "config": table.get("config"),
-                     "runs": sorted(f"{m} b{b}" for m, b in mine)})
+        kept.append(mine)
+    rows = [r for table, mine in zip(tables, kept, strict=True) for r in table["rows"]
+            if (r["model"], r["batch"]) in mine]
+    runs = [{"date": t.get("date"), "elapsed_s": t.get("elapsed_s"), "config": t.get("config"),
+             "runs": sorted(f"{m} b{b}" for m, b in mine)}
+            for t, mine in zip(tables, kept, strict=True)]
     merged = {**first, "rows": rows, "runs": runs,
               "profiles": [p for t in tables for p in t.get("profiles", [])]}
     merged["date"] = max(str(t.get("date")) for t in tables)
@@ -86,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--ablation", nargs="*", type=Path, default=[],
                    help="ablation.json files whose tables go into the Markdown")
+    p.add_argument("--replace", action="store_true",
+                   help="a later run's model and batch replaces an earlier run's rows of it")
     args = p.parse_args(argv)
     try:
-        data = merge([json.loads(t.read_text()) for t in args.tables])
+        data = merge([json.loads(t.read_text()) for t in args.tables], args.replace)
         ablations = [(a.name, json.loads(a.read_text())) for a in args.ablation]
     except (ValueError, KeyError, json.JSONDecodeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

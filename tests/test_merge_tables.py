@@ -34,6 +34,14 @@ def test_merge_refuses_other_setups_and_repeated_runs() -> None:
         merge([a, _table([_row("a", "eager", 3.0)])])
 
 
+def test_merge_replace_takes_every_row_of_a_model_from_its_latest_run() -> None:
+    a = _table([_row("a", "ios-both", 1.0), _row("a", "eager", 9.0), _row("z", "eager", 5.0)])
+    b = _table([_row("a", "ios-both", 0.8)])
+    m = merge([a, b], replace=True)
+    assert [(r["model"], r["ms"]) for r in m["rows"]] == [("z", 5.0), ("a", 0.8)]
+    assert [r["runs"] for r in m["runs"]] == [["z b1"], ["a b1"]]
+
+
 def test_ratio_table_speedups_bound_and_geomean() -> None:
     rows = [_row("squeezenet", "ios-both", 1.0), _row("squeezenet", "cudagraph", 2.0),
             _row("squeezenet", "bound", 0.5),

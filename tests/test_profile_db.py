@@ -176,6 +176,19 @@ def test_profile_cost_hits_and_estimates() -> None:
     assert (cost.hits, cost.misses) == (1, 1)
 
 
+def test_merge_ending_in_its_concat_takes_its_measured_merge() -> None:
+    from .toy_graphs import conv, graph_of
+
+    cat = OpNode("cat", "concat", ("a", "b"), (1, 16, 8, 8), {"dim": 1})
+    graph = graph_of([conv("a", "x"), conv("b", "x", k=3), cat])
+    merged = stage_signature(graph, "merge", (("a", "b"),))
+    cost = ProfileCost(small_db(**{merged: 0.007}))
+    assert cost.stage_cost(graph, "merge", [["a", "b", "cat"]]) == StageCost(0.007, False)
+    assert (cost.hits, cost.derived, cost.misses) == (0, 1, 0)
+    without = ProfileCost(small_db())  # no merge measured: the simulated device estimates it
+    assert without.stage_cost(graph, "merge", [["a", "b", "cat"]]).estimated
+
+
 def test_profile_cost_refuses_other_batch() -> None:
     cost = ProfileCost(small_db(), fallback=SimulatedCost("h100"))
     with pytest.raises(ProfileError, match="batch 1.*batch 4"):
