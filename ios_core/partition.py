@@ -191,19 +191,51 @@ def _longest_fit(
     return start + max(fit, 1)  # a single op always fits: two states
 
 
+PART_ORDERS = ("topo", "level")
+
+
+def level_order(graph: OpGraph, block: Sequence[str]) -> list[str]:
+    """The ops of ``block`` by level (longest path from the block's inputs), ties in ``block``'s
+    own (topological) order: itself a topological order, one that lists parallel branches side by
+    side instead of one after another.
+
+    >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+    >>> x = TensorSpec("x", (1, 4, 8, 8))
+    >>> ops = [("a1", "x"), ("a2", "a1"), ("b1", "x"), ("b2", "b1")]  # two branches, as written
+    >>> g = OpGraph("g", (x,), tuple(OpNode(n, "act", (s,), x.shape) for n, s in ops), ("a2", "b2"))
+    >>> level_order(g, ["a1", "a2", "b1", "b2"])
+    ['a1', 'b1', 'a2', 'b2']
+    """
+    inside = set(block)
+    level: dict[str, int] = {}
+    for name in block:
+        level[name] = max((level[p] + 1 for p in graph.predecessors(name) if p in inside),
+                          default=0)
+    position = {name: i for i, name in enumerate(block)}
+    return sorted(block, key=lambda n: (level[n], position[n]))
+
+
 def split_parts(
-    graph: OpGraph, max_part_ops: int, max_part_states: int | None = None
+    graph: OpGraph, max_part_ops: int, max_part_states: int | None = None, order: str = "topo"
 ) -> list[list[str]]:
     """The DP subproblems: every block, cut into parts within both bounds (see split_block).
 
-    Parts are listed in topological order; concatenating them gives the graph's node order, and
-    every part only reads operators of earlier parts (or of itself), so parts can be scheduled
-    one after another.
+    ``order`` is the order a block is cut in: ``"topo"``, the graph's own, or ``"level"``
+    (:func:`level_order`). A block that fits one part is the same DP either way; a larger one cut
+    by level keeps parallel branches in the same parts, where a stage can run them together: on
+    NASNet at r=1, s=8 (one 862-op block), the H200 profile predicts ios-both 2.80 ms cut by
+    level against 3.07 ms cut in program order, which keeps whole branches apart.
+
+    Parts are listed in topological order, and every part only reads operators of earlier parts
+    (or of itself), so parts can be scheduled one after another.
     """
+    if order not in PART_ORDERS:
+        raise ValueError(f"order must be one of {PART_ORDERS} (got {order!r})")
     return [
         part
         for block in find_blocks(graph)
-        for part in split_block(graph, block, max_part_ops, max_part_states)
+        for part in split_block(graph, level_order(graph, block) if order == "level" else block,
+                                max_part_ops, max_part_states)
     ]
 
 

@@ -73,7 +73,8 @@ def optimize(
     stats["seconds"] = round(time.perf_counter() - start, 6)
     # knobs SearchInfo has no field for, so that a search can be replayed exactly
     stats.update(max_part_states=config.max_part_states, stream_cap=config.stream_cap,
-                 bound_slack=config.bound_slack, merge_concat=config.merge_concat)
+                 bound_slack=config.bound_slack, merge_concat=config.merge_concat,
+                 part_order=config.part_order)
     return Schedule(
         model=ModelRef(
             name=model_name or graph.name,
@@ -111,7 +112,7 @@ def _search(
     Parts share no operator, so no stage recurs across parts: each part memoizes its own
     stage latencies by bitmask, and the cost model is called once per distinct stage.
     """
-    parts = split_parts(graph, config.max_part_ops, config.max_part_states)
+    parts = split_parts(graph, config.max_part_ops, config.max_part_states, config.part_order)
 
     def stage_cost(strategy: str, groups: Groups) -> StageCost:
         result = cost.stage_cost(graph, strategy, groups)

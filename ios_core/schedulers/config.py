@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..partition import PART_ORDERS
 from ..schedule import SearchInfo
 
 
@@ -25,6 +26,9 @@ class SearchConfig:
     # merge stages may end in the concat that joins exactly their convs (a view of the wide
     # output, so free), not only leave it to a stage of its own that copies (schedulers/merge.py)
     merge_concat: bool = True
+    # the order a block too big for one part is cut in (partition.split_parts): "level" keeps
+    # parallel branches in the same parts; "topo", the graph's program order, keeps them apart
+    part_order: str = "level"
 
     @classmethod
     def from_search(cls, search: SearchInfo) -> SearchConfig:
@@ -38,6 +42,7 @@ class SearchConfig:
             stream_cap=int(stats.get("stream_cap", cls.stream_cap)),
             bound_slack=stats.get("bound_slack"),
             merge_concat=bool(stats.get("merge_concat", False)),  # searched before it existed
+            part_order=str(stats.get("part_order", "topo")),
         )
 
     def __post_init__(self) -> None:
@@ -45,6 +50,8 @@ class SearchConfig:
             value = getattr(self, knob)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{knob} must be an integer of at least 1 (got {value!r})")
+        if self.part_order not in PART_ORDERS:
+            raise ValueError(f"part_order must be one of {PART_ORDERS} (got {self.part_order!r})")
         slack = self.bound_slack
         if slack is not None and not (isinstance(slack, int | float) and 0 < slack <= 1):
             raise ValueError(f"bound_slack must be in (0, 1] or None (got {slack!r})")
