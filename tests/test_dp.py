@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from dataclasses import replace
 from functools import cache
 
 import networkx as nx
@@ -230,6 +231,22 @@ def test_merge_concat_is_on_by_default_and_replayed_as_searched():
     assert [st.groups for st in old.stages] == [(("a", "b"),), (("cat",),)]
     del old.search.stats["merge_concat"]  # a schedule searched before the option existed
     assert SearchConfig.from_search(old.search).merge_concat is False
+
+
+def test_part_order_is_recorded_and_replayed():
+    graph = random_dag(random.Random(5), 12)
+    cost = ToyCost.random(graph, 5)
+    tight = SearchConfig(max_part_ops=3)
+    level = optimize(graph, "ios-both", cost, tight)
+    assert level.search.stats["part_order"] == "level"  # the default
+    assert SearchConfig.from_search(level.search).part_order == "level"
+    topo = optimize(graph, "ios-both", cost, replace(tight, part_order="topo"))
+    validate_schedule(level, graph)
+    validate_schedule(topo, graph)
+    del topo.search.stats["part_order"]  # searched before the option existed: program order
+    assert SearchConfig.from_search(topo.search).part_order == "topo"
+    with pytest.raises(ValueError, match="part_order must be one of"):
+        SearchConfig(part_order="bfs")
 
 
 # ---- the multi-root group IOS missed --------------------------------------------------------

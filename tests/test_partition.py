@@ -100,6 +100,34 @@ def test_parts_respect_both_bounds_and_order():
                 assert count_downsets(g, part, max_states) <= max_states
 
 
+def test_level_parts_are_a_topological_order_within_the_bounds():
+    for seed in range(40):
+        rng = random.Random(300 + seed)
+        g = random_dag(rng, 14)
+        max_ops, max_states = rng.randint(1, 8), rng.choice((None, 2, 5, 20))
+        parts = split_parts(g, max_ops, max_states, order="level")
+        flat = [n for p in parts for n in p]
+        assert sorted(flat) == sorted(n.name for n in g.nodes)
+        done: set[str] = set()
+        for name in flat:  # every op after all it reads
+            assert all(p in done for p in g.predecessors(name)), (seed, name)
+            done.add(name)
+        for part in parts:
+            assert 1 <= len(part) <= max_ops
+            if max_states is not None and len(part) > 1:
+                assert count_downsets(g, part, max_states) <= max_states
+
+
+def test_level_parts_keep_parallel_branches_together():
+    # two chains of three written one after the other; parts of at most 2 ops
+    g = graph_of([conv("a0", "x"), conv("a1", "a0"), conv("a2", "a1"),
+                  conv("b0", "x"), conv("b1", "b0"), conv("b2", "b1")])
+    assert split_parts(g, 2) == [["a0", "a1"], ["a2", "b0"], ["b1", "b2"]]
+    assert split_parts(g, 2, order="level") == [["a0", "b0"], ["a1", "b1"], ["a2", "b2"]]
+    with pytest.raises(ValueError, match="order must be one of"):
+        split_parts(g, 2, order="bfs")
+
+
 def test_parts_are_the_longest_fits():
     chain = [conv(f"c{i}", f"c{i-1}" if i else "x") for i in range(7)]
     wide = graph_of([*(conv(f"w{i}", "x") for i in range(4))])
