@@ -188,12 +188,11 @@ def _merge_steps(
     if len(groups) != 1:
         raise MergeError(f"a merge stage has exactly one group (got {len(groups)})")
     convs, cat = trailing_concat(graph, groups[0])
+    if cat is not None and (problem := merge_stage_problem(graph, groups[0])):
+        raise MergeError(problem)
     merged = _merged_step(graph, kernels, tuple(convs), opts, layout)
     if cat is None:
         return (merged,)
-    problem = merge_stage_problem(graph, groups[0])
-    if problem:
-        raise MergeError(problem)
     return merged, _group_steps(graph, kernels, (cat,), opts, layout)[0]
 
 

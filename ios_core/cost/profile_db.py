@@ -370,7 +370,6 @@ class ProfileCost:
             self.miss_signatures.add(sig)
         return StageCost(self.fallback.stage_cost(graph, strategy, groups).ms, estimated=True)
 
-
     def _merge_without_concat(self, graph: OpGraph, strategy: str,
                               groups: Sequence[Sequence[str]]) -> float | None:
         """The measured merge of a merge stage that ends in its concat (class docstring)."""
