@@ -160,8 +160,7 @@ class MeasuredCost:
     def copies_for(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> int:
         """Stage copies per replay: enough for ``replay_us`` of work by the prior's estimate."""
         estimate_us = self.prior.stage_cost(graph, strategy, groups).ms * 1e3
-        wanted = math.ceil(self.replay_us / estimate_us) if estimate_us > 0 else self.max_unroll
-        return max(self.unroll, min(self.max_unroll, wanted))
+        return copies_for_estimate(estimate_us, self.unroll, self.max_unroll, self.replay_us)
 
     def measure(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]],
                 copies: int | None = None) -> Timing:
@@ -246,6 +245,19 @@ class MeasuredCost:
             ), self.options)
             for name in plan.reads
         }
+
+
+def copies_for_estimate(estimate_us: float, fewest: int, most: int, replay_us: float) -> int:
+    """Copies of a stage estimated at ``estimate_us`` for about ``replay_us`` of work per replay,
+    between ``fewest`` and ``most``.
+
+    >>> copies_for_estimate(3.0, 5, 20, 100.0), copies_for_estimate(12.5, 5, 20, 100.0)
+    (20, 8)
+    >>> copies_for_estimate(40.0, 5, 20, 100.0), copies_for_estimate(0.0, 5, 20, 100.0)
+    (5, 20)
+    """
+    wanted = math.ceil(replay_us / estimate_us) if estimate_us > 0 else most
+    return max(fewest, min(most, wanted))
 
 
 def parameter_bytes(kernels: Mapping[str, Kernel], dtype: torch.dtype) -> int:
