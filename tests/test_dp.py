@@ -479,3 +479,18 @@ def test_cli_bound_slack_option(tmp_path, capsys):
         assert cli.main(["optimize", "--model", "ios_demo", "--bound-slack", bad,
                          "--out", str(tmp_path / "x.json"), "-q"]) == 2
         assert "bound" in capsys.readouterr().err
+
+
+def test_teaching_path_shows_merge_stages_that_end_in_their_concat():
+    class Merges(SearchObserver):
+        def __init__(self):
+            self.seen = []
+
+        def on_transition(self, part_index, remaining, strategy, groups, stage_ms, total_ms):
+            if strategy == "merge":
+                self.seen.append(groups)
+
+    graph = graph_of([conv("a", "x"), conv("b", "x", k=3), _concat("cat", ("b", "a"))])
+    obs = Merges()
+    optimize(graph, "ios-both", BoundedToyCost({"a": 1.0, "b": 1.0, "cat": 1.0}), observer=obs)
+    assert (("a", "b", "cat"),) in obs.seen and (("a", "b"),) in obs.seen
