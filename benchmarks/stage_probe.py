@@ -39,25 +39,28 @@ from ios_core.timing import time_samples  # noqa: E402
 OPTIONS = {"default": DEFAULT_OPTIONS,
            "default+sviews+pool3d": replace(DEFAULT_OPTIONS, strided_views=True, nhwc_pool=True),
            "nchw": replace(DEFAULT_OPTIONS, channels_last=False, pack_slices=False)}
+
+
+def fixed(unroll: int, **kwargs: Any) -> dict[str, Any]:
+    """MeasuredCost keywords for exactly ``unroll`` copies per replay, whatever the stage."""
+    return {"unroll": unroll, "max_unroll": unroll, **kwargs}
+
+
 # (name, MeasuredCost keyword arguments): how a stage is measured
 METHODS = (
-    ("warm u5 i20", {"weights": "warm", "unroll": 5, "max_unroll": 5, "warmup": 3, "iters": 20}),
-    ("cold u5 i20", {"weights": "cold", "unroll": 5, "max_unroll": 5, "warmup": 3, "iters": 20}),
-    ("cold u2 i10", {"weights": "cold", "unroll": 2, "max_unroll": 2, "warmup": 2, "iters": 10}),
-    ("warm u2 i10", {"weights": "warm", "unroll": 2, "max_unroll": 2, "warmup": 2, "iters": 10}),
-    # cheaper variants for the search-cost target (not yet run on a GPU)
-    ("cold u5 i10", {"weights": "cold", "unroll": 5, "max_unroll": 5, "warmup": 2, "iters": 10}),
-    ("cold u5 i20 e1", {"weights": "cold", "unroll": 5, "max_unroll": 5, "warmup": 3, "iters": 20,
-                        "eager_runs": 1}),
-    ("cold u5 i10 e1", {"weights": "cold", "unroll": 5, "max_unroll": 5, "warmup": 2, "iters": 10,
-                        "eager_runs": 1}),
-    ("warm u5 i10 e1", {"weights": "warm", "unroll": 5, "max_unroll": 5, "warmup": 2, "iters": 10,
-                        "eager_runs": 1}),
+    ("warm u5 i20", fixed(5, weights="warm", warmup=3, iters=20)),
+    ("cold u5 i20", fixed(5, weights="cold", warmup=3, iters=20)),
+    ("cold u2 i10", fixed(2, weights="cold", warmup=2, iters=10)),
+    ("warm u2 i10", fixed(2, weights="warm", warmup=2, iters=10)),
+    # cheaper variants for the search-cost target
+    ("cold u5 i10", fixed(5, weights="cold", warmup=2, iters=10)),
+    ("cold u5 i20 e1", fixed(5, weights="cold", warmup=3, iters=20, eager_runs=1)),
+    ("cold u5 i10 e1", fixed(5, weights="cold", warmup=2, iters=10, eager_runs=1)),
+    ("warm u5 i10 e1", fixed(5, weights="warm", warmup=2, iters=10, eager_runs=1)),
     # the shipped settings (weights by parameter size) at more unrolled copies: a replay's fixed
     # cost shrinks per copy, and two unrolls give the per-copy slope (markdown's last column)
-    ("auto u5 i10 e1", {"unroll": 5, "max_unroll": 5, "warmup": 2, "iters": 10, "eager_runs": 1}),
-    ("auto u20 i10 e1", {"unroll": 20, "max_unroll": 20, "warmup": 2, "iters": 10,
-                         "eager_runs": 1}),
+    ("auto u5 i10 e1", fixed(5, warmup=2, iters=10, eager_runs=1)),
+    ("auto u20 i10 e1", fixed(20, warmup=2, iters=10, eager_runs=1)),
     # what profiling uses now: 5 to 20 copies, by the stage's estimated length
     ("auto u5-20 i10 e1", {"warmup": 2, "iters": 10, "eager_runs": 1}),
 )
@@ -123,7 +126,8 @@ def markdown(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
 def slope_ms(row: dict[str, Any]) -> float:
     """The schedule's prediction from per-copy slopes: (u2·P2 − u1·P1) / (u2 − u1), where Pu is
     the sum of (replay median / u); the replay's fixed cost cancels."""
-    (n1, n2), (u1, u2) = SLOPE, (5, 20)
+    n1, n2 = SLOPE
+    u1, u2 = (dict(METHODS)[n]["unroll"] for n in SLOPE)
     return (u2 * row[n2]["predicted_ms"] - u1 * row[n1]["predicted_ms"]) / (u2 - u1)
 
 
