@@ -14,8 +14,8 @@ from typing import Any
 import streamlit as st
 
 from ios_core.cost.base import StageCost
-from ios_core.ir import OpGraph
-from ios_core.schedule import Schedule
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.schedule import Schedule
 
 DEFAULT_MODEL = "inception_v3"
 DEFAULT_STRATEGY = "ios-both"
@@ -32,16 +32,17 @@ class ModelInfo:
 @st.cache_data(show_spinner=False)
 def sample_models() -> list[ModelInfo]:
     """The sample models ios_core ships, as (name, input shape, description)."""
-    from ios_core.models import list_models
+    from ios_core.frontend.models import list_models
 
     return [ModelInfo(name, tuple(shape), desc) for name, shape, desc in list_models()]
 
 
 @st.cache_resource(show_spinner="Building and tracing the model…", max_entries=8)
 def traced_model(model_ref: str, batch: int) -> Any:
-    """ios_core.frontend.TracedModel of a sample name or package.module:callable at a batch."""
-    from ios_core.frontend import trace_model
-    from ios_core.models import load_model
+    """ios_core.frontend.tracing.TracedModel of a sample name or package.module:callable at a batch.
+    """
+    from ios_core.frontend.models import load_model
+    from ios_core.frontend.tracing import trace_model
 
     loaded = load_model(model_ref, batch=batch)
     return trace_model(loaded.module, loaded.example_input, name=loaded.name)
@@ -53,7 +54,7 @@ def graph(model_ref: str, batch: int) -> OpGraph:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def blocks(model_ref: str, batch: int) -> list[list[str]]:
-    from ios_core.partition import find_blocks
+    from ios_core.ir.partition import find_blocks
 
     return find_blocks(graph(model_ref, batch))
 
@@ -217,8 +218,8 @@ def dp_record(model_ref: str, batch: int, cost_spec: str, ops: tuple[str, ...], 
               r: int, s: int) -> Any:
     """Every state and transition ios_core's DP reports while solving ``ops`` as one part."""
     from app.views.dp import DPRecorder
-    from ios_core.schedulers.costing import StageCostCache
-    from ios_core.schedulers.dp import solve_part
+    from ios_core.search.costing import StageCostCache
+    from ios_core.search.dp import solve_part
 
     g = graph(model_ref, batch)
     recorder = DPRecorder()

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from ios_core.schedule import ScheduleError
+from ios_core.ir.schedule import ScheduleError
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -27,12 +27,13 @@ def explain(e: BaseException) -> str:
     if _is_oom(e):
         return ("the device ran out of memory at this batch size. Choose a smaller batch size "
                 "in the sidebar.")
-    if name == "TraceError":  # ios_core.frontend.TraceError: imported lazily, torch is heavy
+    # ios_core.frontend.tracing.TraceError: imported lazily, torch is heavy
+    if name == "TraceError":
         if "What to do" in str(e):  # the frontend already says how to fix the model
             return f"torch.fx could not trace this model: {e}"
         return _then(f"torch.fx could not trace this model: {e}", "Models with data-dependent "
                      "Python control flow cannot be traced; pick a sample model or simplify it.")
-    if name in ("UnknownModelError", "ModelLoadError"):  # ios_core.models, imported lazily
+    if name in ("UnknownModelError", "ModelLoadError"):  # ios_core.frontend.models, imported lazily
         return _then(e, "Pick a sample model in the sidebar, or enter `package.module:callable` "
                      "where the callable returns `(module, example_input)`.")
     if isinstance(e, ModuleNotFoundError) and (e.name or "").startswith(("ios_core", "sample_")):

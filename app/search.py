@@ -9,9 +9,9 @@ from typing import Any
 import streamlit as st
 
 from app import backend
-from ios_core.schedule import Schedule
-from ios_core.schedulers.config import SearchConfig
-from ios_core.schedulers.observer import SearchObserver
+from ios_core.ir.schedule import Schedule
+from ios_core.search.config import SearchConfig
+from ios_core.search.observer import SearchObserver
 
 
 class ProgressObserver(SearchObserver):
@@ -51,7 +51,7 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
                   max_part_ops: int, max_part_states: int = SearchConfig().max_part_states,
                   ) -> Schedule:
     """ios_core's optimize(), cached by every input that changes its answer."""
-    from ios_core.schedulers import optimize
+    from ios_core.search import optimize
 
     config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops, max_part_states=max_part_states)
     g = backend.graph(model_ref, batch)
@@ -69,7 +69,7 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
 def price_at_batch(schedule_json: str, model_ref: str, batch: int, cost_spec: str) -> Schedule:
     """A schedule (as JSON text, so it hashes) priced at another batch size: IOS's
     specialisation experiment."""
-    from ios_core.schedulers import price_schedule
+    from ios_core.search import price_schedule
 
     schedule = Schedule.loads(schedule_json)
     return price_schedule(schedule, backend.graph(model_ref, batch),

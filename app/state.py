@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from app import backend
-from ios_core.schedulers.config import SearchConfig
+from ios_core.search.config import SearchConfig
 
 CUSTOM = "Your own model…"
 MAX_BATCH = 128  # IOS measured up to batch 128; bigger ones only take long to trace on a CPU

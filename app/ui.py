@@ -8,8 +8,8 @@ from app import backend
 from app.errors import guard
 from app.state import Selection, selection
 from app.views.colors import KIND_COLORS
-from ios_core.ir import OpGraph
-from ios_core.schedule import Schedule
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.schedule import Schedule
 
 
 def require_model() -> tuple[Selection, OpGraph]:
@@ -83,7 +83,7 @@ def current_schedule(sel: Selection) -> Schedule:
 def sequential_schedule(sel: Selection, max_part_ops: int) -> Schedule:
     """The baseline every speedup is measured against (r and s do not matter to it)."""
     from app.search import find_schedule
-    from ios_core.schedulers.config import SearchConfig
+    from ios_core.search.config import SearchConfig
 
     d = SearchConfig()
     with guard("Could not build the sequential baseline"):

@@ -6,9 +6,11 @@
 
 Per model (batch 1): trace; search ios-both and sequential on the simulated H100 (``--cost
 measured``: on measured stages, plain engine); then for each configuration (a schedule, a dtype and
-:class:`ios_core.levers.EngineOptions`) compile it into one CUDA graph and time its replays with
-``ios_core.timing.time_samples``. Checks per row: fp32 rows run once more eagerly with TF32 off and
-are compared with the module in float64 on the CPU (``rel_err``, tolerance 5e-4: the executor's
+:class:`ios_core.runtime.levers.EngineOptions`) compile it into one CUDA graph and time its replays
+with
+``ios_core.runtime.timing.time_samples``. Checks per row: fp32 rows run once more eagerly with TF32
+off and are compared with the module in float64 on the CPU (``rel_err``, tolerance 5e-4: the
+executor's
 ``check``); the graph's own output (TF32 as torch has it) is compared with the baseline graph's
 (``drift``). 16-bit rows are compared with the float64 module, next to the module's own error in
 that dtype on the GPU (``module_err``; the random-weight sample models amplify rounding ~800x):
@@ -46,11 +48,11 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from ios_core import executor  # noqa: E402
-from ios_core.executor import tf32_mode  # noqa: E402
-from ios_core.files import atomic_write_text  # noqa: E402
-from ios_core.levers import DEFAULT_OPTIONS, EngineOptions  # noqa: E402
-from ios_core.timing import time_samples  # noqa: E402
+from ios_core.ir.files import atomic_write_text  # noqa: E402
+from ios_core.runtime import executor  # noqa: E402
+from ios_core.runtime.executor import tf32_mode  # noqa: E402
+from ios_core.runtime.levers import DEFAULT_OPTIONS, EngineOptions  # noqa: E402
+from ios_core.runtime.timing import time_samples  # noqa: E402
 
 MODELS = ("squeezenet", "inception_v3", "randwire", "nasnet")  # cheapest first
 F32, F16, BF16 = torch.float32, torch.float16, torch.bfloat16
@@ -137,7 +139,7 @@ def markdown(data: dict[str, Any]) -> str:
              f"torch {h['torch']}, CUDA {h['cuda']}, cuDNN {h['cudnn']}, {h['date']}; batch "
              f"{h['batch']}; schedules searched on {h['cost']}; TF32 convs "
              f"{'on' if h['tf32_cudnn'] else 'off'}; median ms of {h['iters']} {h['timed']} "
-             f"after {h['warmup']} warm-ups (ios_core.timing.time_samples).", "",
+             f"after {h['warmup']} warm-ups (ios_core.runtime.timing.time_samples).", "",
              "## Latency (ms)", "", *short_table(data["rows"]), "",
              "## Speed-up over baseline (geomean over the models that ran both)", "",
              *geomean_table(data["rows"]), "", "## Details", "",
@@ -265,7 +267,8 @@ class ModelRun:
     """A traced model, its schedules, its float64 reference and the baseline graph's output."""
 
     def __init__(self, name: str, args: argparse.Namespace) -> None:
-        from ios_core import frontend, models
+        from ios_core.frontend import models
+        from ios_core.frontend import tracing as frontend
 
         self.name, self.args, self.device = name, args, torch.device(args.device)
         t0 = time.perf_counter()
@@ -288,7 +291,7 @@ class ModelRun:
         """The model's schedule for ``strategy``; a simulated ios-both search that runs past
         ``--search-limit-s`` is replaced by the greedy schedule (said in the rows' notes)."""
         if strategy not in self.schedules:
-            from ios_core.schedulers import SearchConfig, optimize
+            from ios_core.search import SearchConfig, optimize
 
             t0 = time.perf_counter()
             cost = self._cost()

@@ -35,12 +35,13 @@ from ios_core.cost.calibrate import (  # noqa: E402
     samples_from_db,
 )
 from ios_core.cost.profile_db import ProfileDB, list_profiles  # noqa: E402
-from ios_core.ir import OpGraph  # noqa: E402
+from ios_core.ir.graph import OpGraph  # noqa: E402
 
 
 def load_samples(profile: str) -> tuple[list[Sample], list[dict[str, Any]]]:
     """Samples from every database named ``profile``, with the graphs traced on the CPU."""
-    from ios_core import frontend, models
+    from ios_core.frontend import models
+    from ios_core.frontend import tracing as frontend
 
     found = [(p, key) for name, key, p in list_profiles() if name == profile]
     if not found:

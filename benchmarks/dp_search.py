@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from ios_core.cost.analytic import SimulatedCost
-from ios_core.frontend import trace
-from ios_core.models import load_model
-from ios_core.schedule import SEARCH_STRATEGIES
-from ios_core.schedulers import SearchConfig, optimize
+from ios_core.frontend.models import load_model
+from ios_core.frontend.tracing import trace
+from ios_core.ir.schedule import SEARCH_STRATEGIES
+from ios_core.search import SearchConfig, optimize
 
 MODELS = ("inception_v3", "squeezenet", "randwire", "nasnet")
 

@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from ios_core.cli_profile import device_slug  # noqa: E402
+from ios_core.cli.profile import device_slug  # noqa: E402
 from ios_core.cost.analytic import SimulatedCost  # noqa: E402
 from ios_core.cost.profile_db import (  # noqa: E402
     SCHEDULE_SUFFIX,
@@ -56,11 +56,11 @@ from ios_core.cost.profile_db import (  # noqa: E402
     ProfileError,
     ProfileKey,
 )
-from ios_core.files import atomic_write_text  # noqa: E402
-from ios_core.levers import EngineOptions, options_from_label  # noqa: E402
+from ios_core.ir.files import atomic_write_text  # noqa: E402
+from ios_core.ir.schedule import Schedule  # noqa: E402
 from ios_core.profiling import CachedCost, StageRequest, measure_settings, model_subset  # noqa: E402
-from ios_core.schedule import Schedule  # noqa: E402
-from ios_core.schedulers import SearchConfig, optimize  # noqa: E402
+from ios_core.runtime.levers import EngineOptions, options_from_label  # noqa: E402
+from ios_core.search import SearchConfig, optimize  # noqa: E402
 
 # sequential first: it measures every single-op stage, which every other search needs; then
 # ios-both, so that when a run's measuring time runs out its stages were measured first
@@ -282,7 +282,9 @@ class ModelRun:
 
     def __init__(self, name: str, batch: int, args: argparse.Namespace, db: ProfileDB,
                  measure_s: dict[str, float]) -> None:
-        from ios_core import executor, frontend, models
+        from ios_core.frontend import models
+        from ios_core.frontend import tracing as frontend
+        from ios_core.runtime import executor
 
         self.name, self.batch, self.args = name, batch, args
         r, s = args.rs.get(name, (args.r, args.s))
@@ -307,12 +309,12 @@ class ModelRun:
         return {"model": self.name, "batch": self.batch, "method": method, "ms": None, **fields}
 
     def rel_err(self, out: Any) -> float:
-        from ios_core.executor import relative_error
+        from ios_core.runtime.executor import relative_error
 
         return relative_error(_flatten(out), self.reference)
 
     def timing(self, target: Any, iters: int | None = None) -> dict[str, Any]:
-        from ios_core import timing
+        from ios_core.runtime import timing
 
         # the shared recipe: samples when the module offers them, else its median
         timer = getattr(timing, "time_samples", None) or timing.time_ms
@@ -333,7 +335,7 @@ class ModelRun:
         return self.row("eager", **timing, rel_err=self.rel_err(out))
 
     def cudagraph(self) -> dict[str, Any]:
-        from ios_core.engine import capture
+        from ios_core.runtime.engine import capture
 
         with torch.no_grad():
             graph, out = capture(lambda: self.module(*self.cuda_inputs))
@@ -399,7 +401,7 @@ class ModelRun:
         return float(self.db.measure.get("mean_measure_s", 0.0))
 
     def ios(self, strategy: str, out_stem: Path) -> dict[str, Any]:
-        from ios_core.executor import compile_schedule
+        from ios_core.runtime.executor import compile_schedule
 
         sched, info = self.schedule(strategy)
         sched.save(str(out_stem.with_name(f"{out_stem.name}.{strategy}.schedule.json")))
@@ -581,7 +583,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="other pruning for some models, e.g. nasnet=2,4 (its rows say r and s)")
     p.add_argument("--engine", default="default", metavar="LEVERS",
                    help="executor levers for measuring and running our schedules: default, "
-                        "plain, or changes such as default+sviews (ios_core.levers)")
+                        "plain, or changes such as default+sviews (ios_core.runtime.levers)")
     p.add_argument("--r", type=int, default=3, help="max ops per group (default 3)")
     p.add_argument("--s", type=int, default=8, help="max groups per stage (default 8)")
     p.add_argument("--warmup", type=int, default=10, help="warm-up runs per timing (default 10)")

@@ -31,10 +31,12 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from ios_core import executor, frontend, models  # noqa: E402
-from ios_core.files import atomic_write_text  # noqa: E402
-from ios_core.levers import DEFAULT_OPTIONS  # noqa: E402
-from ios_core.schedule import Schedule  # noqa: E402
+from ios_core.frontend import models  # noqa: E402
+from ios_core.frontend import tracing as frontend  # noqa: E402
+from ios_core.ir.files import atomic_write_text  # noqa: E402
+from ios_core.ir.schedule import Schedule  # noqa: E402
+from ios_core.runtime import executor  # noqa: E402
+from ios_core.runtime.levers import DEFAULT_OPTIONS  # noqa: E402
 
 RUNS = 10  # profiled inferences; per-run figures are totals divided by this
 TOP = 12  # kernel kinds listed per target

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.ablation import geomean_table, short_table  # noqa: E402
 from benchmarks.ios_table import markdown  # noqa: E402
-from ios_core.files import atomic_write_text  # noqa: E402
+from ios_core.ir.files import atomic_write_text  # noqa: E402
 
 SAME = ("device", "slug", "torch", "cudnn")
 

@@ -4,8 +4,8 @@
 
 For every max/avg pool of the sample models (batch 1 unless ``--batch``), on its real input shape:
 the pool on an NCHW tensor, on an NHWC tensor (PyTorch's channels_last kernel), through
-:class:`ios_core.nhwc_pool.NhwcPool` (one 3-d pool over the (N, 1, H, W, C) view), and NHWC ->
-NCHW -> pool -> NHWC. Each variant runs ``UNROLL`` times in one CUDA graph; the median of the
+:class:`ios_core.runtime.nhwc_pool.NhwcPool` (one 3-d pool over the (N, 1, H, W, C) view), and NHWC
+-> NCHW -> pool -> NHWC. Each variant runs ``UNROLL`` times in one CUDA graph; the median of the
 graph's replays over ``UNROLL`` is one call's latency. Every variant's output is compared with
 the module's on the NCHW tensor. Writes ``pool_probe.json`` / ``.md``; prints the table last.
 """
@@ -26,11 +26,12 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from ios_core import frontend, models  # noqa: E402
-from ios_core.engine import capture  # noqa: E402
-from ios_core.files import atomic_write_text  # noqa: E402
-from ios_core.nhwc_pool import NhwcPool, nhwc_poolable  # noqa: E402  (max and avg pools)
-from ios_core.timing import time_samples  # noqa: E402
+from ios_core.frontend import models  # noqa: E402
+from ios_core.frontend import tracing as frontend  # noqa: E402
+from ios_core.ir.files import atomic_write_text  # noqa: E402
+from ios_core.runtime.engine import capture  # noqa: E402
+from ios_core.runtime.nhwc_pool import NhwcPool, nhwc_poolable  # noqa: E402  (max and avg pools)
+from ios_core.runtime.timing import time_samples  # noqa: E402
 
 UNROLL = 20
 CL = torch.channels_last

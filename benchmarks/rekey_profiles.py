@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ios_core.cost.profile_db import ProfileDB  # noqa: E402
-from ios_core.frontend import trace  # noqa: E402
-from ios_core.ir import stage_signature  # noqa: E402
-from ios_core.models import load_model  # noqa: E402
+from ios_core.frontend.models import load_model  # noqa: E402
+from ios_core.frontend.tracing import trace  # noqa: E402
+from ios_core.ir.graph import stage_signature  # noqa: E402
 
 SCHEDULE_SUFFIX = ".schedule.json"
 

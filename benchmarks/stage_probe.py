@@ -28,13 +28,15 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from ios_core import executor, frontend, models  # noqa: E402
 from ios_core.cost.measured import MeasuredCost  # noqa: E402
-from ios_core.files import atomic_write_text  # noqa: E402
-from ios_core.levers import DEFAULT_OPTIONS  # noqa: E402
-from ios_core.schedule import Schedule  # noqa: E402
-from ios_core.schedulers.pricing import price_schedule  # noqa: E402
-from ios_core.timing import time_samples  # noqa: E402
+from ios_core.frontend import models  # noqa: E402
+from ios_core.frontend import tracing as frontend  # noqa: E402
+from ios_core.ir.files import atomic_write_text  # noqa: E402
+from ios_core.ir.schedule import Schedule  # noqa: E402
+from ios_core.runtime import executor  # noqa: E402
+from ios_core.runtime.levers import DEFAULT_OPTIONS  # noqa: E402
+from ios_core.runtime.timing import time_samples  # noqa: E402
+from ios_core.search.pricing import price_schedule  # noqa: E402
 
 OPTIONS = {"default": DEFAULT_OPTIONS,
            "default+sviews+pool3d": replace(DEFAULT_OPTIONS, strided_views=True, nhwc_pool=True),

@@ -15,21 +15,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .ir import GraphError, OpGraph, OpNode, TensorSpec
-from .schedule import Schedule, ScheduleError, Stage, validate_schedule
-from .schedulers.config import SearchConfig
+from ios_core.ir.graph import GraphError, OpGraph, OpNode, TensorSpec
+from ios_core.ir.schedule import Schedule, ScheduleError, Stage, validate_schedule
+from ios_core.search.config import SearchConfig
 
 _LAZY = {
     "trace": "frontend",
     "trace_model": "frontend",
     "TracedModel": "frontend",
     "TraceError": "frontend",
-    "load_model": "models",
-    "optimize": "schedulers",
+    "load_model": "frontend.models",
+    "optimize": "search",
     "make_cost_model": "cost",
     "SimulatedCost": "cost.analytic",
-    "compile_schedule": "executor",
-    "check": "executor",
+    "compile_schedule": "runtime.executor",
+    "check": "runtime.executor",
 }
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Schedules out to other tools: Chrome trace (Perfetto), Graphviz DOT, CSV.
 
-The schedule JSON itself is :meth:`ios_core.schedule.Schedule.dumps`. Colours are stable per op
+The schedule JSON itself is :meth:`ios_core.ir.schedule.Schedule.dumps`. Colours are stable per op
 kind and per strategy (:data:`KIND_COLORS`, :data:`STRATEGY_COLORS`, :data:`STREAM_COLORS`); the app
 reuses them so a conv looks the same on every page.
 """
@@ -13,9 +13,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .cost.base import CostModel
-from .ir import OpGraph, OpNode
-from .schedule import Schedule, Stage
+from ios_core.cost.base import CostModel
+from ios_core.ir.graph import OpGraph, OpNode
+from ios_core.ir.schedule import Schedule, Stage
 
 # Tableau-10-like, colour-blind friendly enough; "input" is the graph's placeholders
 KIND_COLORS: dict[str, str] = {

@@ -21,11 +21,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .cost.base import CostModel, StageCost
-from .cost.profile_db import ProfileDB, ProfileError, ProfileKey
-from .ir import OpGraph, stage_signature
-from .schedule import SEARCH_STRATEGIES
-from .schedulers.config import SearchConfig
+from ios_core.cost.base import CostModel, StageCost
+from ios_core.cost.profile_db import ProfileDB, ProfileError, ProfileKey
+from ios_core.ir.graph import OpGraph, stage_signature
+from ios_core.ir.schedule import SEARCH_STRATEGIES
+from ios_core.search.config import SearchConfig
 
 Groups = tuple[tuple[str, ...], ...]
 
@@ -150,10 +150,10 @@ def collect_stages(graph: OpGraph, config: SearchConfig | None = None,
     branch and bound (``bound_slack=None``): which stages a bounded search skips depends on the
     latencies, so a complete profile holds every stage any search with these r, s can ask for.
     """
-    from .schedulers import optimize  # local: schedulers import this package's cost modules
+    from ios_core.search import optimize  # local: schedulers import this package's cost modules
 
     if cost is None:
-        from .cost.analytic import SimulatedCost
+        from ios_core.cost.analytic import SimulatedCost
 
         cost = SimulatedCost("h100")
     config = replace(config or SearchConfig(), bound_slack=None)
@@ -312,8 +312,8 @@ def default_measured(traced: Any, warmup: int = 2, iters: int = 10, eager_runs: 
     short stages since the H200 runs, see :class:`MeasuredCost`) after one eager run predicted
     Inception V3's schedules as well as 20 replays after two
     (``benchmarks/results/stage_probe-cheap.md``); ``options``: the executor's levers
-    (:class:`~ios_core.levers.EngineOptions`, default theirs)."""
-    from .cost.measured import MeasuredCost
+    (:class:`~ios_core.runtime.levers.EngineOptions`, default theirs)."""
+    from ios_core.cost.measured import MeasuredCost
 
     return _construct(MeasuredCost, traced, warmup=warmup, iters=iters, eager_runs=eager_runs,
                       options=options)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ios_core.ir import OpGraph, OpNode, TensorSpec
-from ios_core.schedule import ModelRef, Schedule, SearchInfo, Stage, Target
+from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
+from ios_core.ir.schedule import ModelRef, Schedule, SearchInfo, Stage, Target
 
 F32 = 4  # bytes per element
 

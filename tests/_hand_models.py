@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ios_core.ir import OpGraph, OpNode, TensorSpec
-from ios_core.kernels import ConvKernel, FnKernel, Kernel
-from ios_core.schedule import ModelRef, Schedule, SearchInfo, Stage, Target
+from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
+from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
+from ios_core.ir.schedule import ModelRef, Schedule, SearchInfo, Stage, Target
 
 CIN = 8
 # name: (source, out channels, kernel (kh, kw), bias)

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ios_core.frontend import TracedModel, trace_model
-from ios_core.schedule import Schedule
+from ios_core.frontend.tracing import TracedModel, trace_model
+from ios_core.ir.schedule import Schedule
 from tests._hand_models import make_schedule
 
 

@@ -66,9 +66,9 @@ def use_model(at: AppTest, name: str, batch: int = 1) -> AppTest:
 def schedule_json(model: str, batch: int = 1, strategy: str = "ios-both") -> str:
     """A schedule file made by ios_core itself, as a user would have exported it."""
     from ios_core.cost import make_cost_model
-    from ios_core.frontend import trace_model
-    from ios_core.models import load_model
-    from ios_core.schedulers import optimize
+    from ios_core.frontend.models import load_model
+    from ios_core.frontend.tracing import trace_model
+    from ios_core.search import optimize
 
     loaded = load_model(model, batch=batch)
     graph = trace_model(loaded.module, loaded.example_input, name=loaded.name).graph
@@ -329,9 +329,9 @@ def test_errors_are_explained_with_what_to_do() -> None:
     import torch
 
     from app.errors import explain
-    from ios_core.frontend import TraceError
-    from ios_core.models import UnknownModelError
-    from ios_core.schedule import ScheduleError
+    from ios_core.frontend.models import UnknownModelError
+    from ios_core.frontend.tracing import TraceError
+    from ios_core.ir.schedule import ScheduleError
 
     assert "smaller batch size" in explain(torch.cuda.OutOfMemoryError("CUDA out of memory"))
     assert "could not trace" in explain(TraceError("data-dependent control flow"))

@@ -20,11 +20,11 @@ from app.views.steps import op_states, stage_title  # noqa: E402
 from app.views.tables import operator_rows, schedule_summary, stage_rows  # noqa: E402
 from ios_core.cost import make_cost_model  # noqa: E402
 from ios_core.export import to_chrome_trace  # noqa: E402
-from ios_core.ir import OpGraph, OpNode, TensorSpec  # noqa: E402
-from ios_core.partition import find_blocks  # noqa: E402
-from ios_core.schedulers import SearchConfig, optimize  # noqa: E402
-from ios_core.schedulers.costing import StageCostCache  # noqa: E402
-from ios_core.schedulers.dp import solve_part  # noqa: E402
+from ios_core.ir.graph import OpGraph, OpNode, TensorSpec  # noqa: E402
+from ios_core.ir.partition import find_blocks  # noqa: E402
+from ios_core.search import SearchConfig, optimize  # noqa: E402
+from ios_core.search.costing import StageCostCache  # noqa: E402
+from ios_core.search.dp import solve_part  # noqa: E402
 
 SHAPE = (1, 64, 28, 28)
 

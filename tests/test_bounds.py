@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from ios_core.cost import SimulatedCost, StageCost, bounds, critical_path_ms, work_bound_ms
-from ios_core.ir import OpGraph
+from ios_core.ir.graph import OpGraph
 
 from ._graphs_cost import Builder, inception_block
 

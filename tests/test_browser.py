@@ -88,8 +88,8 @@ def page(server: str):
 
 @pytest.fixture(scope="module")
 def graph():
-    from ios_core.frontend import trace_model
-    from ios_core.models import load_model
+    from ios_core.frontend.models import load_model
+    from ios_core.frontend.tracing import trace_model
 
     loaded = load_model("inception_v3")
     return trace_model(loaded.module, loaded.example_input, name=loaded.name).graph
@@ -99,7 +99,7 @@ def _expected_schedule(graph):
     """What the app should have found: ios_core's own search with the app's defaults (the
     shipped H100 profile)."""
     from ios_core.cost import make_cost_model
-    from ios_core.schedulers import optimize
+    from ios_core.search import optimize
 
     return optimize(graph, "ios-both", make_cost_model("profile:h100", batch=graph.batch))
 
@@ -132,7 +132,7 @@ def _no_exception(page) -> None:
 
 
 def test_browser_walkthrough(page, graph) -> None:
-    from ios_core.schedule import Schedule, validate_schedule
+    from ios_core.ir.schedule import Schedule, validate_schedule
 
     # opens ready: Inception V3, its DAG drawn as SVG with operator names
     page.get_by_role("heading", name="Model: inception_v3").wait_for()

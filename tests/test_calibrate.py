@@ -15,9 +15,9 @@ from ios_core.cost.calibrate import (
     samples_from_db,
 )
 from ios_core.cost.profile_db import ProfileDB
-from ios_core.ir import stage_signature
+from ios_core.ir.graph import stage_signature
 from ios_core.profiling import collect_stages
-from ios_core.schedulers import SearchConfig
+from ios_core.search import SearchConfig
 from tests.test_profile_db import KEY, two_cells
 
 TRUE = {"launch_us": 6.0, "compute_eff": 0.15, "overlap_eff": 0.7}  # a "device" unlike the preset

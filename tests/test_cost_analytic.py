@@ -10,7 +10,7 @@ import pytest
 import ios_core.cost as cost_pkg
 from ios_core.cost import PRESETS, SimulatedCost, StageCost, make_cost_model
 from ios_core.cost import analytic as analytic_mod
-from ios_core.ir import OpGraph, OpNode, TensorSpec
+from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
 
 from ._graphs_cost import Builder, inception_block
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ios_core.executor import check, compile_schedule, relative_error
+from ios_core.runtime.executor import check, compile_schedule, relative_error
 from tests._hand_models import SCHEDULES, hand_traced, make_schedule, run_in_order, sequential
 
 pytestmark = [
@@ -198,8 +198,8 @@ def test_measured_cost_memory_stays_bounded(traced) -> None:
 @pytest.mark.parametrize("strategy", ["sequential", "ios-both"])
 def test_inception_v3_schedule_on_cuda(strategy: str) -> None:
     sample_models = pytest.importorskip("sample_models")
-    frontend = pytest.importorskip("ios_core.frontend")
-    schedulers = pytest.importorskip("ios_core.schedulers")
+    frontend = pytest.importorskip("ios_core.frontend.tracing")
+    schedulers = pytest.importorskip("ios_core.search")
     analytic = pytest.importorskip("ios_core.cost.analytic")
     model, shape = sample_models.build_model("inception_v3")
     traced = frontend.trace_model(model, torch.randn(1, *shape), name="inception_v3")

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from ios_core.cost.analytic import SimulatedCost
-from ios_core.executor import check, compile_schedule, relative_error
-from ios_core.levers import EngineOptions
-from ios_core.schedulers import optimize
+from ios_core.runtime.executor import check, compile_schedule, relative_error
+from ios_core.runtime.levers import EngineOptions
+from ios_core.search import optimize
 from tests._lever_models import LEVER_SCHEDULES, lever_schedule, lever_traced
 from tests.test_levers import ALL, OPTIONS
 
@@ -141,7 +141,8 @@ def test_measured_cost_with_options(traced) -> None:
 
 @pytest.mark.parametrize("model", ["squeezenet", "inception_v3"])
 def test_sample_model_all_levers(model: str) -> None:
-    from ios_core import frontend, models
+    from ios_core.frontend import models
+    from ios_core.frontend import tracing as frontend
 
     loaded = models.load_model(model, batch=1)
     traced = frontend.trace_model(loaded.module, loaded.example_input, name=model)

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ("ios_core.partition", "ios_core.schedulers.merge", "ios_core.schedulers.dp",
+MODULES = ("ios_core.ir.partition", "ios_core.ir.merge", "ios_core.search.dp",
            "ios_core.cost.measured")
 
 

@@ -11,10 +11,10 @@ from functools import cache
 import networkx as nx
 import pytest
 
-from ios_core.schedule import Schedule, validate_schedule
-from ios_core.schedulers import SearchConfig, SearchObserver, optimize
-from ios_core.schedulers.dp import bits, downsets, index_part, solve_part
-from ios_core.schedulers.merge import merge_problem, merge_stage_problem
+from ios_core.ir.merge import merge_problem, merge_stage_problem
+from ios_core.ir.schedule import Schedule, validate_schedule
+from ios_core.search import SearchConfig, SearchObserver, optimize
+from ios_core.search.dp import bits, downsets, index_part, solve_part
 
 from .toy_graphs import ToyCost, conv, graph_of, random_dag
 
@@ -256,7 +256,7 @@ def multi_root_graph():
 
 
 def _concat(name, ins):
-    from ios_core.ir import OpNode
+    from ios_core.ir.graph import OpNode
 
     return OpNode(name, "concat", ins, (1, 8 * len(ins), 8, 8), {"dim": 1})
 
@@ -464,7 +464,7 @@ def test_bounded_search_still_shows_every_transition():
 
 
 def test_cli_bound_slack_option(tmp_path, capsys):
-    from ios_core import cli
+    from ios_core.cli import main as cli
 
     runs = {}
     for slack in ("none", "0.9"):

@@ -7,7 +7,9 @@ import dataclasses
 import pytest
 import torch
 
-from ios_core.executor import (
+from ios_core.frontend.kernels import FnKernel
+from ios_core.ir.schedule import ScheduleError
+from ios_core.runtime.executor import (
     TOLERANCES,
     CheckResult,
     check,
@@ -15,9 +17,7 @@ from ios_core.executor import (
     release_lists,
     tolerance_for,
 )
-from ios_core.kernels import FnKernel
-from ios_core.schedule import ScheduleError
-from ios_core.timing import Timing, time_ms, time_samples
+from ios_core.runtime.timing import Timing, time_ms, time_samples
 from tests._hand_models import SCHEDULES, hand_traced, make_schedule, run_in_order, sequential
 
 

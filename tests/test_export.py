@@ -19,8 +19,8 @@ from ios_core.export import (
     to_csv,
     to_dot,
 )
-from ios_core.ir import OP_KINDS
-from ios_core.schedule import Stage
+from ios_core.ir.graph import OP_KINDS
+from ios_core.ir.schedule import Stage
 
 from ._graphs_cost import Builder, inception_block, inception_schedule, make_schedule
 

@@ -1,4 +1,5 @@
-"""Tests for ios_core.frontend (nn.Module -> OpGraph) and ios_core.models (model loading).
+"""Tests for ios_core.frontend.tracing (nn.Module -> OpGraph) and ios_core.frontend.models (model
+loading).
 
 The reference is always the model's own forward: ``run_graph`` runs the traced kernels one by
 one in graph order and must reproduce ``model(x)``.
@@ -18,9 +19,9 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from ios_core.frontend import TracedModel, TraceError, run_graph, trace, trace_model
-from ios_core.kernels import ConvKernel
-from ios_core.models import ModelLoadError, UnknownModelError, list_models, load_model
+from ios_core.frontend.kernels import ConvKernel
+from ios_core.frontend.models import ModelLoadError, UnknownModelError, list_models, load_model
+from ios_core.frontend.tracing import TracedModel, TraceError, run_graph, trace, trace_model
 
 
 def _flat(value) -> list[torch.Tensor]:

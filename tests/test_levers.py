@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ios_core import levers
 from ios_core.cost.analytic import SimulatedCost
-from ios_core.engine import MergedStep, OpStep
-from ios_core.executor import check, compile_schedule
-from ios_core.levers import EngineOptions
-from ios_core.schedulers import optimize
+from ios_core.runtime import levers
+from ios_core.runtime.engine import MergedStep, OpStep
+from ios_core.runtime.executor import check, compile_schedule
+from ios_core.runtime.levers import EngineOptions
+from ios_core.search import optimize
 from tests._hand_models import SCHEDULES, hand_traced, make_schedule
 from tests._lever_models import LEVER_SCHEDULES, lever_schedule, lever_traced
 
@@ -87,7 +87,7 @@ PACK_SCHEDULE = [  # e1/e3 feed a concat (views stay), conv_a/conv_b feed an add
 
 
 def test_pack_slices_copies_only_slices_read_by_non_concats(traced) -> None:
-    from ios_core.engine import MergedStep
+    from ios_core.runtime.engine import MergedStep
     from tests._hand_models import make_schedule
 
     opts = EngineOptions(channels_last=True, pack_slices=True)

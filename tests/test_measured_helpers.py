@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from ios_core.cost.measured import fresh_copy, parameter_bytes
-from ios_core.kernels import ConvKernel, FnKernel
-from ios_core.levers import fused
+from ios_core.frontend.kernels import ConvKernel, FnKernel
+from ios_core.runtime.levers import fused
 
 
 def _conv() -> ConvKernel:

@@ -7,8 +7,15 @@ import random
 
 import pytest
 
-from ios_core.ir import OpNode
-from ios_core.schedule import (
+from ios_core.ir.graph import OpNode
+from ios_core.ir.merge import (
+    concat_of_merge,
+    merge_key,
+    merge_problem,
+    merge_stage_problem,
+    mergeable_groups,
+)
+from ios_core.ir.schedule import (
     ModelRef,
     Schedule,
     ScheduleError,
@@ -16,13 +23,6 @@ from ios_core.schedule import (
     Stage,
     Target,
     validate_schedule,
-)
-from ios_core.schedulers.merge import (
-    concat_of_merge,
-    merge_key,
-    merge_problem,
-    merge_stage_problem,
-    mergeable_groups,
 )
 
 from .toy_graphs import conv, graph_of

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ios_core.kernels import ConvKernel
-from ios_core.merged_conv import MergeError, merge_convs
+from ios_core.frontend.kernels import ConvKernel
+from ios_core.runtime.merged_conv import MergeError, merge_convs
 
 
 def conv(cout: int, k: tuple[int, int], cin: int = 6, bias: bool = True, act: str = "relu",

@@ -7,8 +7,8 @@ import random
 import networkx as nx
 import pytest
 
-from ios_core.ir import OpGraph, OpNode, TensorSpec
-from ios_core.partition import count_downsets, cut_points, find_blocks, split_block, split_parts
+from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
+from ios_core.ir.partition import count_downsets, cut_points, find_blocks, split_block, split_parts
 
 from .toy_graphs import conv, graph_of, random_dag
 

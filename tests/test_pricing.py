@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ios_core.cost.analytic import SimulatedCost
-from ios_core.schedule import ScheduleError
-from ios_core.schedulers import SearchConfig, optimize, price_schedule
+from ios_core.ir.schedule import ScheduleError
+from ios_core.search import SearchConfig, optimize, price_schedule
 from tests._graphs_cost import Builder
 
 

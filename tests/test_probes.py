@@ -10,7 +10,12 @@ from torch import nn
 from benchmarks.ios_table import parse_args
 from benchmarks.kernel_census import kernel_kind
 from benchmarks.pool_probe import pools, variants
-from ios_core.levers import DEFAULT_OPTIONS, PLAIN_OPTIONS, EngineOptions, options_from_label
+from ios_core.runtime.levers import (
+    DEFAULT_OPTIONS,
+    PLAIN_OPTIONS,
+    EngineOptions,
+    options_from_label,
+)
 
 
 def test_kernel_kind_strips_templates_and_arguments() -> None:

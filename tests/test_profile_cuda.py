@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from ios_core.cost.profile_db import ProfileCost, ProfileDB
+from ios_core.ir.schedule import SEARCH_STRATEGIES
 from ios_core.profiling import CachedCost, profile_model
-from ios_core.schedule import SEARCH_STRATEGIES
-from ios_core.schedulers import SearchConfig, optimize
+from ios_core.search import SearchConfig, optimize
 
 pytestmark = [
     pytest.mark.cuda,
@@ -23,7 +23,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def traced():
-    from ios_core import frontend, models
+    from ios_core.frontend import models
+    from ios_core.frontend import tracing as frontend
 
     loaded = models.load_model("ios_demo")
     return frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)

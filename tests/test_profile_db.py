@@ -26,10 +26,10 @@ from ios_core.cost.profile_db import (
     profile_dirs,
     resolve_profile,
 )
-from ios_core.ir import OpGraph, OpNode, TensorSpec, stage_signature
+from ios_core.ir.graph import OpGraph, OpNode, TensorSpec, stage_signature
+from ios_core.ir.schedule import SEARCH_STRATEGIES, Schedule
 from ios_core.profiling import CachedCost, RecordingCost, collect_stages, profile_model
-from ios_core.schedule import SEARCH_STRATEGIES, Schedule
-from ios_core.schedulers import SearchConfig, optimize
+from ios_core.search import SearchConfig, optimize
 
 KEY = ProfileKey("Fake GPU", "2.13.0", "91900", "float32", 1)
 
@@ -196,7 +196,7 @@ def test_profile_cost_refuses_other_batch() -> None:
 
 
 def test_missing_stages_are_marked_in_schedule_and_cli() -> None:
-    from ios_core.cli import summary
+    from ios_core.cli.main import summary
 
     graph = two_cells()
     # profile only the single-op stages: every multi-op stage the DP picks is an estimate
@@ -383,8 +383,9 @@ def _shipped_param(path: Path):
 @pytest.mark.skipif(not SHIPPED, reason="no GPU schedules shipped in data/profiles yet")
 @pytest.mark.parametrize("path", [_shipped_param(p) for p in SHIPPED])
 def test_shipped_profile_reproduces_gpu_schedule(path: Path) -> None:
-    from ios_core import frontend, models
     from ios_core.cost.factory import make_cost_model
+    from ios_core.frontend import models
+    from ios_core.frontend import tracing as frontend
 
     gpu = Schedule.load(str(path))
     loaded = models.load_model(gpu.model.name, batch=gpu.target.batch)
@@ -412,7 +413,9 @@ def test_shipped_profile_reproduces_gpu_schedule(path: Path) -> None:
 
 # ---- the command line ----------------------------------------------------------------------------
 def test_cli_optimize_with_a_partial_profile_marks_estimates(tmp_path: Path, capsys) -> None:
-    from ios_core import cli, frontend, models
+    from ios_core.cli import main as cli
+    from ios_core.frontend import models
+    from ios_core.frontend import tracing as frontend
 
     loaded = models.load_model("ios_demo")
     graph = frontend.trace(loaded.module, loaded.example_input, name=loaded.name)
@@ -438,8 +441,8 @@ def test_profile_command_parses_and_needs_cuda(monkeypatch: pytest.MonkeyPatch) 
 
     import torch
 
-    from ios_core.cli import CliError
-    from ios_core.cli_profile import add_profile_parser, cmd_profile, default_profile_path
+    from ios_core.cli.main import CliError
+    from ios_core.cli.profile import add_profile_parser, cmd_profile, default_profile_path
 
     parser = argparse.ArgumentParser()
     add_profile_parser(parser.add_subparsers(dest="command"))

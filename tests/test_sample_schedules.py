@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from ios_core.cost.analytic import SimulatedCost
-from ios_core.executor import check, tolerance_for
-from ios_core.frontend import trace_model
-from ios_core.models import load_model
-from ios_core.schedulers import SearchConfig, optimize
+from ios_core.frontend.models import load_model
+from ios_core.frontend.tracing import trace_model
+from ios_core.runtime.executor import check, tolerance_for
+from ios_core.search import SearchConfig, optimize
 from sample_models import REGISTRY
 
 torch = pytest.importorskip("torch")

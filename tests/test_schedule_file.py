@@ -7,8 +7,8 @@ import json
 import pytest
 
 from ios_core.cost.analytic import SimulatedCost
-from ios_core.schedule import Schedule, ScheduleError, validate_schedule
-from ios_core.schedulers import SearchConfig, optimize
+from ios_core.ir.schedule import Schedule, ScheduleError, validate_schedule
+from ios_core.search import SearchConfig, optimize
 from tests._graphs_cost import Builder
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ios_core.cost.base import StageCost
-from ios_core.ir import OpGraph, OpNode, TensorSpec
+from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
 
 HW = (8, 8)  # every tensor in the toy graphs is 8x8: all convs keep their spatial size
 

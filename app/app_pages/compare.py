@@ -11,7 +11,7 @@ from app.state import search_choice
 from app.ui import confirm_long_search, needs_confirmation, require_model, selection_caption
 from app.views.compare import strategies_figure, sweep_figure
 from app.views.tables import schedule_summary
-from ios_core.schedule import SEARCH_STRATEGIES
+from ios_core.ir.schedule import SEARCH_STRATEGIES
 
 SWEEP_R = (1, 2, 3)
 SWEEP_S = (1, 3, 8)  # the grid of the IOS paper's pruning figure

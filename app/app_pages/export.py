@@ -13,8 +13,8 @@ from app.ui import current_schedule, require_model, selection_caption
 from app.views.gantt import gantt_figure, trace_bars
 from app.views.tables import stage_rows
 from ios_core.export import to_csv, to_dot
-from ios_core.ir import OpGraph
-from ios_core.schedule import Schedule, ScheduleError, validate_schedule
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.schedule import Schedule, ScheduleError, validate_schedule
 
 MAX_UPLOAD = 20 * 1024 * 1024  # a schedule of the biggest sample model is well under 1 MB
 

@@ -11,7 +11,7 @@ from app.errors import guard
 from app.state import persistent
 from app.ui import current_schedule, require_model, selection_caption, sequential_schedule
 from app.views.tables import search_stat_rows
-from ios_core.schedule import SEARCH_STRATEGIES
+from ios_core.ir.schedule import SEARCH_STRATEGIES
 
 IOS_STRATEGIES = ("ios-merge", "ios-parallel", "ios-both")
 STRATEGY_HELP = {

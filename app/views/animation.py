@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from ios_core.ir import OpGraph
-from ios_core.schedule import Schedule
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.schedule import Schedule
 
 from .colors import DONE_COLOR, STRATEGY_COLORS, STRATEGY_SYMBOLS, group_color
 from .fmt import op_summary, shape_str

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from ios_core.cost.base import StageCost
-from ios_core.ir import OpGraph
+from ios_core.ir.graph import OpGraph
 
 from .colors import DONE_COLOR, PENDING_COLOR, STRATEGY_COLORS, group_color, kind_color
 from .fmt import ms_str, op_summary, shape_str

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ios_core.schedulers.observer import SearchObserver
+from ios_core.search.observer import SearchObserver
 
 from .colors import STRATEGY_COLORS
 from .dot import q

@@ -7,7 +7,7 @@ which keeps Inception's branches side by side.
 
 from __future__ import annotations
 
-from ios_core.ir import OpGraph
+from ios_core.ir.graph import OpGraph
 
 
 def layers(graph: OpGraph) -> dict[str, int]:

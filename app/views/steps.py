@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ios_core.schedule import Schedule
+from ios_core.ir.schedule import Schedule
 
 
 @dataclass(frozen=True)

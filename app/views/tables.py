@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ios_core.cost.base import StageCost
-from ios_core.ir import OpGraph
-from ios_core.schedule import Schedule
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.schedule import Schedule
 
 from .dot import block_of
 from .fmt import op_summary, shape_str, source_str

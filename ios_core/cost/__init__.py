@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-from .analytic import PRESETS, DevicePreset, SimulatedCost
-from .base import CostModel, StageCost
-from .bounds import critical_path_ms, work_bound_ms
-from .factory import SPECS, make_cost_model
+from ios_core.cost.analytic import PRESETS, DevicePreset, SimulatedCost
+from ios_core.cost.base import CostModel, StageCost
+from ios_core.cost.bounds import critical_path_ms, work_bound_ms
+from ios_core.cost.factory import SPECS, make_cost_model
 
 __all__ = [
     "PRESETS",

@@ -4,7 +4,7 @@ Deterministic, fast and explainable: it is what the teaching demo, the tests and
 without a GPU run on. Its few parameters live in a :class:`DevicePreset` so that they can be fitted
 against measured profiles.
 
-Per operator (``p`` = the preset, sizes from the :class:`~ios_core.ir.OpNode`)::
+Per operator (``p`` = the preset, sizes from the :class:`~ios_core.ir.graph.OpNode`)::
 
     ctas    = max(ceil(out_elems / p.tile_elems), ceil(bytes / p.tile_bytes), 1)
     share   = min(1, ctas / p.sms)                      # fraction of the GPU the kernel can fill
@@ -48,8 +48,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, NamedTuple
 
-from ..ir import OpGraph, OpNode
-from .base import StageCost
+from ios_core.cost.base import StageCost
+from ios_core.ir.graph import OpGraph, OpNode
 
 ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 

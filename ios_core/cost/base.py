@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..ir import OpGraph
+from ios_core.ir.graph import OpGraph
 
 Groups = tuple[tuple[str, ...], ...]
 

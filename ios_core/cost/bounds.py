@@ -9,7 +9,7 @@
 Both bound every schedule of concurrent stages under the analytic model; a merge stage of
 memory-bound convs can dip a little under the work bound, because it reads its shared input once.
 
->>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+>>> from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
 >>> from ios_core.cost.analytic import SimulatedCost
 >>> g = OpGraph("chain", (TensorSpec("x", (1, 8)),),
 ...             (OpNode("a", "act", ("x",), (1, 8)), OpNode("b", "act", ("a",), (1, 8))), ("b",))
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..ir import OpGraph
-from .base import CostModel
+from ios_core.cost.base import CostModel
+from ios_core.ir.graph import OpGraph
 
 ShareFn = Callable[[OpGraph, str], float]
 
@@ -70,6 +70,6 @@ def work_bound_ms(graph: OpGraph, cost: CostModel, share: ShareFn | None = None)
 
 
 def _default_share() -> ShareFn:
-    from .analytic import SimulatedCost  # local: only needed for non-analytic models
+    from ios_core.cost.analytic import SimulatedCost  # local: only needed for non-analytic models
 
     return SimulatedCost("h100").op_share

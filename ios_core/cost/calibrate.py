@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import OpGraph, stage_signature
-from .analytic import PRESETS, SimulatedCost
-from .profile_db import ProfileDB
+from ios_core.cost.analytic import PRESETS, SimulatedCost
+from ios_core.cost.profile_db import ProfileDB
+from ios_core.ir.graph import OpGraph, stage_signature
 
 # parameter -> (lower bound, upper bound, typical size: the step base when the value is 0)
 FIT_BOUNDS: dict[str, tuple[float, float, float]] = {

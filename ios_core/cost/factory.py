@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analytic import PRESETS, SimulatedCost
-from .base import CostModel
-from .profile_db import ProfileCost, resolve_profile
+from ios_core.cost.analytic import PRESETS, SimulatedCost
+from ios_core.cost.base import CostModel
+from ios_core.cost.profile_db import ProfileCost, resolve_profile
 
 SPECS = ("simulated:<" + "|".join(PRESETS) + ">", "profile:<name|path>", "measured")
 
@@ -45,7 +45,7 @@ def make_cost_model(spec: str, traced: Any = None, *, batch: int | None = None,
 def _measured(traced: Any) -> CostModel:
     if traced is None:
         raise ValueError("the measured cost model runs the model's own kernels: pass traced=")
-    from ..profiling import default_measured  # local: imports torch and needs CUDA
+    from ios_core.profiling import default_measured  # local: imports torch and needs CUDA
 
     try:  # measured as the shipped profiles were, so that both find the same schedules
         return default_measured(traced)

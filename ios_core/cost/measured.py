@@ -1,20 +1,21 @@
 """Stage latencies measured on the attached CUDA GPU.
 
-A stage is built by the executor's own engine (:func:`ios_core.engine.build_stage` and
-:func:`~ios_core.engine.run_stage`: same kernels, same wide convs, same streams and events), its
-outside inputs are filled with random data of the right shapes (never zeros), several copies of
-it are captured back to back in one CUDA graph, and the graph's replays are timed between CUDA
-events by :func:`ios_core.timing.time_samples` after warm-up; the median over the replays divided by
-the copies is the stage's latency. Unrolling amortises the graph launch, which the executor pays
-once per schedule, not once per stage. A replay carries a fixed cost of a few µs (on the H200,
-2026-12-01: about 3 µs with cold parameters and 6-7 µs warm, from replays of 5 and 20 copies), so
-a short stage gets more copies: enough for about ``replay_us`` of work by a prior estimate (the
-simulated H100), between ``unroll`` and ``max_unroll``. With 5 copies throughout, schedules of
-many short stages were predicted up to 20 % high (SqueezeNet ios-merge, NASNet sequential); with
-20, nineteen of the twenty shipped schedules of the four IOS models came within 10 % (SqueezeNet
-sequential -10.1 %), but long stages, which need no more copies, took twice as long to measure
-(``benchmarks/results/stage_probe-h200-unroll.md``).
-Results are cached by :func:`ios_core.ir.stage_signature`, so identical cells share one measurement.
+A stage is built by the executor's own engine (:func:`ios_core.runtime.engine.build_stage` and
+:func:`~ios_core.runtime.engine.run_stage`: same kernels, same wide convs, same streams and
+events), its outside inputs are filled with random data of the right shapes (never zeros), several
+copies of it are captured back to back in one CUDA graph, and the graph's replays are timed between
+CUDA events by :func:`ios_core.runtime.timing.time_samples` after warm-up; the median over the
+replays divided by the copies is the stage's latency. Unrolling amortises the graph launch, which
+the executor pays once per schedule, not once per stage. A replay carries a fixed cost of a few µs
+(on the H200, 2026-12-01: about 3 µs with cold parameters and 6-7 µs warm, from replays of 5 and 20
+copies), so a short stage gets more copies: enough for about ``replay_us`` of work by a prior
+estimate (the simulated H100), between ``unroll`` and ``max_unroll``. With 5 copies throughout,
+schedules of many short stages were predicted up to 20 % high (SqueezeNet ios-merge, NASNet
+sequential); with 20, nineteen of the twenty shipped schedules of the four IOS models came within
+10 % (SqueezeNet sequential -10.1 %), but long stages, which need no more copies, took twice as
+long to measure (``benchmarks/results/stage_probe-h200-unroll.md``).
+Results are cached by :func:`ios_core.ir.graph.stage_signature`, so identical cells share one
+measurement.
 
 ``weights`` says whether a stage's parameters are in the L2 cache when it runs. In a whole schedule
 replayed again and again they are only if all the model's parameters fit in L2 (SqueezeNet's
@@ -24,10 +25,10 @@ the parameters and evicts L2 before each replay (outside the timed span), then t
 inputs, which in a schedule were just written; ``"auto"`` (the default) picks cold when the
 model's parameters are larger than L2.
 
-``options`` (:class:`ios_core.levers.EngineOptions`) measure stages with the executor's levers, so
-that a schedule's prediction matches what ``compile_schedule(..., options=)`` runs. A stage is
-measured alone: a concat whose producers would have written into its buffer in earlier stages
-copies here (a slight over-estimate with ``concat="inplace"``).
+``options`` (:class:`ios_core.runtime.levers.EngineOptions`) measure stages with the executor's
+levers, so that a schedule's prediction matches what ``compile_schedule(..., options=)`` runs. A
+stage is measured alone: a concat whose producers would have written into its buffer in earlier
+stages copies here (a slight over-estimate with ``concat="inplace"``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ from dataclasses import replace
 
 import torch
 
-from .. import levers
-from ..engine import (
+from ios_core.cost.base import CostModel, StageCost
+from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
+from ios_core.ir.graph import OpGraph, stage_signature
+from ios_core.runtime import levers
+from ios_core.runtime.engine import (
     Env,
     StageEvents,
     StagePlan,
@@ -50,11 +54,8 @@ from ..engine import (
     move_kernels,
     run_stage,
 )
-from ..ir import OpGraph, stage_signature
-from ..kernels import ConvKernel, FnKernel, Kernel
-from ..levers import DEFAULT_OPTIONS, EngineOptions
-from ..timing import Timing, time_samples
-from .base import CostModel, StageCost
+from ios_core.runtime.levers import DEFAULT_OPTIONS, EngineOptions
+from ios_core.runtime.timing import Timing, time_samples
 
 NO_CUDA_MESSAGE = "--cost measured needs a CUDA GPU; use --cost profile:h100 or simulated:h100"
 WEIGHT_MODES = ("auto", "warm", "cold")
@@ -105,7 +106,9 @@ class MeasuredCost:
         self.warmup, self.iters = warmup, iters
         self.unroll, self.max_unroll, self.replay_us = unroll, max_unroll, replay_us
         if prior is None:
-            from .analytic import SimulatedCost  # the analytic model needs no GPU: cheap to ask
+            from ios_core.cost.analytic import (
+                SimulatedCost,  # the analytic model needs no GPU: cheap to ask
+            )
 
             prior = SimulatedCost("h100")
         self.prior = prior

@@ -1,9 +1,9 @@
 """Profile databases: measured stage latencies on disk, readable with no GPU and no torch.
 
 A database holds the median latency (ms) of stages measured on one device, keyed by their
-:func:`~ios_core.ir.stage_signature`, so identical cells anywhere share one entry. Its **key** says
-what the numbers are valid for: device name, torch and cuDNN versions, dtype and batch size.
-Databases with equal keys merge (one file per model is shipped; ``profile:h100`` merges them).
+:func:`~ios_core.ir.graph.stage_signature`, so identical cells anywhere share one entry. Its
+**key** says what the numbers are valid for: device name, torch and cuDNN versions, dtype and batch
+size. Databases with equal keys merge (one file per model is shipped; ``profile:h100`` merges them).
 
 File format ``ios-profile/1`` (JSON, one entry per line so diffs stay readable)::
 
@@ -32,9 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write_text
-from ..ir import OpGraph, stage_signature
-from .base import CostModel, StageCost
+from ios_core.cost.base import CostModel, StageCost
+from ios_core.ir.files import atomic_write_text
+from ios_core.ir.graph import OpGraph, stage_signature
 
 FORMAT = "ios-profile/1"
 # shipped databases; IOS_PROFILE_PATH (os.pathsep-separated folders) adds more, searched first
@@ -320,7 +320,9 @@ class ProfileCost:
     def __init__(self, db: ProfileDB, fallback: CostModel | None = None,
                  name: str | None = None) -> None:
         if fallback is None:
-            from .analytic import SimulatedCost  # local: only needed when none is given
+            from ios_core.cost.analytic import (
+                SimulatedCost,  # local: only needed when none is given
+            )
 
             fallback = SimulatedCost("h100")
         self.db = db
@@ -375,7 +377,7 @@ class ProfileCost:
         """The measured merge of a merge stage that ends in its concat (class docstring)."""
         if strategy != "merge" or len(groups) != 1 or len(groups[0]) < 3:
             return None
-        from ..schedulers.merge import trailing_concat  # local: the schedulers import cost/
+        from ios_core.ir.merge import trailing_concat  # local: the schedulers import cost/
 
         convs, cat = trailing_concat(graph, groups[0])
         if cat is None:

@@ -1,8 +1,8 @@
-"""Schedulers: turn an OpGraph and a cost model into a :class:`~ios_core.schedule.Schedule`.
+"""Schedulers: turn an OpGraph and a cost model into a :class:`~ios_core.ir.schedule.Schedule`.
 
 Strategies: ``sequential`` (one op per stage), ``greedy`` (wavefronts of ready ops),
 ``ios-merge`` / ``ios-parallel`` / ``ios-both`` (the IOS dynamic program with merge stages,
-concurrent stages, or both), run part by part (see :mod:`ios_core.partition`).
+concurrent stages, or both), run part by part (see :mod:`ios_core.ir.partition`).
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ import sys
 import time
 from typing import Any
 
-from ..cost.base import CostModel, Groups, StageCost
-from ..ir import OpGraph
-from ..partition import find_blocks, split_parts
-from ..schedule import SEARCH_STRATEGIES, ModelRef, Schedule, SearchInfo, Stage, Target
-from .config import SearchConfig
-from .costing import StageCostCache
-from .dp import MODES, solve_part
-from .greedy import greedy_stages
-from .merge import merge_problem, mergeable_groups
-from .observer import SearchObserver
-from .pricing import price_schedule
-from .sequential import sequential_stages
+from ios_core.cost.base import CostModel, Groups, StageCost
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.merge import merge_problem, mergeable_groups
+from ios_core.ir.partition import find_blocks, split_parts
+from ios_core.ir.schedule import SEARCH_STRATEGIES, ModelRef, Schedule, SearchInfo, Stage, Target
+from ios_core.search.config import SearchConfig
+from ios_core.search.costing import StageCostCache
+from ios_core.search.dp import MODES, solve_part
+from ios_core.search.greedy import greedy_stages
+from ios_core.search.observer import SearchObserver
+from ios_core.search.pricing import price_schedule
+from ios_core.search.sequential import sequential_stages
 
 __all__ = [
     "SEARCH_STRATEGIES",

@@ -9,7 +9,7 @@ the shared activation is applied once. Consumers read channel slices ``y[:, a:b]
 (contiguous at batch 1 in NCHW, strided otherwise, which every torch op accepts).
 
 >>> import torch
->>> from ios_core.kernels import ConvKernel
+>>> from ios_core.frontend.kernels import ConvKernel
 >>> a = ConvKernel(torch.randn(4, 3, 1, 1), None, (1, 1), (0, 0), (1, 1), 1, "relu")
 >>> b = ConvKernel(torch.randn(5, 3, 3, 3), torch.randn(5), (1, 1), (1, 1), (1, 1), 1, "relu")
 >>> m = merge_convs([a, b])
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .kernels import ConvKernel, apply_activation
+from ios_core.frontend.kernels import ConvKernel, apply_activation
 
 
 class MergeError(ValueError):

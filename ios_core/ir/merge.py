@@ -14,7 +14,7 @@ modules, Inception's 1x3 | 3x1 pairs): the wide convolution's output channels ar
 concat's order, so the concat is a view of that output and costs nothing, while a concat in a
 stage of its own, measured alone, copies its inputs (:func:`merge_stage_problem`).
 
->>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+>>> from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
 >>> def conv(name, k, pad, act="relu", src="x"):
 ...     attrs = dict(kernel=(k, k), stride=(1, 1), padding=(pad, pad), dilation=(1, 1),
 ...                  groups=1, in_channels=8, out_channels=16, activation=act)
@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
-from ..ir import OpGraph, OpNode
+from ios_core.ir.graph import OpGraph, OpNode
 
 
 def _pair(value: Any, default: int) -> tuple[int, int]:

@@ -31,7 +31,7 @@ What becomes what:
   ``Linear`` / ``F.linear`` with constant weight -> ``linear``; matmul / mm / bmm -> ``matmul``.
 * Every other op (function, method or module, e.g. ``pixel_shuffle``, ``ZeroPad2d``, a BatchNorm
   that follows no conv) -> ``call`` (attr ``target``: its qualified name), whose kernel
-  (:class:`~ios_core.replay.Replay`) replays it exactly; nothing is dropped.
+  (:class:`~ios_core.frontend.replay.Replay`) replays it exactly; nothing is dropped.
 
 Folded away (never nodes; whoever reads them applies them to the tensor it is given):
 
@@ -81,9 +81,19 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .ir import OpGraph, OpNode, TensorSpec
-from .kernels import ConvKernel, FnKernel, Kernel
-from .replay import Apply, Captured, CloneFirst, In, Method, ModuleCall, Replay, add_all, map_tree
+from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
+from ios_core.frontend.replay import (
+    Apply,
+    Captured,
+    CloneFirst,
+    In,
+    Method,
+    ModuleCall,
+    Replay,
+    add_all,
+    map_tree,
+)
+from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
 
 
 class TraceError(ValueError):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..partition import PART_ORDERS
-from ..schedule import SearchInfo
+from ios_core.ir.partition import PART_ORDERS
+from ios_core.ir.schedule import SearchInfo
 
 
 @dataclass(frozen=True)

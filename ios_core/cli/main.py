@@ -7,19 +7,16 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .cli_profile import add_profile_parser
-from .schedule import SEARCH_STRATEGIES, Schedule, ScheduleError
-from .schedulers.config import SearchConfig
-from .schedulers.observer import SearchObserver
-
-
-class CliError(Exception):
-    """A user-facing problem: printed as one line, exit status 2."""
+from ios_core.cli.errors import CliError
+from ios_core.cli.profile import add_profile_parser
+from ios_core.ir.schedule import SEARCH_STRATEGIES, Schedule, ScheduleError
+from ios_core.search.config import SearchConfig
+from ios_core.search.observer import SearchObserver
 
 
 # ---- commands -----------------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import list_models
+    from ios_core.frontend.models import list_models
 
     print(f"{'name':<14} {'input':<14} description")
     for name, shape, description in list_models():
@@ -39,10 +36,10 @@ def _slack(text: str) -> float | None:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from .cost import make_cost_model
-    from .frontend import trace_model
-    from .models import load_model
-    from .schedulers import optimize
+    from ios_core.cost import make_cost_model
+    from ios_core.frontend.models import load_model
+    from ios_core.frontend.tracing import trace_model
+    from ios_core.search import optimize
 
     try:
         config = SearchConfig(r=args.r, s=args.s, max_part_ops=args.max_part_ops,
@@ -69,10 +66,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import torch
 
-    from .executor import check, compile_schedule
-    from .frontend import trace_model
-    from .models import load_model
-    from .schedule import validate_schedule
+    from ios_core.frontend.models import load_model
+    from ios_core.frontend.tracing import trace_model
+    from ios_core.ir.schedule import validate_schedule
+    from ios_core.runtime.executor import check, compile_schedule
 
     schedule = Schedule.load(args.schedule)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -95,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = compiled(loaded.example_input.to(device))
         print(f"ran on {device}: output shape {tuple(out.shape)}")
     if device == "cuda" and args.time:
-        from .timing import time_ms
+        from ios_core.runtime.timing import time_ms
 
         compiled = compile_schedule(traced, schedule, device=device)
         print(f"measured on {torch.cuda.get_device_name()}: {time_ms(compiled):.3f} ms "
@@ -106,16 +103,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     import json
 
-    from .export import to_chrome_trace, to_csv, to_dot
+    from ios_core.export import to_chrome_trace, to_csv, to_dot
 
     schedule = Schedule.load(args.schedule)
     if not (args.trace or args.dot or args.csv):
         raise CliError("nothing to export: give --trace FILE, --dot FILE and/or --csv FILE")
     graph = None
     if args.dot:  # DOT draws the model's edges, so it needs the graph
-        from .frontend import trace
-        from .models import load_model
-        from .schedule import validate_schedule
+        from ios_core.frontend.models import load_model
+        from ios_core.frontend.tracing import trace
+        from ios_core.ir.schedule import validate_schedule
 
         loaded = load_model(schedule.model.name, batch=schedule.target.batch)
         graph = trace(loaded.module, loaded.example_input, name=loaded.name)

@@ -14,7 +14,7 @@ marks precisely the operators that dominate the sink.
 
 Example: ``a`` feeds two branches ``b`` and ``c`` that ``d`` joins; ``e`` reads ``d``.
 
->>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+>>> from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
 >>> def op(name, *ins, kind="act"):
 ...     return OpNode(name, kind, ins or ("x",), (1, 8, 4, 4))
 >>> g = OpGraph("demo", (TensorSpec("x", (1, 8, 4, 4)),),
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .ir import OpGraph
+from ios_core.ir.graph import OpGraph
 
 
 def _edge_reach(graph: OpGraph) -> tuple[int, list[int]]:
@@ -63,7 +63,7 @@ def _edge_reach(graph: OpGraph) -> tuple[int, list[int]]:
 def cut_points(graph: OpGraph) -> list[str]:
     """Operators that every input→output path passes through, in topological order.
 
-    >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+    >>> from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
     >>> x = TensorSpec("x", (1, 4, 8, 8))
     >>> chain = [OpNode(f"n{i}", "act", (f"n{i-1}" if i else "x",), x.shape) for i in range(3)]
     >>> cut_points(OpGraph("chain", (x,), tuple(chain), ("n2",)))
@@ -129,7 +129,7 @@ def count_downsets(graph: OpGraph, names: Sequence[str], cap: int) -> int:
     Appending op ``x`` (last in topological order) keeps every downset and adds ``D | x`` for
     each downset ``D`` holding all of ``x``'s predecessors, so they are counted op by op.
 
-    >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+    >>> from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
     >>> x = TensorSpec("x", (1, 4, 8, 8))
     >>> g = OpGraph("g", (x,), tuple(OpNode(n, "act", ("x",), x.shape) for n in "abc"), ("a",))
     >>> count_downsets(g, ["a", "b", "c"], cap=100), count_downsets(g, ["a", "b", "c"], cap=5)
@@ -163,7 +163,7 @@ def split_block(
     fewer independent ops are separated gave smaller parts and, per second of search, worse
     schedules on RandWire and NASNet, so the longest fit is used.)
 
-    >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+    >>> from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
     >>> x = TensorSpec("x", (1, 4, 8, 8))
     >>> chain = tuple(OpNode(f"n{i}", "act", (f"n{i-1}" if i else "x",), x.shape) for i in range(7))
     >>> split_block(OpGraph("g", (x,), chain, ("n6",)), [f"n{i}" for i in range(7)], 3)
@@ -199,7 +199,7 @@ def level_order(graph: OpGraph, block: Sequence[str]) -> list[str]:
     own (topological) order: itself a topological order, one that lists parallel branches side by
     side instead of one after another.
 
-    >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+    >>> from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
     >>> x = TensorSpec("x", (1, 4, 8, 8))
     >>> ops = [("a1", "x"), ("a2", "a1"), ("b1", "x"), ("b2", "b1")]  # two branches, as written
     >>> g = OpGraph("g", (x,), tuple(OpNode(n, "act", (s,), x.shape) for n, s in ops), ("a2", "b2"))

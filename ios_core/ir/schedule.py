@@ -6,7 +6,7 @@ A :class:`Schedule` lists :class:`Stage` s that run one after another. A stage's
   (topological) order on its own stream, and groups overlap;
 * ``"merge"``: exactly one group, the convolutions that are computed by one wide convolution, in the
   order their output channels appear in it, optionally followed by the concat that joins exactly
-  them (a view of the wide output: :func:`~ios_core.schedulers.merge.merge_stage_problem`).
+  them (a view of the wide output: :func:`~ios_core.ir.merge.merge_stage_problem`).
 
 File format ``ios-schedule/1`` (JSON)::
 
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .ir import OpGraph
+from ios_core.ir.graph import OpGraph
 
 FORMAT = "ios-schedule/1"
 STRATEGIES = ("concurrent", "merge")
@@ -246,7 +246,7 @@ def validate_schedule(
     earlier in its own group); groups of a concurrent stage do not read each other; merge stages
     obey the merge rules.
     """
-    from .schedulers.merge import merge_stage_problem  # local: merge rules live with schedulers
+    from ios_core.ir.merge import merge_stage_problem  # local: merge rules live with schedulers
 
     if check_fingerprint and schedule.model.fingerprint != graph.fingerprint():
         raise ScheduleError(

@@ -5,7 +5,7 @@
     compiled = compile_schedule(traced, schedule, device="cuda")
     y = compiled(x)            # a fresh tensor; equals traced.module(x) up to rounding
     compiled.replay()          # for timing: re-runs on the static input, no copies
-    time_ms(compiled)          # ios_core.timing: median of CUDA-graph replays
+    time_ms(compiled)          # ios_core.runtime.timing: median of CUDA-graph replays
     check(traced, schedule, device="cuda")
     # CheckResult(rel_err=4.7e-05, tolerance=0.0005, ok=True)  (Inception V3 on the H100)
 
@@ -17,7 +17,7 @@ replayed. ``compiled(x)`` copies ``x`` into the static input, replays and return
 the static outputs (safe to keep across calls); ``compiled.static_outputs`` are the references
 that the next replay overwrites. With ``use_cuda_graph=False`` the CUDA path runs eagerly.
 
-``options=EngineOptions(...)`` (:mod:`ios_core.levers`) turns on speed levers: fused cuDNN
+``options=EngineOptions(...)`` (:mod:`ios_core.runtime.levers`) turns on speed levers: fused cuDNN
 conv+ReLU, concats as views, cudnn.benchmark, stream caps, channels_last...; the default is the
 plain path. ``compiled.lever_report()`` says what they did (fused calls, concat views, ...).
 
@@ -33,8 +33,10 @@ from dataclasses import dataclass
 
 import torch
 
-from . import levers
-from .engine import (
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.schedule import Schedule, ScheduleError, validate_schedule
+from ios_core.runtime import levers
+from ios_core.runtime.engine import (
     CaptureError,
     Env,
     MergedStep,
@@ -47,10 +49,8 @@ from .engine import (
     move_kernels,
     run_stage,
 )
-from .ir import OpGraph
-from .levers import DEFAULT_OPTIONS, EngineOptions
-from .merged_conv import MergeError
-from .schedule import Schedule, ScheduleError, validate_schedule
+from ios_core.runtime.levers import DEFAULT_OPTIONS, EngineOptions
+from ios_core.runtime.merged_conv import MergeError
 
 
 class CompiledSchedule:
@@ -186,7 +186,7 @@ def compile_schedule(
 ) -> CompiledSchedule:
     """Check ``schedule`` against the traced graph, then build a runnable for it on ``device``.
 
-    ``options`` turn on the engine's speed levers (:class:`~ios_core.levers.EngineOptions`;
+    ``options`` turn on the engine's speed levers (:class:`~ios_core.runtime.levers.EngineOptions`;
     default: none). Raises :class:`ScheduleError` (before anything runs) when the schedule is not
     a valid plan for the graph, or a merge stage cannot be computed as one wide convolution.
     """

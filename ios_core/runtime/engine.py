@@ -17,9 +17,10 @@ block on any stream (also inside a graph capture) without ``record_stream``. For
 buffer that several streams of a stage write (a concat's, :mod:`levers`) is allocated on the
 current stream before the fork, never on one of the side streams.
 
-Optional levers (:class:`~ios_core.levers.EngineOptions`: fused cuDNN conv+ReLU and conv+add+ReLU,
-concats as views or filled in place, stream cap, launch order and priority) change the steps and
-the stream lanes of a plan, never what it computes; the defaults are the plain path above.
+Optional levers (:class:`~ios_core.runtime.levers.EngineOptions`: fused cuDNN conv+ReLU and
+conv+add+ReLU, concats as views or filled in place, stream cap, launch order and priority) change
+the steps and the stream lanes of a plan, never what it computes; the defaults are the plain path
+above.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from typing import TypeVar
 
 import torch
 
-from . import levers
-from .ir import OpGraph
-from .kernels import ConvKernel, Kernel
-from .levers import DEFAULT_OPTIONS, Alloc, ConcatLayout, EngineOptions
-from .merged_conv import MergedConv, MergeError, merge_convs
-from .schedulers.merge import merge_stage_problem, trailing_concat
+from ios_core.frontend.kernels import ConvKernel, Kernel
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.merge import merge_stage_problem, trailing_concat
+from ios_core.runtime import levers
+from ios_core.runtime.levers import DEFAULT_OPTIONS, Alloc, ConcatLayout, EngineOptions
+from ios_core.runtime.merged_conv import MergedConv, MergeError, merge_convs
 
 Env = dict[str, torch.Tensor]
 T = TypeVar("T")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..cost.base import Groups
-from ..ir import OpGraph
+from ios_core.cost.base import Groups
+from ios_core.ir.graph import OpGraph
 
 
 def greedy_stages(graph: OpGraph, stream_cap: int) -> list[tuple[str, Groups]]:
@@ -12,7 +12,7 @@ def greedy_stages(graph: OpGraph, stream_cap: int) -> list[tuple[str, Groups]]:
     When more ops are ready than the cap, the first ones in topological order run now and the
     rest wait for the next wavefront. Each op is a group of its own in a concurrent stage.
 
-    >>> from ios_core.ir import OpGraph, OpNode, TensorSpec
+    >>> from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
     >>> x = TensorSpec("x", (1, 4, 8, 8))
     >>> ops = [OpNode(n, "act", ("x",), x.shape) for n in "abc"]
     >>> g = OpGraph("g", (x,), (*ops, OpNode("d", "add", ("a", "b", "c"), x.shape)), ("d",))

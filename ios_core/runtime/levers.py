@@ -24,8 +24,8 @@ equal to the model's (up to rounding); one that cannot apply falls back to the p
   slices of one tensor, with the same strides (a merged conv's outputs in cat order, in NHWC or at
   any batch size), becomes a view of that tensor too. SqueezeNet's fire concats under NHWC.
 * ``nhwc_pool`` (with ``channels_last``): 2-d max pools run as one 3-d pool over the NHWC
-  tensor's (N, 1, H, W, C) view (:mod:`ios_core.nhwc_pool`); PyTorch's NHWC max-pool kernel is
-  about 5x slower at batch 1.
+  tensor's (N, 1, H, W, C) view (:mod:`ios_core.runtime.nhwc_pool`); PyTorch's NHWC max-pool kernel
+  is about 5x slower at batch 1.
 * ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` on during the warm-up runs and the
   capture, so cuDNN times its algorithms per shape before the graph fixes them.
 * ``stream_cap``, ``order``, ``stream_priority``: how a concurrent stage's groups map onto
@@ -50,11 +50,11 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from .ir import OpGraph
-from .kernels import ACTIVATIONS, ConvKernel, FnKernel, Kernel
-from .merged_conv import MergedConv
-from .nhwc_pool import NhwcPool, nhwc_pool_pays
-from .replay import Apply, In, ModuleCall, Replay, add_all
+from ios_core.frontend.kernels import ACTIVATIONS, ConvKernel, FnKernel, Kernel
+from ios_core.frontend.replay import Apply, In, ModuleCall, Replay, add_all
+from ios_core.ir.graph import OpGraph
+from ios_core.runtime.merged_conv import MergedConv
+from ios_core.runtime.nhwc_pool import NhwcPool, nhwc_pool_pays
 
 Env = dict[str, torch.Tensor]
 CONCAT_MODES = ("copy", "view", "inplace")
@@ -79,7 +79,8 @@ class EngineOptions:
     channels_last: bool = False
     pack_slices: bool = False  # with channels_last: merged slices copied packed in their stage
     strided_views: bool = False  # concats of consecutive strided slices of one tensor are views
-    nhwc_pool: bool = False  # with channels_last: max pools as one 3-d pool (ios_core.nhwc_pool)
+    # with channels_last: max pools as one 3-d pool (ios_core.runtime.nhwc_pool)
+    nhwc_pool: bool = False
 
     def __post_init__(self) -> None:
         if self.concat not in CONCAT_MODES:
@@ -264,8 +265,8 @@ def prepare_kernels(kernels: Mapping[str, Kernel], options: EngineOptions) -> di
 
 
 def nhwc_pool_kernel(k: FnKernel) -> FnKernel:
-    """``k`` with its pooling module run by :class:`~ios_core.nhwc_pool.NhwcPool`, when it is a
-    lone 2-d max pooling module call; else ``k`` itself."""
+    """``k`` with its pooling module run by :class:`~ios_core.runtime.nhwc_pool.NhwcPool`, when it
+    is a lone 2-d max pooling module call; else ``k`` itself."""
     expr = k.fn.expr if isinstance(k.fn, Replay) else None
     call = expr.fn if isinstance(expr, Apply) else None
     if not (isinstance(call, ModuleCall) and nhwc_pool_pays(call.module)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..cost.base import CostModel
-from ..ir import OpGraph
-from ..schedule import Schedule, validate_schedule
+from ios_core.cost.base import CostModel
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.schedule import Schedule, validate_schedule
 
 
 def price_schedule(schedule: Schedule, graph: OpGraph, cost: CostModel) -> Schedule:

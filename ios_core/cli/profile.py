@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from .profiling import ProfileObserver, StageRequest
-from .schedule import SEARCH_STRATEGIES
+from ios_core.cli.errors import CliError
+from ios_core.ir.schedule import SEARCH_STRATEGIES
+from ios_core.profiling import ProfileObserver, StageRequest
 
 
 def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,11 +51,10 @@ def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 def cmd_profile(args: argparse.Namespace) -> int:
     import torch
 
-    from .cli import CliError
-    from .frontend import trace_model
-    from .models import load_model
-    from .profiling import collect_stages, profile_model
-    from .schedulers import SearchConfig
+    from ios_core.frontend.models import load_model
+    from ios_core.frontend.tracing import trace_model
+    from ios_core.profiling import collect_stages, profile_model
+    from ios_core.search import SearchConfig
 
     if not torch.cuda.is_available():
         raise CliError("profiling measures stages on a CUDA GPU, and torch sees none here; "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..cost.base import CostModel, Groups, StageCost
-from ..ir import OpGraph
+from ios_core.cost.base import CostModel, Groups, StageCost
+from ios_core.ir.graph import OpGraph
 
 
 class StageCostCache:

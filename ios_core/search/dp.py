@@ -37,10 +37,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cost.base import Groups, StageCost
-from ..ir import OpGraph
-from .merge import concat_of_merge, merge_key
-from .observer import SearchObserver
+from ios_core.cost.base import Groups, StageCost
+from ios_core.ir.graph import OpGraph
+from ios_core.ir.merge import concat_of_merge, merge_key
+from ios_core.search.observer import SearchObserver
 
 MODES = {  # search strategy -> (concurrent endings beyond single ops?, merge endings?)
     "ios-merge": (False, True),

@@ -1,0 +1,1 @@
+"""``python -m ios_core`` and the ``ios-explorer`` console script."""
