@@ -1,12 +1,12 @@
 """The engine's speed levers side by side on this GPU: what each one buys, per model, in one run.
 
-    PYTHONPATH=. python3 benchmarks/ablation.py --out-dir $OUT     # 4 models, <= ~4 min on an H100
-    PYTHONPATH=. python3 benchmarks/ablation.py --models squeezenet --configs baseline,+fused
-    PYTHONPATH=. python3 benchmarks/ablation.py --cost measured    # schedules from measured stages
+    python -m benchmarks.ablation --out-dir $OUT     # 4 models, <= ~4 min on an H100
+    python -m benchmarks.ablation --models squeezenet --configs baseline,+fused
+    python -m benchmarks.ablation --cost measured    # schedules from measured stages
 
 Per model (batch 1): trace; search ios-both and sequential on the simulated H100 (``--cost
 measured``: on measured stages, plain engine); then for each configuration (a schedule, a dtype and
-:class:`ios_core.runtime.levers.EngineOptions`) compile it into one CUDA graph and time its replays
+:class:`ios_core.runtime.options.EngineOptions`) compile it into one CUDA graph and time its replays
 with
 ``ios_core.runtime.timing.time_samples``. Checks per row: fp32 rows run once more eagerly with TF32
 off and are compared with the module in float64 on the CPU (``rel_err``, tolerance 5e-4: the
@@ -26,33 +26,36 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
-import gc
-import json
-import os
-import platform
-import signal
 import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # `python3 benchmarks/ablation.py` works without PYTHONPATH
+import torch
 
-import torch  # noqa: E402
-
-from ios_core.ir.files import atomic_write_text  # noqa: E402
-from ios_core.runtime import executor  # noqa: E402
-from ios_core.runtime.executor import tf32_mode  # noqa: E402
-from ios_core.runtime.levers import DEFAULT_OPTIONS, EngineOptions  # noqa: E402
-from ios_core.runtime.timing import time_samples  # noqa: E402
+from benchmarks import harness
+from benchmarks.harness import ALARM, TimeLimit, attempt, environment, flatten, free, timing_fields
+from benchmarks.report import (
+    Report,
+    Row,
+    add_out_dir,
+    argument_parser,
+    latency_cell,
+    log,
+    num,
+    out_dir,
+    pivot,
+    sci,
+    table,
+    versions,
+)
+from ios_core.runtime import executor
+from ios_core.runtime.executor import tf32_mode
+from ios_core.runtime.options import DEFAULT_OPTIONS, EngineOptions
+from ios_core.runtime.timing import time_samples
 
 MODELS = ("squeezenet", "inception_v3", "randwire", "nasnet")  # cheapest first
 F32, F16, BF16 = torch.float32, torch.float16, torch.bfloat16
@@ -112,44 +115,21 @@ CORE = ("baseline", "+fused", "all")  # run even when the time budget is spent
 
 
 # ---- results file -----------------------------------------------------------------------------
-class Report:
-    """Header plus rows, rewritten as JSON and Markdown after every row (a cut run keeps them)."""
-
-    def __init__(self, out_dir: Path, header: dict[str, Any]) -> None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self.json_path, self.md_path = out_dir / "ablation.json", out_dir / "ablation.md"
-        self.header = header
-        self.rows: list[dict[str, Any]] = []
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        self.write()
-        _log(_row_line(row))
-
-    def write(self) -> None:
-        data = {**self.header, "rows": self.rows}
-        atomic_write_text(self.json_path, json.dumps(data, indent=1, default=str) + "\n")
-        atomic_write_text(self.md_path, markdown(data))
-
-
-
 def markdown(data: dict[str, Any]) -> str:
     h = data
+    details = table(
+        ["model", "config", "ms", "p10", "p90", "x base", "rel. err", "ok", "drift", "notes"],
+        ([r["model"], r["config"], num(r.get("ms")), num(r.get("p10_ms")), num(r.get("p90_ms")),
+          num(r.get("speedup"), 2), sci(r.get("rel_err")), _ok(r.get("ok")),
+          sci(r.get("drift")), _notes(r)] for r in data["rows"]))
     lines = [f"# Engine levers on {h['device']}", "",
-             f"torch {h['torch']}, CUDA {h['cuda']}, cuDNN {h['cudnn']}, {h['date']}; batch "
+             f"{versions(h)}; batch "
              f"{h['batch']}; schedules searched on {h['cost']}; TF32 convs "
              f"{'on' if h['tf32_cudnn'] else 'off'}; median ms of {h['iters']} {h['timed']} "
              f"after {h['warmup']} warm-ups (ios_core.runtime.timing.time_samples).", "",
              "## Latency (ms)", "", *short_table(data["rows"]), "",
              "## Speed-up over baseline (geomean over the models that ran both)", "",
-             *geomean_table(data["rows"]), "", "## Details", "",
-             "| model | config | ms | p10 | p90 | x base | rel. err | ok | drift | notes |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in data["rows"]:
-        lines.append(f"| {r['model']} | {r['config']} | {_num(r.get('ms'))} | "
-                     f"{_num(r.get('p10_ms'))} | {_num(r.get('p90_ms'))} | "
-                     f"{_num(r.get('speedup'), 2)} | {_sci(r.get('rel_err'))} | "
-                     f"{_ok(r.get('ok'))} | {_sci(r.get('drift'))} | {_notes(r)} |")
+             *geomean_table(data["rows"]), "", "## Details", "", *details]
     lines += ["", "rel. err: fp32 rows run eagerly with TF32 off, 16-bit rows as timed, "
               "against the module in float64 on the CPU; ok: fp32 within 5e-4, 16-bit within 2x "
               "the module's own error in that dtype (module_err) or the executor's tolerance. "
@@ -158,49 +138,26 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def short_table(rows: Sequence[dict[str, Any]]) -> list[str]:
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    configs = list(dict.fromkeys(r["config"] for r in rows))
-    cell = {(r["model"], r["config"]): r for r in rows}
-    out = ["| config | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
-    for c in configs:
-        vals = [_cell(cell.get((m, c))) for m in models]
-        out.append(f"| {c} | " + " | ".join(vals) + " |")
-    return out
+def short_table(rows: Sequence[Row]) -> list[str]:
+    """Milliseconds per configuration and model."""
+    return pivot(rows, ("config",), "model", latency_cell)
 
 
-def geomean_table(rows: Sequence[dict[str, Any]]) -> list[str]:
-    out = ["| config | speed-up | models |", "|---|---|---|"]
+def geomean_table(rows: Sequence[Row]) -> list[str]:
+    """Each configuration's geometric-mean speed-up over the baseline."""
+    lines = []
     for c in dict.fromkeys(r["config"] for r in rows):
         ups = [r["speedup"] for r in rows if r["config"] == c and r.get("speedup")]
         if ups:
-            geo = statistics.geometric_mean(ups)
-            out.append(f"| {c} | {geo:.3f} | {len(ups)} |")
-    return out
-
-
-def _cell(row: dict[str, Any] | None) -> str:
-    if row is None:
-        return ""
-    if row.get("ms") is None:
-        return "skipped" if str(row.get("error", "")).startswith("skipped") else "error"
-    text = f"{row['ms']:.3f}"
-    return text + ("" if row.get("ok", True) else " (!)")
-
-
-def _num(x: Any, digits: int = 3) -> str:
-    return "" if x is None else f"{x:.{digits}f}"
-
-
-def _sci(x: Any) -> str:
-    return "" if x is None else f"{x:.1e}"
+            lines.append([c, f"{statistics.geometric_mean(ups):.3f}", len(ups)])
+    return table(["config", "speed-up", "models"], lines)
 
 
 def _ok(x: Any) -> str:
     return "" if x is None else ("yes" if x else "NO")
 
 
-def _notes(r: dict[str, Any]) -> str:
+def _notes(r: Row) -> str:
     notes = []
     levers = r.get("levers") or {}
     for key in ("conv_relu", "conv_add_relu", "concat", "slots"):
@@ -224,62 +181,20 @@ def _counts(d: dict[str, int]) -> str:
     return ",".join(f"{k}={v}" for k, v in d.items())
 
 
-def _row_line(r: dict[str, Any]) -> str:
+def _row_line(r: Row) -> str:
     if r.get("ms") is None:
         return f"{r['model']} {r['config']}: {r.get('error', 'no time')}"
     up = f" ({r['speedup']:.3f}x)" if r.get("speedup") else ""
-    return f"{r['model']} {r['config']}: {r['ms']:.3f} ms{up}, rel_err {_sci(r.get('rel_err'))}"
-
-
-_T0 = time.perf_counter()
-
-
-def _log(text: str) -> None:
-    print(f"[{time.perf_counter() - _T0:6.1f} s] {text}", flush=True)
-
-
-class SearchTimeout(BaseException):
-    """A schedule search ran past its limit (a BaseException: no ``except Exception`` on the way
-    through the search may swallow it)."""
-
-
-@contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise SearchTimeout in the block after ``seconds`` (SIGALRM; no limit where absent)."""
-    if not seconds or not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise SearchTimeout
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    return f"{r['model']} {r['config']}: {r['ms']:.3f} ms{up}, rel_err {sci(r.get('rel_err'))}"
 
 
 # ---- one model --------------------------------------------------------------------------------
-class ModelRun:
+class ModelRun(harness.ModelRun):
     """A traced model, its schedules, its float64 reference and the baseline graph's output."""
 
     def __init__(self, name: str, args: argparse.Namespace) -> None:
-        from ios_core.frontend import models
-        from ios_core.frontend import tracing as frontend
-
-        self.name, self.args, self.device = name, args, torch.device(args.device)
-        t0 = time.perf_counter()
-        loaded = models.load_model(name, batch=args.batch, seed=0)
-        self.module = loaded.module
-        self.traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
-        self.trace_s = time.perf_counter() - t0
-        self.inputs = executor.random_inputs(self.traced.graph, seed=0)  # CPU, as check() draws
-        t0 = time.perf_counter()
-        self.reference = _flatten(executor.reference_outputs(loaded.module, self.inputs))
-        self.reference_s = time.perf_counter() - t0
+        super().__init__(name, args.batch)
+        self.args, self.device = args, torch.device(args.device)
         self.schedules: dict[str, Any] = {}
         self.search_s: dict[str, float] = {}
         self.substituted: dict[str, str] = {}  # strategy -> what ran instead (search too slow)
@@ -297,11 +212,11 @@ class ModelRun:
             cost = self._cost()
             limit = self.args.search_limit_s if self.args.cost != "measured" else None
             try:  # never interrupt a measured search: a capture would be left half-done
-                with time_limit(limit):
+                with ALARM.limit(limit, f"the {strategy} search"):
                     found = optimize(self.traced.graph, strategy, cost, SearchConfig(),
                                      model_name=self.name)
-            except SearchTimeout:
-                _log(f"{self.name}: {strategy} search passed {limit:.0f} s; using greedy")
+            except TimeLimit:
+                log(f"{self.name}: {strategy} search passed {limit:.0f} s; using greedy")
                 found = optimize(self.traced.graph, "greedy", cost, SearchConfig(),
                                  model_name=self.name)
                 self.substituted[strategy] = "greedy"
@@ -318,30 +233,28 @@ class ModelRun:
 
         return make_cost_model(self.args.cost, self.traced, batch=self.args.batch)
 
-    def run_config(self, cfg: Config) -> dict[str, Any]:
+    def run_config(self, cfg: Config) -> Row:
         sched = self.schedule(cfg.schedule)
-        row: dict[str, Any] = {"model": self.name, "config": cfg.name, "schedule": cfg.schedule,
-                               "dtype": str(cfg.dtype).removeprefix("torch."),
-                               "options": asdict(cfg.options), "label": cfg.options.label(),
-                               "ms": None, "stages": len(sched.stages),
-                               "predicted_ms": sched.predicted_ms}
+        row: Row = {"model": self.name, "config": cfg.name, "schedule": cfg.schedule,
+                    "dtype": str(cfg.dtype).removeprefix("torch."),
+                    "options": asdict(cfg.options), "label": cfg.options.label(),
+                    "ms": None, "stages": len(sched.stages), "predicted_ms": sched.predicted_ms}
         if cfg.schedule in self.substituted:
             row["schedule_used"] = self.substituted[cfg.schedule]
         compiled = executor.compile_schedule(self.traced, sched, self.device, cfg.dtype,
                                              options=cfg.options)
         try:
-            out = _flatten(compiled(*self.inputs))
+            out = flatten(compiled(*self.inputs), cpu=True)
             timing = time_samples(compiled, self.args.warmup, self.args.iters, self.device)
-            row.update(ms=timing.median_ms, p10_ms=timing.percentile_ms(10),
-                       p90_ms=timing.percentile_ms(90), streams=compiled.num_streams,
+            row.update(**timing_fields(timing), streams=compiled.num_streams,
                        levers=compiled.lever_report())
         finally:
             del compiled
-            _free()
+            free()
         self._compare(cfg, row, out)
         return row
 
-    def _compare(self, cfg: Config, row: dict[str, Any], out: list[torch.Tensor]) -> None:
+    def _compare(self, cfg: Config, row: Row, out: list[torch.Tensor]) -> None:
         if cfg.dtype == F32:
             if cfg.name == "baseline":
                 self.baseline_ms, self.baseline_out = row["ms"], out
@@ -369,10 +282,10 @@ class ModelRun:
                                                  self.device, F32, use_cuda_graph=False,
                                                  options=opts)
             try:
-                out = _flatten(compiled(*self.inputs))
+                out = flatten(compiled(*self.inputs), cpu=True)
             finally:
                 del compiled
-                _free()
+                free()
         return executor.relative_error(out, self.reference)
 
     def _module_error(self, dtype: torch.dtype) -> float:
@@ -380,9 +293,9 @@ class ModelRun:
             module = copy.deepcopy(self.module).to(self.device, dtype).eval()
             with torch.no_grad():
                 out = module(*(x.to(self.device, dtype) for x in self.inputs))
-            self.module_err[dtype] = executor.relative_error(_flatten(out), self.reference)
+            self.module_err[dtype] = self.rel_err(out)
             del module
-            _free()
+            free()
         return self.module_err[dtype]
 
     def info(self) -> dict[str, Any]:
@@ -393,40 +306,10 @@ class ModelRun:
                 "predicted_ms": {k: s.predicted_ms for k, s in self.schedules.items()}}
 
 
-def _flatten(obj: Any) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj.detach().cpu()]
-    if isinstance(obj, dict):
-        obj = list(obj.values())
-    return [t for v in obj for t in _flatten(v)]
-
-
-def _free() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()  # surface (and drop) asynchronous errors here, not in a later row
-        torch.cuda.empty_cache()
-
-
 # ---- the whole run ----------------------------------------------------------------------------
-def attempt(report: Report, model: str, cfg_name: str, fn: Callable[[], dict[str, Any]]) -> None:
-    """Run one configuration; on failure record the error in its row and go on."""
-    try:
-        row = fn()
-    except Exception as e:  # noqa: BLE001 - one failing lever must not end the run
-        traceback.print_exc(file=sys.stderr)
-        row = {"model": model, "config": cfg_name, "ms": None,
-               "error": f"{type(e).__name__}: {e}"}
-        try:
-            _free()
-        except Exception:  # noqa: BLE001 - a sticky CUDA error: later rows will say so
-            pass
-    report.add(row)
-
-
 def run_model(report: Report, name: str, configs: Sequence[Config], args: argparse.Namespace,
               end: float) -> None:
-    _log(f"{name}: tracing, reference, search")
+    log(f"{name}: tracing, reference, search")
     try:
         run = ModelRun(name, args)
         for strategy in dict.fromkeys(c.schedule for c in configs):
@@ -443,18 +326,14 @@ def run_model(report: Report, name: str, configs: Sequence[Config], args: argpar
             report.add({"model": name, "config": cfg.name, "ms": None,
                         "error": "skipped: time budget used up"})
             continue
-        attempt(report, name, cfg.name, lambda cfg=cfg: run.run_config(cfg))
+        attempt(report, lambda cfg=cfg: run.run_config(cfg), model=name, config=cfg.name)
 
 
 def header(args: argparse.Namespace) -> dict[str, Any]:
     cuda = torch.cuda.is_available() and torch.device(args.device).type == "cuda"
     return {
-        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        **environment(args.device),
         "timed": "CUDA-event-timed graph replays" if cuda else "host-timed runs",
-        "torch": torch.__version__, "cuda": torch.version.cuda or "",
-        "cudnn": str(torch.backends.cudnn.version()) if cuda else "",
-        "python": platform.python_version(),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "batch": args.batch, "cost": args.cost, "iters": args.iters, "warmup": args.warmup,
         "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
@@ -465,7 +344,7 @@ def header(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argument_parser("benchmarks.ablation", __doc__)
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--configs", default="", help="comma-separated config names (default: all)")
     p.add_argument("--batch", type=int, default=1)
@@ -481,7 +360,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="skip the eager TF32-off accuracy run of fp32 rows")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out-dir", default=os.environ.get("OUT") or str(ROOT / "benchmarks/results"))
+    add_out_dir(p)
     return p.parse_args(argv)
 
 
@@ -501,10 +380,11 @@ def select(names: str) -> list[Config]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configs = select(args.configs)
-    report = Report(Path(args.out_dir), header(args))
+    report = Report(out_dir(args.out_dir), "ablation", header(args), markdown,
+                    describe=_row_line)
     report.write()
-    _log(f"{report.header['device']}, torch {torch.__version__}: {len(args.models)} models x "
-         f"{len(configs)} configs -> {report.json_path}")
+    log(f"{report.header['device']}, torch {torch.__version__}: {len(args.models)} models x "
+        f"{len(configs)} configs -> {report.json_path}")
     start = time.perf_counter()
     for i, name in enumerate(args.models):
         # each model may use its share of what is left; the core configs always run
@@ -517,4 +397,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

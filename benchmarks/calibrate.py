@@ -1,7 +1,7 @@
 """Fit the simulated H100 to the shipped H100 stage profiles and report its per-stage error.
 
-    PYTHONPATH=. python3 benchmarks/calibrate.py                 # profile:h100, all batch sizes
-    PYTHONPATH=. python3 benchmarks/calibrate.py --profile h100 --params launch_us compute_eff
+    python -m benchmarks.calibrate                 # profile:h100, all batch sizes
+    python -m benchmarks.calibrate --profile h100 --params launch_us compute_eff
 
 Runs on the CPU (it traces the sample models to rebuild the measured stages). Writes
 benchmarks/results/calibration.md and .json, and prints the fitted preset to paste into
@@ -10,21 +10,16 @@ benchmarks/results/calibration.md and .json, and prints the fitted preset to pas
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import json
 import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ios_core.cost.analytic import SimulatedCost  # noqa: E402
-from ios_core.cost.calibrate import (  # noqa: E402
+from benchmarks.report import RESULTS, argument_parser, table, write_json
+from ios_core.cost.analytic import SimulatedCost
+from ios_core.cost.calibrate import (
     FIT_BOUNDS,
     FitResult,
     Sample,
@@ -34,8 +29,9 @@ from ios_core.cost.calibrate import (  # noqa: E402
     relative_errors,
     samples_from_db,
 )
-from ios_core.cost.profile_db import ProfileDB, list_profiles  # noqa: E402
-from ios_core.ir.graph import OpGraph  # noqa: E402
+from ios_core.cost.profile_db import ProfileDB, list_profiles
+from ios_core.ir.files import atomic_write_text
+from ios_core.ir.graph import OpGraph
 
 
 def load_samples(profile: str) -> tuple[list[Sample], list[dict[str, Any]]]:
@@ -86,34 +82,31 @@ def report(fit: FitResult, before: SimulatedCost, samples: Sequence[Sample],
 
 
 def markdown(r: dict[str, Any]) -> str:
-    def row(name: str, e: dict[str, float]) -> str:
-        return (f"| {name} | {e['n']} | {100 * e['median']:.1f} % | {100 * e['p90']:.1f} % | "
-                f"{100 * e['bias']:+.1f} % |")
+    def errors(named: Sequence[tuple[str, dict[str, float]]]) -> list[str]:
+        return table(["stages", "n", "median abs. error", "p90 abs. error", "median signed error"],
+                     ([name, e["n"], f"{100 * e['median']:.1f} %", f"{100 * e['p90']:.1f} %",
+                       f"{100 * e['bias']:+.1f} %"] for name, e in named))
 
-    head = "| stages | n | median abs. error | p90 abs. error | median signed error |"
-    rule = "|---|---|---|---|---|"
+    before = r["by_kind_before"]
     lines = [f"# Calibration of simulated:h100 against profile:{r['profile']}", "",
              f"{r['date']}. Per-stage relative error |simulated − measured| / measured over "
              f"every measured stage of the shipped databases; the fit minimises the mean squared "
              f"log ratio (loss {r['loss']['before']:.3f} → {r['loss']['after']:.3f}, "
              f"{r['loss']['evals']} evaluations).", "",
-             "## Error", "", head, rule,
-             row("all, current preset", r["error_before"]),
-             row("all, fitted preset", r["error_after"]), "",
+             "## Error", "",
+             *errors([("all, current preset", r["error_before"]),
+                      ("all, fitted preset", r["error_after"])]), "",
              "By stage kind, fitted preset (the current preset's median in brackets):", "",
-             head, rule]
-    for kind, e in r["by_kind_after"].items():
-        b = r["by_kind_before"].get(kind, {}).get("median", float("nan"))
-        lines.append(row(f"{kind} ({100 * b:.0f} %)", e))
-    lines += ["", "By model (fitted):", "", head, rule]
-    lines += [row(m, e) for m, e in r["by_model_after"].items()]
-    lines += ["", "## Fitted parameters", "", "| parameter | current preset | fitted |",
-              "|---|---|---|"]
-    lines += [f"| {k} | {r['start'][k]} | {v} |" for k, v in r["fitted"].items()]
-    lines += ["", "## Sources", "", "| file | batch | entries | used | skipped |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {s['file']} | {s['batch']} | {s['entries']} | {s['used']} | {s['skipped']} |"
-              for s in r["sources"]]
+             *errors([(f"{kind} ({100 * before.get(kind, {}).get('median', float('nan')):.0f} %)",
+                       e) for kind, e in r["by_kind_after"].items()]),
+             "", "By model (fitted):", "", *errors(list(r["by_model_after"].items())),
+             "", "## Fitted parameters", "",
+             *table(["parameter", "current preset", "fitted"],
+                    ([k, r["start"][k], v] for k, v in r["fitted"].items())),
+             "", "## Sources", "",
+             *table(["file", "batch", "entries", "used", "skipped"],
+                    ([s["file"], s["batch"], s["entries"], s["used"], s["skipped"]]
+                     for s in r["sources"]))]
     return "\n".join(lines) + "\n"
 
 
@@ -123,13 +116,15 @@ def preset_snippet(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser("benchmarks.calibrate", __doc__)
     p.add_argument("--profile", default="h100", help="profile name in data/profiles")
     p.add_argument("--params", nargs="+", default=None, choices=sorted(FIT_BOUNDS),
                    help="parameters to fit (default: all fittable)")
     p.add_argument("--max-samples", type=int, default=4000,
                    help="fit on at most this many stages (seeded sample); errors use all")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "calibration.md"))
+    p.add_argument("--out", default=str(RESULTS / "calibration.md"),
+                   help="Markdown report; the JSON goes beside it (default "
+                        "benchmarks/results/calibration.md)")
     args = p.parse_args(argv)
     samples, sources = load_samples(args.profile)
     subset = samples if len(samples) <= args.max_samples else random.Random(0).sample(
@@ -138,8 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = report(fit, SimulatedCost("h100"), samples, sources, args.profile)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(result))
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_text(out, markdown(result))
+    write_json(out.with_suffix(".json"), result)
     b, a = result["error_before"], result["error_after"]
     print(f"per-stage error over {a['n']} stages: median {100 * b['median']:.1f} % -> "
           f"{100 * a['median']:.1f} %, p90 {100 * b['p90']:.1f} % -> {100 * a['p90']:.1f} %")

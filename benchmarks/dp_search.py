@@ -1,8 +1,8 @@
 """Search speed of the schedulers on the sample models with the simulated H100 (CPU only).
 
-    PYTHONPATH=. python3 benchmarks/dp_search.py                       # all models, ios-both
-    PYTHONPATH=. python3 benchmarks/dp_search.py --models inception_v3 --strategies all
-    PYTHONPATH=. python3 benchmarks/dp_search.py --states 2048 4096 8192   # the part-size sweep
+    python -m benchmarks.dp_search                       # all models, ios-both
+    python -m benchmarks.dp_search --models inception_v3 --strategies all
+    python -m benchmarks.dp_search --states 2048 4096 8192   # the part-size sweep
 
 For each (model, strategy, max_part_states) it records DP states, transitions, distinct stages
 costed, memo hits, parts, search seconds (wall and process CPU: the machine may be shared) and
@@ -12,22 +12,23 @@ the predicted latency. Tracing is not timed. Writes ``dp_search.json`` and ``dp_
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
-from pathlib import Path
+from collections.abc import Sequence
 
+from benchmarks.report import Row, add_out_dir, argument_parser, out_dir, table, write_json
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.frontend.models import load_model
 from ios_core.frontend.tracing import trace
+from ios_core.ir.files import atomic_write_text
+from ios_core.ir.graph import OpGraph
 from ios_core.ir.schedule import SEARCH_STRATEGIES
 from ios_core.search import SearchConfig, optimize
 
 MODELS = ("inception_v3", "squeezenet", "randwire", "nasnet")
 
 
-def measure(graph, strategy: str, config: SearchConfig, cost: SimulatedCost) -> dict:
+def measure(graph: OpGraph, strategy: str, config: SearchConfig, cost: SimulatedCost) -> Row:
     """One search: its statistics, wall and CPU seconds, and the predicted latency."""
     wall, cpu = time.perf_counter(), time.process_time()
     sched = optimize(graph, strategy, cost, config)
@@ -52,23 +53,23 @@ def measure(graph, strategy: str, config: SearchConfig, cost: SimulatedCost) -> 
     }
 
 
-def markdown(rows: list[dict]) -> str:
-    keys = ["model", "strategy", "max_part_states", "ops", "blocks", "parts", "states",
-            "transitions", "stages_costed", "wall_s", "cpu_s", "predicted_ms"]
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(row[k]) for k in keys) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+COLUMNS = ("model", "strategy", "max_part_states", "ops", "blocks", "parts", "states",
+           "transitions", "stages_costed", "wall_s", "cpu_s", "predicted_ms")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def markdown(rows: list[Row]) -> str:
+    return "\n".join(table(COLUMNS, ([row[k] for k in COLUMNS] for row in rows))) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argument_parser("benchmarks.dp_search", __doc__)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--strategies", nargs="+", default=["ios-both"])
     parser.add_argument("--states", nargs="+", type=int, default=[SearchConfig().max_part_states])
     parser.add_argument("-r", type=int, default=3)
     parser.add_argument("-s", type=int, default=8)
-    parser.add_argument("--out-dir", default=os.environ.get("OUT") or "benchmarks/results")
-    args = parser.parse_args()
+    add_out_dir(parser)
+    args = parser.parse_args(argv)
     strategies = list(SEARCH_STRATEGIES) if args.strategies == ["all"] else args.strategies
     cost = SimulatedCost("h100")
     rows = []
@@ -81,11 +82,12 @@ def main() -> None:
                 row = {"model": name, **measure(graph, strategy, config, cost)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    out = Path(args.out_dir)
+    out = out_dir(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "dp_search.json").write_text(json.dumps(rows, indent=1))
-    (out / "dp_search.md").write_text(markdown(rows))
+    write_json(out / "dp_search.json", rows)
+    atomic_write_text(out / "dp_search.md", markdown(rows))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

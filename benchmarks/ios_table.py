@@ -1,8 +1,8 @@
 """The IOS table on this GPU: every method for every model, measured in one run.
 
-    PYTHONPATH=. python3 benchmarks/ios_table.py            # the full table (<= ~9 min, H100)
-    PYTHONPATH=. python3 benchmarks/ios_table.py --quick    # smoke test: squeezenet, no compile
-    PYTHONPATH=. python3 benchmarks/ios_table.py --models inception_v3 --batch 1 16
+    python -m benchmarks.ios_table            # the full table (<= ~9 min, H100)
+    python -m benchmarks.ios_table --quick    # smoke test: squeezenet, no compile
+    python -m benchmarks.ios_table --models inception_v3 --batch 1 16
 
 Methods per (model, batch): eager; cudagraph (the model's own forward captured in one CUDA graph on
 one stream); sequential, greedy, ios-merge, ios-parallel, ios-both (searched with the measured
@@ -27,40 +27,50 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
-import json
-import os
-import signal
 import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # `python3 benchmarks/ios_table.py` works without PYTHONPATH
+import torch
 
-import torch  # noqa: E402
-
-from ios_core.cli.profile import device_slug  # noqa: E402
-from ios_core.cost.analytic import SimulatedCost  # noqa: E402
-from ios_core.cost.profile_db import (  # noqa: E402
+from benchmarks import harness
+from benchmarks.harness import ALARM, GuardedCost, attempt, environment, require_cuda, timing_fields
+from benchmarks.report import (
+    Report,
+    Row,
+    add_out_dir,
+    argument_parser,
+    latency_cell,
+    log,
+    num,
+    out_dir,
+    pivot,
+    sci,
+    table,
+    versions,
+)
+from ios_core.cost.analytic import SimulatedCost
+from ios_core.cost.cached import CachedCost
+from ios_core.cost.factory import default_measured
+from ios_core.cost.profile_db import (
     SCHEDULE_SUFFIX,
     ProfileDB,
     ProfileError,
     ProfileKey,
+    device_slug,
 )
-from ios_core.ir.files import atomic_write_text  # noqa: E402
-from ios_core.ir.schedule import Schedule  # noqa: E402
-from ios_core.profiling import CachedCost, StageRequest, measure_settings, model_subset  # noqa: E402
-from ios_core.runtime.levers import EngineOptions, options_from_label  # noqa: E402
-from ios_core.search import SearchConfig, optimize  # noqa: E402
+from ios_core.cost.recording import StageRequest
+from ios_core.ir.schedule import Schedule
+from ios_core.profiling import measure_settings, model_subset
+from ios_core.runtime.options import EngineOptions, options_from_label
+from ios_core.runtime.timing import time_samples
+from ios_core.search import SearchConfig, optimize
 
 # sequential first: it measures every single-op stage, which every other search needs; then
 # ios-both, so that when a run's measuring time runs out its stages were measured first
@@ -77,51 +87,32 @@ MIN_SEARCH_S = 10.0  # a DP search always gets this long, even when its run's sh
 
 
 # ---- results file -----------------------------------------------------------------------------
-class Report:
-    """Rows plus header, rewritten as JSON and Markdown after every row (a cut run keeps them)."""
-
-    def __init__(self, out_dir: Path, slug: str, header: dict[str, Any]) -> None:
-        self.json_path = out_dir / f"{slug}.json"
-        self.md_path = out_dir / f"{slug}.md"
-        self.header = header
-        self.rows: list[dict[str, Any]] = []
-        self.profiles: list[dict[str, Any]] = []
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        self.write()
-        _log(_row_line(row))
-
-    def write(self) -> None:
-        data = {**self.header, "rows": self.rows, "profiles": self.profiles}
-        atomic_write_text(self.json_path, json.dumps(data, indent=1) + "\n")
-        atomic_write_text(self.md_path, markdown(data))
-
+def new_report(folder: Path, header: dict[str, Any]) -> Report:
+    """``<slug>.json`` / ``<slug>.md`` with the stage profiles saved so far (``profiles``)."""
+    return Report(folder, header["slug"], header, markdown, describe=_row_line,
+                  extra={"profiles": []})
 
 
 def markdown(data: dict[str, Any]) -> str:
+    details = table(
+        ["model", "batch", "method", "ms", "search s", "predicted ms", "predicted / measured",
+         "rel. err", "notes"],
+        ([r["model"], r["batch"], r["method"], num(r.get("ms")), num(r.get("search_s"), 1),
+          num(r.get("predicted_ms")), _ratio(r.get("predicted_ms"), r.get("ms")),
+          sci(r.get("rel_err")), _notes(r, data["config"])] for r in data["rows"]))
     lines = [f"# IOS table on {data['device']}", "",
-             f"torch {data['torch']}, cuDNN {data['cudnn']}, {data['date']}; fp32 "
+             f"{versions(data)}; fp32 "
              f"(TF32 convs {'on' if data['settings'].get('tf32_cudnn') else 'off'}); "
              f"r={data['config']['r']}, s={data['config']['s']}; median ms of CUDA-event-timed "
              f"runs ({data['config']['iters']} after {data['config']['warmup']} warm-ups).", "",
              "## Latency (ms)", "", *pivot_table(data["rows"]), "",
              "## ios-both against the others", "", *ratio_table(data["rows"]), "",
-             "## Details", "",
-             "| model | batch | method | ms | search s | predicted ms | predicted / measured | "
-             "rel. err | notes |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in data["rows"]:
-        pred, ms = r.get("predicted_ms"), r.get("ms")
-        ratio = _num(pred / ms) if pred is not None and ms else ""
-        lines.append(f"| {r['model']} | {r['batch']} | {r['method']} | {_num(ms)} | "
-                     f"{_num(r.get('search_s'), 1)} | {_num(pred)} | {ratio} | "
-                     f"{_sci(r.get('rel_err'))} | {_notes(r, data['config'])} |")
+             "## Details", "", *details]
     if data.get("profiles"):
-        lines += ["", "## Stage profiles", "", "| file | stages | measuring s | estimated |",
-                  "|---|---|---|---|"]
-        lines += [f"| {p['file']} | {p['entries']} | {p['measure_s']:.1f} | {p['estimated']} |"
-                  for p in data["profiles"]]
+        lines += ["", "## Stage profiles", "",
+                  *table(["file", "stages", "measuring s", "estimated"],
+                         ([p["file"], p["entries"], f"{p['measure_s']:.1f}", p["estimated"]]
+                          for p in data["profiles"]))]
     lines += ["", "search s: profiling + DP seconds from a cold stage cache; rel. err: output vs. "
               "the model's own forward in float64 on the CPU; bound: critical path of measured "
               "op latencies.", ""]
@@ -132,14 +123,13 @@ RATIO_TO = ("cudagraph", "compile-reduce-overhead", "sequential", "greedy")
 IOS_MODELS = ("squeezenet", "inception_v3", "randwire", "nasnet")  # the paper's four benchmarks
 
 
-def ratio_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+def ratio_table(rows: Sequence[Row]) -> list[str]:
     """Speed-up of ios-both over each other method (other ms / ios-both ms), its distance from
     the bound (ios-both / bound), and the geometric mean over the IOS benchmarks at batch 1."""
     ms = {(r["model"], r["batch"], r["method"]): r.get("ms") for r in rows}
     runs = list(dict.fromkeys((r["model"], r["batch"]) for r in rows))
-    out = ["| model | batch | ios-both ms | " + " | ".join(f"x {m}" for m in RATIO_TO)
-           + " | / bound |", "|---|---|---|" + "---|" * (len(RATIO_TO) + 1)]
     per_method: dict[str, list[float]] = {m: [] for m in (*RATIO_TO, "bound")}
+    lines = []
     for model, batch in runs:
         ios = ms.get((model, batch, "ios-both"))
         cells = []
@@ -152,42 +142,25 @@ def ratio_table(rows: Sequence[dict[str, Any]]) -> list[str]:
             cells.append(f"{value:.2f}")
             if batch == 1 and model in IOS_MODELS:
                 per_method[m].append(value)
-        out.append(f"| {model} | {batch} | {_num(ios)} | " + " | ".join(cells) + " |")
+        lines.append([model, batch, num(ios), *cells])
     geo = [f"{statistics.geometric_mean(v):.2f} ({len(v)})" if v else ""
            for v in per_method.values()]
-    out.append("| geomean, IOS benchmarks at batch 1 (models) | | | " + " | ".join(geo) + " |")
-    return out
+    lines.append(["geomean, IOS benchmarks at batch 1 (models)", "", "", *geo])
+    return table(["model", "batch", "ios-both ms", *(f"x {m}" for m in RATIO_TO), "/ bound"],
+                 lines)
 
 
-def pivot_table(rows: Sequence[dict[str, Any]]) -> list[str]:
-    runs = list(dict.fromkeys((r["model"], r["batch"]) for r in rows))
+def pivot_table(rows: Sequence[Row]) -> list[str]:
+    """Milliseconds per (model, batch) and method."""
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
-    cell = {(r["model"], r["batch"], r["method"]): r for r in rows}
-    out = ["| model | batch | " + " | ".join(methods) + " |",
-           "|---|---|" + "---|" * len(methods)]
-    for model, batch in runs:
-        vals = [_cell(cell.get((model, batch, m))) for m in methods]
-        out.append(f"| {model} | {batch} | " + " | ".join(vals) + " |")
-    return out
+    return pivot(rows, ("model", "batch"), "method", latency_cell, methods)
 
 
-def _cell(row: dict[str, Any] | None) -> str:
-    if row is None:
-        return ""
-    if row.get("ms") is None:
-        return "error" if row.get("error") else "skipped"
-    return f"{row['ms']:.3f}"
+def _ratio(pred: float | None, ms: float | None) -> str:
+    return num(pred / ms) if pred is not None and ms else ""
 
 
-def _num(x: Any, digits: int = 3) -> str:
-    return "" if x is None else f"{x:.{digits}f}"
-
-
-def _sci(x: Any) -> str:
-    return "" if x is None else f"{x:.1e}"
-
-
-def _notes(r: dict[str, Any], config: dict[str, Any]) -> str:
+def _notes(r: Row, config: dict[str, Any]) -> str:
     notes = []
     if "r" in r and (r["r"], r["s"]) != (config["r"], config["s"]):
         notes.append(f"r={r['r']}, s={r['s']}")
@@ -200,102 +173,25 @@ def _notes(r: dict[str, Any], config: dict[str, Any]) -> str:
     return "; ".join(notes)
 
 
-def _row_line(r: dict[str, Any]) -> str:
+def _row_line(r: Row) -> str:
     what = f"{r['ms']:.3f} ms" if r.get("ms") is not None else f"FAILED {r.get('error', '')}"
     extra = f", search {r['search_s']:.1f} s" if r.get("search_s") is not None else ""
     return f"{r['model']} b{r['batch']} {r['method']}: {what}{extra}"
 
 
-_T0 = time.perf_counter()
-
-
-def _log(text: str) -> None:
-    print(f"[{time.perf_counter() - _T0:6.1f} s] {text}", flush=True)
-
-
-class TimeLimit(BaseException):
-    """A search or compile ran past its time. A BaseException, like KeyboardInterrupt, so that no
-    ``except Exception`` on the way (a failed stage measurement falls back) swallows it."""
-
-
-class Alarm:
-    """SIGALRM time limits that never fire inside a GPU stage measurement.
-
-    An exception in the middle of a CUDA-graph capture would leave the stream capturing; so while
-    ``busy`` (set by :class:`GuardedCost` around each measurement) the alarm is only noted, and
-    raised right after the measurement ends.
-    """
-
-    def __init__(self) -> None:
-        self.busy = False
-        self.pending: str | None = None
-
-    @contextmanager
-    def limit(self, seconds: float | None, what: str) -> Iterator[None]:
-        if seconds is None or not hasattr(signal, "SIGALRM"):
-            yield
-            return
-        message = f"{what} stopped at its time limit ({seconds:.0f} s of the budget)"
-
-        def expire(signum: int, frame: Any) -> None:
-            if self.busy:
-                self.pending = message
-            else:
-                raise TimeLimit(message)
-
-        old = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, max(seconds, 1.0))
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-            self.pending = None
-
-
-ALARM = Alarm()
-
-
-class GuardedCost:
-    """Wraps the measured cost model so that :data:`ALARM` waits for a measurement to finish."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.device = inner.device
-
-    def stage_cost(self, graph: Any, strategy: str, groups: Any) -> Any:
-        ALARM.busy = True
-        try:
-            return self.inner.stage_cost(graph, strategy, groups)
-        finally:
-            ALARM.busy = False
-            if ALARM.pending:
-                message, ALARM.pending = ALARM.pending, None
-                raise TimeLimit(message)
-
-
 # ---- one model at one batch size --------------------------------------------------------------
-class ModelRun:
+class ModelRun(harness.ModelRun):
     """Everything measured for one (model, batch): the traced graph, the GPU copy of the model,
     the reference output, and the stage cache shared with the other runs of this batch."""
 
     def __init__(self, name: str, batch: int, args: argparse.Namespace, db: ProfileDB,
                  measure_s: dict[str, float]) -> None:
-        from ios_core.frontend import models
-        from ios_core.frontend import tracing as frontend
-        from ios_core.runtime import executor
-
-        self.name, self.batch, self.args = name, batch, args
+        super().__init__(name, batch)
+        self.args = args
         r, s = args.rs.get(name, (args.r, args.s))
         self.config = SearchConfig(r=r, s=s)
-        loaded = models.load_model(name, batch=batch, seed=0)
-        self.traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
-        self.graph = self.traced.graph
-        self.inputs = executor.random_inputs(self.graph, seed=0)  # CPU, seeded: same as check()
-        self.reference = _flatten(executor.reference_outputs(loaded.module, self.inputs))
         # a copy on the GPU: moving the traced module itself could move tensors its kernels share
-        self.module = copy.deepcopy(loaded.module).cuda().eval()
+        self.module = copy.deepcopy(self.module).cuda().eval()
         self.cuda_inputs = [x.cuda() for x in self.inputs]
         self.db, self.measure_s = db, measure_s
         self.fallback = SimulatedCost("h100")
@@ -305,23 +201,11 @@ class ModelRun:
         self.deadline: float | None = None  # measuring stops (stages get estimated) after this
         self.search_end = float("inf")  # a DP search is stopped after this (or MIN_SEARCH_S)
 
-    def row(self, method: str, **fields: Any) -> dict[str, Any]:
+    def row(self, method: str, **fields: Any) -> Row:
         return {"model": self.name, "batch": self.batch, "method": method, "ms": None, **fields}
 
-    def rel_err(self, out: Any) -> float:
-        from ios_core.runtime.executor import relative_error
-
-        return relative_error(_flatten(out), self.reference)
-
-    def timing(self, target: Any, iters: int | None = None) -> dict[str, Any]:
-        from ios_core.runtime import timing
-
-        # the shared recipe: samples when the module offers them, else its median
-        timer = getattr(timing, "time_samples", None) or timing.time_ms
-        t = timer(target, warmup=self.args.warmup, iters=iters or self.args.iters)
-        if isinstance(t, float):
-            return {"ms": t}
-        return {"ms": t.median_ms, "p10_ms": t.percentile_ms(10), "p90_ms": t.percentile_ms(90)}
+    def timing(self, target: Any, iters: int | None = None) -> dict[str, float]:
+        return timing_fields(time_samples(target, self.args.warmup, iters or self.args.iters))
 
     # ---- baselines -----------------------------------------------------------------------------
     def eager(self) -> dict[str, Any]:
@@ -353,7 +237,8 @@ class ModelRun:
             for _ in range(3):  # compiles on the first call; reduce-overhead records graphs later
                 out = fn(*self.cuda_inputs)
             compile_s = time.perf_counter() - t0
-            err = self.rel_err(_clone(out))
+            # reduce-overhead reuses its output buffers
+            err = self.rel_err([t.clone() for t in harness.flatten(out)])
 
             def run() -> None:
                 fn(*self.cuda_inputs)
@@ -434,41 +319,12 @@ class ModelRun:
 
 
 def _measured_cost(traced: Any, options: EngineOptions) -> Any:
-    from ios_core.profiling import default_measured
-
     return default_measured(traced, STAGE_WARMUP, STAGE_ITERS, options=options)
 
 
-def _flatten(obj: Any) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, dict):
-        obj = list(obj.values())
-    return [t for v in obj for t in _flatten(v)]
-
-
-def _clone(obj: Any) -> Any:
-    return [t.clone() for t in _flatten(obj)]  # reduce-overhead reuses its output buffers
-
-
 # ---- the whole table --------------------------------------------------------------------------
-def attempt(report: Report, model: str, batch: int, method: str,
-            fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one method; on failure record the error in its row and go on."""
-    try:
-        row = fn()
-    except (Exception, TimeLimit) as e:  # noqa: BLE001 - one failing method must not end the table
-        traceback.print_exc(file=sys.stderr)
-        row = {"model": model, "batch": batch, "method": method, "ms": None,
-               "error": f"{type(e).__name__}: {e}"}
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()  # surface (and drop) asynchronous errors before going on
-    report.add(row)
-    return row
-
-
 def search_phase(report: Report, runs: Sequence[tuple[str, int]], args: argparse.Namespace,
-                 out_dir: Path, phase_end: float) -> list[ModelRun]:
+                 folder: Path, phase_end: float) -> list[ModelRun]:
     """Baselines, searches, our executor and the bound for every run; profiles saved per run."""
     dbs: dict[int, ProfileDB] = {}
     measure_s: dict[int, dict[str, float]] = {}
@@ -487,19 +343,20 @@ def search_phase(report: Report, runs: Sequence[tuple[str, int]], args: argparse
         share = max(10.0, (phase_end - time.perf_counter()) / (len(runs) - i))
         run.deadline = time.perf_counter() + 0.8 * share
         run.search_end = time.perf_counter() + share
-        stem = out_dir / "profiles" / f"{report.header['slug']}-{model}-b{batch}"
+        stem = folder / "profiles" / f"{report.header['slug']}-{model}-b{batch}"
         for method, fn in (("eager", run.eager), ("cudagraph", run.cudagraph)):
             if method in args.methods:
-                attempt(report, model, batch, method, fn)
+                attempt(report, fn, model=model, batch=batch, method=method)
         for strategy in args.strategies:
-            attempt(report, model, batch, strategy, partial(run.ios, strategy, stem))
+            attempt(report, partial(run.ios, strategy, stem), model=model, batch=batch,
+                    method=strategy)
         if "bound" in args.methods:
-            attempt(report, model, batch, "bound", run.bound)
+            attempt(report, run.bound, model=model, batch=batch, method="bound")
         if not run.requests:
             done.append(run)
             continue  # nothing measured: no profile to write
         try:
-            report.profiles.append(run.save_profile(stem.with_name(stem.name + ".json")))
+            report.extra["profiles"].append(run.save_profile(stem.with_name(stem.name + ".json")))
             report.write()
         except Exception:  # noqa: BLE001
             traceback.print_exc(file=sys.stderr)
@@ -509,7 +366,7 @@ def search_phase(report: Report, runs: Sequence[tuple[str, int]], args: argparse
 
 def setup_run(model: str, batch: int, args: argparse.Namespace, dbs: dict[int, ProfileDB],
               measure_s: dict[int, dict[str, float]]) -> ModelRun:
-    _log(f"{model} b{batch}: tracing")
+    log(f"{model} b{batch}: tracing")
     if batch not in dbs:
         dbs[batch] = ProfileDB(current_key(batch), name=f"b{batch}",
                                measure={**measure_settings(), "warmup": STAGE_WARMUP,
@@ -532,7 +389,7 @@ def resume(db: ProfileDB, folder: Path) -> ProfileDB:
         if other.key == db.key:
             db = db.merged(other)
             db.measure.setdefault("mean_measure_s", other.measure.get("mean_measure_s", 0.0))
-            _log(f"resumed {len(other)} stages from {path}")
+            log(f"resumed {len(other)} stages from {path}")
     return db
 
 
@@ -551,13 +408,12 @@ def compile_phase(report: Report, runs: Sequence[ModelRun], modes: Sequence[str]
             if left < 20:
                 report.add(run.row(method, error="skipped: time budget used up"))
                 continue
-            attempt(report, run.name, run.batch, method,
-                    partial(run.compiled, mode, min(left, COMPILE_LIMIT_S)))
+            attempt(report, partial(run.compiled, mode, min(left, COMPILE_LIMIT_S)),
+                    model=run.name, batch=run.batch, method=method)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argument_parser("benchmarks.ios_table", __doc__)
     p.add_argument("--models", nargs="+", default=None,
                    help="sample models (default: squeezenet inception_v3 randwire nasnet at "
                         "batch 1, and inception_v3 at batch 16)")
@@ -566,8 +422,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", nargs="+", default=None, metavar="MODEL@BATCH",
                    help="exact (model, batch) runs in order, e.g. squeezenet@1 inception_v3@16; "
                         "overrides --models and --batch")
-    p.add_argument("--out-dir", default=None,
-                   help="where results go (default: $OUT when set, else benchmarks/results)")
+    add_out_dir(p)
     p.add_argument("--quick", action="store_true",
                    help="smoke test: squeezenet unless --models, 20 timed runs, no torch.compile")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
@@ -583,7 +438,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="other pruning for some models, e.g. nasnet=2,4 (its rows say r and s)")
     p.add_argument("--engine", default="default", metavar="LEVERS",
                    help="executor levers for measuring and running our schedules: default, "
-                        "plain, or changes such as default+sviews (ios_core.runtime.levers)")
+                        "plain, or changes such as default+sviews (ios_core.runtime.options)")
     p.add_argument("--r", type=int, default=3, help="max ops per group (default 3)")
     p.add_argument("--s", type=int, default=8, help="max groups per stage (default 8)")
     p.add_argument("--warmup", type=int, default=10, help="warm-up runs per timing (default 10)")
@@ -633,33 +488,28 @@ def runs_from(args: argparse.Namespace) -> list[tuple[str, int]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if not torch.cuda.is_available():
-        print("error: the IOS table is measured on a CUDA GPU, and torch sees none",
-              file=sys.stderr)
+    if not require_cuda("the IOS table"):
         return 2
     start = time.perf_counter()
-    out_dir = Path(args.out_dir or os.environ.get("OUT") or ROOT / "benchmarks" / "results")
-    (out_dir / "profiles").mkdir(parents=True, exist_ok=True)
-    name = torch.cuda.get_device_name()
-    header = {"device": name, "slug": device_slug(name), "torch": torch.__version__,
-              "cudnn": str(torch.backends.cudnn.version()),
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "settings": measure_settings(),
+    folder = out_dir(args.out_dir)
+    (folder / "profiles").mkdir(parents=True, exist_ok=True)
+    env = environment()
+    header = {**env, "slug": device_slug(env["device"]), "settings": measure_settings(),
               "config": {"r": args.r, "s": args.s, "warmup": args.warmup, "iters": args.iters,
                          "engine": args.engine.label(),
                          "stage_warmup": STAGE_WARMUP, "stage_iters": STAGE_ITERS,
                          "budget_s": args.budget_s}}
-    report = Report(out_dir, header["slug"], header)
+    report = new_report(folder, header)
     report.write()
-    _log(f"{name}: {len(args.runs)} runs -> {out_dir}")
+    log(f"{env['device']}: {len(args.runs)} runs -> {folder}")
     share = 1 - args.compile_share if args.compile_modes else 1.0
-    runs = search_phase(report, args.runs, args, out_dir, start + share * args.budget_s)
+    runs = search_phase(report, args.runs, args, folder, start + share * args.budget_s)
     if args.compile_modes:
         compile_phase(report, runs, args.compile_modes, start + args.budget_s)
     report.header["elapsed_s"] = round(time.perf_counter() - start, 1)
     report.write()
     print("\n".join(["", *pivot_table(report.rows)]))
-    print(f"\nwrote {report.json_path}, {report.md_path} and {out_dir / 'profiles'}/")
+    print(f"\nwrote {report.json_path}, {report.md_path} and {folder / 'profiles'}/")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Which GPU kernels one inference launches and how long each runs: our schedules and torch.compile.
 
-    PYTHONPATH=. python3 benchmarks/kernel_census.py --models squeezenet --out-dir $OUT
+    python -m benchmarks.kernel_census --models squeezenet --out-dir $OUT
 
 For each model (batch 1): the shipped H100 schedules (``data/profiles/h100-<model>-b1.<strategy>
 .schedule.json``) run by our executor without a CUDA graph, the model's own forward, and
@@ -12,31 +12,24 @@ and which kinds dominate. Writes ``kernel_census.json`` and ``kernel_census.md``
 
 from __future__ import annotations
 
-import argparse
 import copy
-import datetime
-import json
-import os
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
+from torch.profiler import ProfilerActivity, profile
 
-import torch  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
-
-from ios_core.frontend import models  # noqa: E402
-from ios_core.frontend import tracing as frontend  # noqa: E402
-from ios_core.ir.files import atomic_write_text  # noqa: E402
-from ios_core.ir.schedule import Schedule  # noqa: E402
-from ios_core.runtime import executor  # noqa: E402
-from ios_core.runtime.levers import DEFAULT_OPTIONS  # noqa: E402
+from benchmarks.harness import environment, require_cuda
+from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table, versions
+from ios_core.cost.profile_db import PROFILE_DIR, SCHEDULE_SUFFIX
+from ios_core.frontend import models
+from ios_core.frontend import tracing as frontend
+from ios_core.ir.schedule import Schedule
+from ios_core.runtime import executor
+from ios_core.runtime.options import DEFAULT_OPTIONS
 
 RUNS = 10  # profiled inferences; per-run figures are totals divided by this
 TOP = 12  # kernel kinds listed per target
@@ -83,7 +76,7 @@ def targets(model: str, strategies: list[str]) -> dict[str, Callable[[], Any]]:
     x = loaded.example_input.cuda()
     out: dict[str, Callable[[], Any]] = {"module": lambda: module(x)}
     for strategy in strategies:
-        path = ROOT / "data" / "profiles" / f"h100-{model}-b1.{strategy}.schedule.json"
+        path = PROFILE_DIR / f"h100-{model}-b1.{strategy}{SCHEDULE_SUFFIX}"
         if path.exists():
             compiled = executor.compile_schedule(traced, Schedule.load(str(path)), "cuda",
                                                  use_cuda_graph=False, options=DEFAULT_OPTIONS)
@@ -94,45 +87,39 @@ def targets(model: str, strategies: list[str]) -> dict[str, Callable[[], Any]]:
     return out
 
 
-def markdown(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
+def markdown(rows: list[Row], header: dict[str, Any]) -> str:
     lines = [f"# Kernels per inference on {header['device']}", "",
-             f"torch {header['torch']}, cuDNN {header['cudnn']}, {header['date']}; batch 1, fp32 "
+             f"{versions(header)}; batch 1, fp32 "
              f"(TF32 convs); our schedules with `{header['engine']}`, run without a CUDA graph; "
              f"{RUNS} profiled runs after 3 warm-up runs.", "",
-             "| model | target | kernels | kernel µs | top kinds (count × µs per inference) |",
-             "|---|---|---|---|---|"]
-    for r in rows:
-        top = "; ".join(f"{t['kind']} {t['count']:g}× {t['us']:.1f}" for t in r["top"][:6])
-        lines.append(f"| {r['model']} | {r['target']} | {r['kernels']:g} | {r['kernel_us']:.1f} "
-                     f"| {top} |")
+             *table(["model", "target", "kernels", "kernel µs",
+                     "top kinds (count × µs per inference)"],
+                    ([r["model"], r["target"], f"{r['kernels']:g}", f"{r['kernel_us']:.1f}",
+                      "; ".join(f"{t['kind']} {t['count']:g}× {t['us']:.1f}"
+                                for t in r["top"][:6])] for r in rows))]
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argument_parser("benchmarks.kernel_census", __doc__)
     p.add_argument("--models", nargs="+", default=["squeezenet"])
     p.add_argument("--strategies", nargs="+", default=["sequential", "ios-both"])
-    p.add_argument("--out-dir", default=os.environ.get("OUT") or "benchmarks/results")
-    args = p.parse_args()
-    if not torch.cuda.is_available():
-        print("error: the kernel census runs on a CUDA GPU, and torch sees none", file=sys.stderr)
+    add_out_dir(p)
+    args = p.parse_args(argv)
+    if not require_cuda("the kernel census"):
         return 2
-    header = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-              "cudnn": torch.backends.cudnn.version(), "engine": DEFAULT_OPTIONS.label(),
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+    header = {**environment(), "engine": DEFAULT_OPTIONS.label()}
+    report = Report(out_dir(args.out_dir), "kernel_census", header,
+                    lambda data: markdown(data["rows"], data))
     for model in args.models:
+        rows = []
         for name, fn in targets(model, args.strategies).items():
             try:
                 rows.append({"model": model, "target": name, **census(fn)})
             except Exception as e:  # noqa: BLE001 - one failing target must not lose the rest
                 print(f"{model} {name}: {type(e).__name__}: {e}", file=sys.stderr)
-        atomic_write_text(out / "kernel_census.json",
-                          json.dumps({**header, "rows": rows}, indent=1))
-        atomic_write_text(out / "kernel_census.md", markdown(rows, header))
-    print(markdown(rows, header))
+        report.extend(rows)
+    print(markdown(report.rows, header))
     return 0
 
 

@@ -1,30 +1,27 @@
 """Join IOS tables measured in several runs on the same GPU and software into one.
 
-    python3 benchmarks/merge_tables.py run1/h100.json run2/h100.json --out benchmarks/results
+    python -m benchmarks.merge_tables run1/h100.json run2/h100.json --out benchmarks/results
 
 A device call is limited to ten minutes, so the full table is measured as a few runs, each
 holding every method of its models (ratios are only ever taken within one run). Refuses runs
 from different devices, torch or cuDNN versions, and runs that measured the same model and batch.
-Writes ``<slug>.json`` and ``<slug>.md`` (the same format as ``ios_table.py``), with one entry
-per run under ``runs`` in the header. ``--ablation`` adds the latency tables of
-``benchmarks/ablation.py`` results (each measured side by side in its own run) to the Markdown.
+Writes ``<slug>.json`` and ``<slug>.md`` (the same format as :mod:`benchmarks.ios_table`), with
+one entry per run under ``runs`` in the header. ``--ablation`` adds the latency tables of
+:mod:`benchmarks.ablation` results (each measured side by side in its own run) to the Markdown.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.ablation import geomean_table, short_table  # noqa: E402
-from benchmarks.ios_table import markdown  # noqa: E402
-from ios_core.ir.files import atomic_write_text  # noqa: E402
+from benchmarks.ablation import geomean_table, short_table
+from benchmarks.ios_table import markdown
+from benchmarks.report import RESULTS, argument_parser, table, write_json
+from ios_core.ir.files import atomic_write_text
 
 SAME = ("device", "slug", "torch", "cudnn")
 
@@ -38,12 +35,12 @@ def merge(tables: list[dict[str, Any]], replace: bool = False) -> dict[str, Any]
     first = tables[0]
     seen: dict[tuple[str, int], int] = {}
     kept: list[set[tuple[str, int]]] = []  # per run: the models and batches it contributes
-    for i, table in enumerate(tables):
+    for i, run_table in enumerate(tables):
         for key in SAME:
-            if table.get(key) != first.get(key):
-                raise ValueError(f"run {i + 1} has {key} {table.get(key)!r}, run 1 has "
+            if run_table.get(key) != first.get(key):
+                raise ValueError(f"run {i + 1} has {key} {run_table.get(key)!r}, run 1 has "
                                  f"{first.get(key)!r}: only runs of one setup can be merged")
-        mine = {(r["model"], r["batch"]) for r in table["rows"]}
+        mine = {(r["model"], r["batch"]) for r in run_table["rows"]}
         for run in mine:
             if run in seen and not replace:
                 raise ValueError(f"{run[0]} at batch {run[1]} is in runs {seen[run] + 1} and "
@@ -52,7 +49,7 @@ def merge(tables: list[dict[str, Any]], replace: bool = False) -> dict[str, Any]
                 kept[seen[run]].discard(run)
             seen[run] = i
         kept.append(mine)
-    rows = [r for table, mine in zip(tables, kept, strict=True) for r in table["rows"]
+    rows = [r for run_table, mine in zip(tables, kept, strict=True) for r in run_table["rows"]
             if (r["model"], r["batch"]) in mine]
     runs = [{"date": t.get("date"), "elapsed_s": t.get("elapsed_s"), "config": t.get("config"),
              "runs": sorted(f"{m} b{b}" for m, b in mine)}
@@ -66,13 +63,12 @@ def merge(tables: list[dict[str, Any]], replace: bool = False) -> dict[str, Any]
 
 def runs_section(runs: list[dict[str, Any]]) -> str:
     """Which run measured which models, when, and with which engine levers."""
-    lines = ["## Runs", "", "| run | date | models | engine levers | budget s |",
-             "|---|---|---|---|---|"]
-    for i, run in enumerate(runs, 1):
-        config = run.get("config") or {}
-        lines.append(f"| {i} | {run.get('date')} | {', '.join(run['runs'])} | "
-                     f"{config.get('engine', '')} | {config.get('budget_s', '')} |")
-    return "\n".join(lines) + "\n"
+    lines = table(["run", "date", "models", "engine levers", "budget s"],
+                  ([i, run.get("date"), ", ".join(run["runs"]),
+                    (run.get("config") or {}).get("engine", ""),
+                    (run.get("config") or {}).get("budget_s", "")]
+                   for i, run in enumerate(runs, 1)))
+    return "\n".join(["## Runs", "", *lines]) + "\n"
 
 
 def ablation_section(ablations: list[tuple[str, dict[str, Any]]]) -> str:
@@ -86,10 +82,11 @@ def ablation_section(ablations: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argument_parser("benchmarks.merge_tables", __doc__)
     p.add_argument("tables", nargs="+", type=Path)
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument("--out", type=Path, default=RESULTS,
+                   help="folder of the merged table (default benchmarks/results)")
     p.add_argument("--ablation", nargs="*", type=Path, default=[],
                    help="ablation.json files whose tables go into the Markdown")
     p.add_argument("--replace", action="store_true",
@@ -107,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(data) + "\n" + runs_section(data["runs"])
     if ablations:
         text += "\n" + ablation_section(ablations)
-    atomic_write_text(args.out / f"{slug}.json", json.dumps(data, indent=1) + "\n")
+    write_json(args.out / f"{slug}.json", data)
     atomic_write_text(args.out / f"{slug}.md", text)
     print(f"wrote {args.out / (slug + '.json')} and {args.out / (slug + '.md')}")
     return 0

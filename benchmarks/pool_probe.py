@@ -1,6 +1,6 @@
 """2-d pooling of NHWC tensors on this GPU: PyTorch's own kernel against the alternatives.
 
-    PYTHONPATH=. python3 benchmarks/pool_probe.py --out-dir $OUT
+    python -m benchmarks.pool_probe --out-dir $OUT
 
 For every max/avg pool of the sample models (batch 1 unless ``--batch``), on its real input shape:
 the pool on an NCHW tensor, on an NHWC tensor (PyTorch's channels_last kernel), through
@@ -12,26 +12,18 @@ the module's on the NCHW tensor. Writes ``pool_probe.json`` / ``.md``; prints th
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import os
-import sys
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from ios_core.frontend import models  # noqa: E402
-from ios_core.frontend import tracing as frontend  # noqa: E402
-from ios_core.ir.files import atomic_write_text  # noqa: E402
-from ios_core.runtime.engine import capture  # noqa: E402
-from ios_core.runtime.nhwc_pool import NhwcPool, nhwc_poolable  # noqa: E402  (max and avg pools)
-from ios_core.runtime.timing import time_samples  # noqa: E402
+from benchmarks.harness import environment, require_cuda
+from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table, versions
+from ios_core.frontend import models
+from ios_core.frontend import tracing as frontend
+from ios_core.runtime.engine import capture
+from ios_core.runtime.nhwc_pool import NhwcPool, nhwc_poolable  # (max and avg pools)
+from ios_core.runtime.timing import time_samples
 
 UNROLL = 20
 CL = torch.channels_last
@@ -66,19 +58,30 @@ def latency_us(fn: Callable, x: torch.Tensor) -> float:
     return time_samples(graph, 10, 50).median_ms * 1e3 / UNROLL
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def markdown(rows: list[Row], header: dict[str, Any]) -> str:
+    names = list(variants(torch.nn.MaxPool2d(2)))
+    lines = [f"# NHWC pooling on {header['device']}", "",
+             f"{versions(header)}, batch {header['batch']}, fp32; µs per call "
+             f"(median of 50 graph replays of {UNROLL} calls); max |error| against NCHW in "
+             "brackets.", "",
+             *table(["model", "op", "input", *names],
+                    ([r["model"], r["op"], "x".join(map(str, r["shape"])),
+                      *(f"{r[n]['us']:.1f} ({r[n]['max_abs_err']:.0e})" for n in names)]
+                     for r in rows))]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argument_parser("benchmarks.pool_probe", __doc__)
     p.add_argument("--models", nargs="+", default=["squeezenet", "inception_v3", "nasnet"])
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--out-dir", default=os.environ.get("OUT") or "benchmarks/results")
-    args = p.parse_args()
-    if not torch.cuda.is_available():
-        print("error: the pool probe runs on a CUDA GPU, and torch sees none", file=sys.stderr)
+    add_out_dir(p)
+    args = p.parse_args(argv)
+    if not require_cuda("the pool probe"):
         return 2
-    header = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-              "batch": args.batch,
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    rows = []
+    header = {**environment(), "batch": args.batch}
+    report = Report(out_dir(args.out_dir), "pool_probe", header,
+                    lambda data: markdown(data["rows"], data))
     for model in args.models:
         for name, module, shape in pools(model, args.batch):
             x = torch.randn(shape, device="cuda")
@@ -89,22 +92,8 @@ def main() -> int:
                 with torch.no_grad():
                     err = (fn(xin) - want).abs().max().item()
                     row[label] = {"us": latency_us(fn, xin), "max_abs_err": err}
-            rows.append(row)
-    names = list(variants(torch.nn.MaxPool2d(2)))
-    lines = [f"# NHWC pooling on {header['device']}", "",
-             f"torch {header['torch']}, {header['date']}, batch {args.batch}, fp32; µs per call "
-             f"(median of 50 graph replays of {UNROLL} calls); max |error| against NCHW in "
-             "brackets.", "", "| model | op | input | " + " | ".join(names) + " |",
-             "|---|---|---|" + "---|" * len(names)]
-    for r in rows:
-        cells = [f"{r[n]['us']:.1f} ({r[n]['max_abs_err']:.0e})" for n in names]
-        lines.append(f"| {r['model']} | {r['op']} | {'x'.join(map(str, r['shape']))} | "
-                     + " | ".join(cells) + " |")
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "pool_probe.json", json.dumps({**header, "rows": rows}, indent=1))
-    atomic_write_text(out / "pool_probe.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+            report.add(row)
+    print(markdown(report.rows, header), end="")
     return 0
 
 

@@ -5,29 +5,26 @@ was measured for (model, strategy, op-name groups), so its signature can be reco
 the current frontend builds. The schedules found on the GPU next to the database get the new model
 fingerprint. Run from the repository root, e.g.::
 
-    python benchmarks/rekey_profiles.py data/profiles/h100-nasnet-b1.json
+    python -m benchmarks.rekey_profiles data/profiles/h100-nasnet-b1.json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ios_core.cost.profile_db import ProfileDB  # noqa: E402
-from ios_core.frontend.models import load_model  # noqa: E402
-from ios_core.frontend.tracing import trace  # noqa: E402
-from ios_core.ir.graph import stage_signature  # noqa: E402
-
-SCHEDULE_SUFFIX = ".schedule.json"
+from benchmarks.report import argument_parser
+from ios_core.cost.profile_db import SCHEDULE_SUFFIX, ProfileDB
+from ios_core.frontend.models import load_model
+from ios_core.frontend.tracing import trace
+from ios_core.ir.graph import OpGraph, stage_signature
 
 
 def rekey(path: Path) -> None:
+    """Re-key the database at ``path`` in place, and update its schedules' fingerprints."""
     db = ProfileDB.load(path)
-    graphs = {}
+    graphs: dict[str, OpGraph] = {}
     for info in db.models:
         loaded = load_model(info["name"], batch=db.key.batch)
         graphs[info["name"]] = trace(loaded.module, loaded.example_input, name=loaded.name)
@@ -52,12 +49,13 @@ def rekey(path: Path) -> None:
         print(f"{schedule_path}: fingerprint updated")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argument_parser("benchmarks.rekey_profiles", __doc__)
     parser.add_argument("databases", nargs="+", type=Path)
-    for path in parser.parse_args().databases:
+    for path in parser.parse_args(argv).databases:
         rekey(path)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

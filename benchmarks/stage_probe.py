@@ -1,6 +1,6 @@
 """Does the sum of stage-alone measurements predict a whole schedule? And what does measuring cost?
 
-    PYTHONPATH=. python3 benchmarks/stage_probe.py --out-dir $OUT
+    python -m benchmarks.stage_probe --out-dir $OUT
 
 For each model (batch 1) and each shipped H100 schedule (``data/profiles/h100-<model>-b1.<strategy>
 .schedule.json``), under each engine configuration: time the whole schedule as one CUDA graph, then
@@ -12,31 +12,34 @@ stage took to measure, split into build, capture and replay. Writes ``stage_prob
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from ios_core.cost.measured import MeasuredCost  # noqa: E402
-from ios_core.frontend import models  # noqa: E402
-from ios_core.frontend import tracing as frontend  # noqa: E402
-from ios_core.ir.files import atomic_write_text  # noqa: E402
-from ios_core.ir.schedule import Schedule  # noqa: E402
-from ios_core.runtime import executor  # noqa: E402
-from ios_core.runtime.levers import DEFAULT_OPTIONS  # noqa: E402
-from ios_core.runtime.timing import time_samples  # noqa: E402
-from ios_core.search.pricing import price_schedule  # noqa: E402
+from benchmarks.harness import environment, require_cuda
+from benchmarks.report import (
+    Report,
+    Row,
+    add_out_dir,
+    argument_parser,
+    log,
+    out_dir,
+    table,
+    versions,
+)
+from ios_core.cost.measured import MeasuredCost
+from ios_core.cost.profile_db import PROFILE_DIR, SCHEDULE_SUFFIX
+from ios_core.frontend import models
+from ios_core.frontend import tracing as frontend
+from ios_core.ir.schedule import Schedule
+from ios_core.runtime import executor
+from ios_core.runtime.options import DEFAULT_OPTIONS
+from ios_core.runtime.timing import time_samples
+from ios_core.search.pricing import price_schedule
 
 OPTIONS = {"default": DEFAULT_OPTIONS,
            "default+sviews+pool3d": replace(DEFAULT_OPTIONS, strided_views=True, nhwc_pool=True),
@@ -70,19 +73,19 @@ SLOPE = ("auto u5 i10 e1", "auto u20 i10 e1")  # (fewer copies, more copies)
 
 
 def probe(model: str, strategies: list[str], opts_names: list[str], methods: list[str]
-          ) -> list[dict[str, Any]]:
+          ) -> list[Row]:
     loaded = models.load_model(model, batch=1, seed=0)
     traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
     rows = []
     for strategy in strategies:
-        path = ROOT / "data" / "profiles" / f"h100-{model}-b1.{strategy}.schedule.json"
+        path = PROFILE_DIR / f"h100-{model}-b1.{strategy}{SCHEDULE_SUFFIX}"
         sched = Schedule.load(str(path))
         for opts_name in opts_names:
             opts = OPTIONS[opts_name]
             compiled = executor.compile_schedule(traced, sched, "cuda", options=opts)
             t = time_samples(compiled, 20, 200)
             del compiled
-            row: dict[str, Any] = {"model": model, "strategy": strategy, "options": opts_name,
+            row: Row = {"model": model, "strategy": strategy, "options": opts_name,
                                    "engine": opts.label(),
                                    "stages": len(sched.stages), "measured_ms": t.median_ms}
             for name, kwargs in METHODS:
@@ -98,34 +101,32 @@ def probe(model: str, strategies: list[str], opts_names: list[str], methods: lis
                              "phase_s": cost.phase_s, "cold": cost.cold,
                              "param_mb": cost.param_bytes / 2**20}
                 per_stage_ms = secs / max(cost.measured, 1) * 1e3
-                _log(f"{model} {strategy} {opts_name} {name}: measured {t.median_ms:.3f} "
-                     f"predicted {priced.predicted_ms:.3f} ({per_stage_ms:.1f} ms/stage, "
-                     f"phases {cost.phase_s})")
+                log(f"{model} {strategy} {opts_name} {name}: measured {t.median_ms:.3f} "
+                    f"predicted {priced.predicted_ms:.3f} ({per_stage_ms:.1f} ms/stage, "
+                    f"phases {cost.phase_s})", file=sys.stderr)
             rows.append(row)
             torch.cuda.empty_cache()
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
+def markdown(rows: list[Row], header: dict[str, Any]) -> str:
     names = [n for n, _ in METHODS if any(n in r for r in rows)]
     slope = all(n in r for n in SLOPE for r in rows)
+    head = ["model", "strategy", "options", "measured ms",
+            *(f"{n}: pred/meas (ms per stage)" for n in names),
+            *(["slope u5→u20: pred/meas"] if slope else [])]
     lines = [f"# Stage-alone prediction vs whole schedule on {header['device']}", "",
-             f"torch {header['torch']}, cuDNN {header['cudnn']}, {header['date']}; batch 1; "
+             f"{versions(header)}; batch 1; "
              "whole schedule: median of 200 graph replays; predicted: sum of stage latencies.",
-             "", "| model | strategy | options | measured ms | "
-             + " | ".join(f"{n}: pred/meas (ms per stage)" for n in names)
-             + (" | slope u5→u20: pred/meas" if slope else "") + " |",
-             "|---|---|---|---|" + "---|" * (len(names) + slope)]
-    for r in rows:
-        cells = [f"{r[n]['ratio']:.3f} ({r[n]['s_per_stage'] * 1e3:.1f})" for n in names]
-        if slope:
-            cells.append(f"{slope_ms(r) / r['measured_ms']:.3f}")
-        lines.append(f"| {r['model']} | {r['strategy']} | {r['options']} | "
-                     f"{r['measured_ms']:.3f} | " + " | ".join(cells) + " |")
+             "", *table(head, ([r["model"], r["strategy"], r["options"], f"{r['measured_ms']:.3f}",
+                                *(f"{r[n]['ratio']:.3f} ({r[n]['s_per_stage'] * 1e3:.1f})"
+                                  for n in names),
+                                *([f"{slope_ms(r) / r['measured_ms']:.3f}"] if slope else [])]
+                               for r in rows))]
     return "\n".join(lines) + "\n"
 
 
-def slope_ms(row: dict[str, Any]) -> float:
+def slope_ms(row: Row) -> float:
     """The schedule's prediction from per-copy slopes: (u2·P2 − u1·P1) / (u2 − u1), where Pu is
     the sum of (replay median / u); the replay's fixed cost cancels."""
     n1, n2 = SLOPE
@@ -133,31 +134,24 @@ def slope_ms(row: dict[str, Any]) -> float:
     return (u2 * row[n2]["predicted_ms"] - u1 * row[n1]["predicted_ms"]) / (u2 - u1)
 
 
-def _log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argument_parser("benchmarks.stage_probe", __doc__)
     p.add_argument("--models", nargs="+",
                    default=["squeezenet", "inception_v3", "randwire", "nasnet"])
     p.add_argument("--strategies", nargs="+", default=["sequential", "ios-both"])
     p.add_argument("--options", nargs="+", default=["default"], choices=list(OPTIONS))
     p.add_argument("--methods", nargs="+", default=[n for n, _ in METHODS],
                    choices=[n for n, _ in METHODS], help="measuring variants to compare")
-    p.add_argument("--out-dir", default=os.environ.get("OUT") or "benchmarks/results")
-    args = p.parse_args()
-    header = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-              "cudnn": torch.backends.cudnn.version(),
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+    add_out_dir(p)
+    args = p.parse_args(argv)
+    if not require_cuda("the stage probe"):
+        return 2
+    header = environment()
+    report = Report(out_dir(args.out_dir), "stage_probe", header,
+                    lambda data: markdown(data["rows"], data))
     for model in args.models:
-        rows += probe(model, args.strategies, args.options, args.methods)
-        atomic_write_text(out / "stage_probe.json", json.dumps({**header, "rows": rows}, indent=1))
-        atomic_write_text(out / "stage_probe.md", markdown(rows, header))
-    print(markdown(rows, header))
+        report.extend(probe(model, args.strategies, args.options, args.methods))
+    print(markdown(report.rows, header))
     return 0
 
 

@@ -1,13 +1,10 @@
 """Profiling: find every stage a search can ask for, measure the missing ones into a ProfileDB.
 
-Two cost-model wrappers do the bookkeeping, so no scheduler needs to know about profiling:
-
-* :class:`RecordingCost` remembers each distinct stage (by signature) that a search asked for;
-  :func:`collect_stages` runs the searches with it around the cheap simulated device, which yields
-  the stages the DP can ask for (the set of endings it enumerates does not depend on the costs).
-* :class:`CachedCost` answers from a :class:`~ios_core.cost.profile_db.ProfileDB` and measures
-  (through an inner cost model) only what the database lacks, adding it. One database shared
-  across strategies and models is the signature cache that makes each stage measured once.
+Two cost-model wrappers in :mod:`ios_core.cost` do the bookkeeping, so no scheduler needs to
+know about profiling: :class:`~ios_core.cost.recording.RecordingCost` remembers each distinct
+stage a search asked for (:func:`collect_stages` runs the searches with it around the cheap
+simulated device), and :class:`~ios_core.cost.cached.CachedCost` answers from a
+:class:`~ios_core.cost.profile_db.ProfileDB`, measuring only what it lacks.
 
 :func:`profile_model` measures every collected stage on the GPU, saving every few entries so an
 interrupted run keeps its work and a rerun resumes. Torch is imported only there.
@@ -16,108 +13,20 @@ interrupted run keeps its work and a rerun resumes. Torch is imported only there
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ios_core.cost.base import CostModel, StageCost
+from ios_core.cost.analytic import SimulatedCost
+from ios_core.cost.base import CostModel
+from ios_core.cost.factory import default_measured
 from ios_core.cost.profile_db import ProfileDB, ProfileError, ProfileKey
-from ios_core.ir.graph import OpGraph, stage_signature
+from ios_core.cost.recording import RecordingCost, StageRequest
+from ios_core.ir.graph import OpGraph
 from ios_core.ir.schedule import SEARCH_STRATEGIES
+from ios_core.search import optimize
 from ios_core.search.config import SearchConfig
-
-Groups = tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class StageRequest:
-    """One distinct stage a search asked for (the first place it was met)."""
-
-    signature: str
-    strategy: str  # "concurrent" | "merge"
-    groups: Groups
-
-
-class RecordingCost:
-    """Passes every question to ``inner`` and remembers each distinct stage asked, in order."""
-
-    def __init__(self, inner: CostModel) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.device = inner.device
-        self.requests: dict[str, StageRequest] = {}
-
-    def stage_cost(self, graph: OpGraph, strategy: str,
-                   groups: Sequence[Sequence[str]]) -> StageCost:
-        frozen = tuple(tuple(g) for g in groups)
-        sig = stage_signature(graph, strategy, frozen)
-        if sig not in self.requests:
-            self.requests[sig] = StageRequest(sig, strategy, frozen)
-        return self.inner.stage_cost(graph, strategy, groups)
-
-
-class CachedCost:
-    """Answers from ``db``; measures a missing stage with ``inner`` and stores it.
-
-    ``measure_s`` keeps the seconds each measurement took, so a caller can tell what a search
-    would have cost from a cold cache even though the cache was warm (benchmarks report that).
-    If ``inner`` fails on a stage, or ``deadline`` has passed, ``fallback`` (when given) answers
-    it as *estimated* and nothing is stored, so a later reader of the database (a ProfileCost
-    with the same fallback) estimates it the same way.
-    """
-
-    def __init__(self, db: ProfileDB, inner: CostModel, model_name: str = "",
-                 fallback: CostModel | None = None, *, deadline: float | None = None,
-                 measure_s: dict[str, float] | None = None) -> None:
-        self.db = db
-        self.inner = inner
-        self.fallback = fallback
-        self.model_name = model_name
-        self.deadline = deadline  # time.perf_counter() after which new stages are estimated
-        self.name = inner.name
-        self.device = inner.device
-        # share one dict between wrappers of one database to keep cold-cache accounting global
-        self.measure_s: dict[str, float] = {} if measure_s is None else measure_s
-        self.failures: dict[str, str] = {}  # signature -> error text
-        self.asked: dict[str, StageRequest] = {}  # signatures asked through this wrapper
-        self.estimated: set[str] = set()  # signatures answered by the fallback
-
-    def stage_cost(self, graph: OpGraph, strategy: str,
-                   groups: Sequence[Sequence[str]]) -> StageCost:
-        sig = stage_signature(graph, strategy, groups)
-        if sig not in self.asked:
-            self.asked[sig] = StageRequest(sig, strategy, tuple(tuple(g) for g in groups))
-        ms = self.db.get(sig)
-        if ms is not None:
-            return StageCost(ms)
-        late = self.deadline is not None and time.perf_counter() > self.deadline
-        if self.fallback is not None and (late or sig in self.failures):
-            return self._estimate(sig, graph, strategy, groups)
-        t0 = time.perf_counter()
-        try:
-            cost = self.inner.stage_cost(graph, strategy, groups)
-        except Exception as e:  # noqa: BLE001 - one unmeasurable stage must not end a search
-            if self.fallback is None:
-                raise
-            self.failures[sig] = f"{type(e).__name__}: {e}"
-            return self._estimate(sig, graph, strategy, groups)
-        self.measure_s[sig] = time.perf_counter() - t0
-        if cost.estimated:
-            return cost  # an estimate is never stored as a measurement
-        label = (self.model_name, strategy, tuple(tuple(g) for g in groups))
-        self.db.add(sig, cost.ms, label)
-        return cost
-
-    def _estimate(self, sig: str, graph: OpGraph, strategy: str,
-                  groups: Sequence[Sequence[str]]) -> StageCost:
-        assert self.fallback is not None
-        self.estimated.add(sig)
-        return StageCost(self.fallback.stage_cost(graph, strategy, groups).ms, estimated=True)
-
-    def cold_seconds(self, signatures: Iterable[str]) -> float:
-        """Seconds the measurements of ``signatures`` took (those measured through this wrapper)."""
-        return sum(self.measure_s.get(s, 0.0) for s in signatures)
 
 
 def model_subset(db: ProfileDB, requests: Iterable[StageRequest], model_name: str) -> ProfileDB:
@@ -150,11 +59,7 @@ def collect_stages(graph: OpGraph, config: SearchConfig | None = None,
     branch and bound (``bound_slack=None``): which stages a bounded search skips depends on the
     latencies, so a complete profile holds every stage any search with these r, s can ask for.
     """
-    from ios_core.search import optimize  # local: schedulers import this package's cost modules
-
     if cost is None:
-        from ios_core.cost.analytic import SimulatedCost
-
         cost = SimulatedCost("h100")
     config = replace(config or SearchConfig(), bound_slack=None)
     recorder = RecordingCost(cost)
@@ -305,25 +210,3 @@ def _key_for(cost: CostModel, graph: OpGraph) -> ProfileKey:
         return ProfileKey(cost.device, "", "", dtype, graph.batch)
 
 
-def default_measured(traced: Any, warmup: int = 2, iters: int = 10, eager_runs: int = 1,
-                     options: Any = None) -> CostModel:
-    """The GPU's measured cost model for ``traced``, with few replays per stage: profiling
-    thousands of stages must stay fast, and on the H100 10 replays of 5 unrolled copies (more for
-    short stages since the H200 runs, see :class:`MeasuredCost`) after one eager run predicted
-    Inception V3's schedules as well as 20 replays after two
-    (``benchmarks/results/stage_probe-cheap.md``); ``options``: the executor's levers
-    (:class:`~ios_core.runtime.levers.EngineOptions`, default theirs)."""
-    from ios_core.cost.measured import MeasuredCost
-
-    return _construct(MeasuredCost, traced, warmup=warmup, iters=iters, eager_runs=eager_runs,
-                      options=options)
-
-
-def _construct(cls: Callable[..., CostModel], traced: Any, **options: Any) -> CostModel:
-    """Call ``cls(traced, **options)`` passing only the options its signature accepts."""
-    import inspect
-
-    params = inspect.signature(cls).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        options = {k: v for k, v in options.items() if k in params}
-    return cls(traced, **options)

@@ -1,24 +1,17 @@
-"""benchmarks/ablation.py runs end to end on the CPU and survives a failing configuration."""
+"""benchmarks.ablation runs end to end on the CPU and survives a failing configuration."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+import benchmarks.ablation
 
 
 @pytest.fixture(scope="module")
 def ablation():
-    spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks/ablation.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ablation"] = module
-    spec.loader.exec_module(module)
-    return module
+    return benchmarks.ablation
 
 
 def test_ablation_smoke(ablation, tmp_path, monkeypatch) -> None:

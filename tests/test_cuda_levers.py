@@ -17,7 +17,7 @@ import torch
 
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.runtime.executor import check, compile_schedule, relative_error
-from ios_core.runtime.levers import EngineOptions
+from ios_core.runtime.options import EngineOptions
 from ios_core.search import optimize
 from tests._lever_models import LEVER_SCHEDULES, lever_schedule, lever_traced
 from tests.test_levers import ALL, OPTIONS

@@ -14,7 +14,9 @@ import pytest
 from ios_core.ir.merge import merge_problem, merge_stage_problem
 from ios_core.ir.schedule import Schedule, validate_schedule
 from ios_core.search import SearchConfig, SearchObserver, optimize
-from ios_core.search.dp import bits, downsets, index_part, solve_part
+from ios_core.search.bitsets import bits, downsets
+from ios_core.search.dp import solve_part
+from ios_core.search.endings import index_part
 
 from .toy_graphs import ToyCost, conv, graph_of, random_dag
 

@@ -10,10 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from ios_core.cost.analytic import SimulatedCost
-from ios_core.runtime import levers
-from ios_core.runtime.engine import MergedStep, OpStep
+from ios_core.runtime import fused_conv
+from ios_core.runtime.concat_views import adjacent_view, strided_view
+from ios_core.runtime.engine import cudnn_benchmark
 from ios_core.runtime.executor import check, compile_schedule
-from ios_core.runtime.levers import EngineOptions
+from ios_core.runtime.lanes import assign_lanes
+from ios_core.runtime.options import EngineOptions
+from ios_core.runtime.steps import MergedStep, OpStep
 from ios_core.search import optimize
 from tests._hand_models import SCHEDULES, hand_traced, make_schedule
 from tests._lever_models import LEVER_SCHEDULES, lever_schedule, lever_traced
@@ -87,7 +90,6 @@ PACK_SCHEDULE = [  # e1/e3 feed a concat (views stay), conv_a/conv_b feed an add
 
 
 def test_pack_slices_copies_only_slices_read_by_non_concats(traced) -> None:
-    from ios_core.runtime.engine import MergedStep
     from tests._hand_models import make_schedule
 
     opts = EngineOptions(channels_last=True, pack_slices=True)
@@ -179,15 +181,15 @@ def test_inplace_falls_back_at_batch_2(traced_b2) -> None:
 def test_adjacent_view() -> None:
     base = torch.randn(1, 7, 3, 3)
     a, b, c = base[:, :2], base[:, 2:5], base[:, 5:]
-    view = levers.adjacent_view([a, b, c], (1, 7, 3, 3), 1)
+    view = adjacent_view([a, b, c], (1, 7, 3, 3), 1)
     assert view is not None and view.data_ptr() == base.data_ptr()
     torch.testing.assert_close(view, torch.cat([a, b, c], 1))
-    assert levers.adjacent_view([b, a], (1, 5, 3, 3), 1) is None  # wrong order
-    assert levers.adjacent_view([a, c], (1, 4, 3, 3), 1) is None  # a gap
+    assert adjacent_view([b, a], (1, 5, 3, 3), 1) is None  # wrong order
+    assert adjacent_view([a, c], (1, 4, 3, 3), 1) is None  # a gap
     other = torch.randn(1, 3, 3, 3)
-    assert levers.adjacent_view([a, other], (1, 5, 3, 3), 1) is None  # another storage
+    assert adjacent_view([a, other], (1, 5, 3, 3), 1) is None  # another storage
     wide = torch.randn(2, 7, 3, 3)
-    assert levers.adjacent_view([wide[:, :2], wide[:, 2:]], (2, 7, 3, 3), 1) is None
+    assert adjacent_view([wide[:, :2], wide[:, 2:]], (2, 7, 3, 3), 1) is None
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
@@ -197,18 +199,18 @@ def test_strided_view_of_consecutive_slices(layout: str, batch: int) -> None:
     if layout == "nhwc":
         base = base.contiguous(memory_format=torch.channels_last)
     a, b, c = base[:, :2], base[:, 2:5], base[:, 5:]
-    view = levers.strided_view([a, b, c], (batch, 7, 3, 3), 1)
+    view = strided_view([a, b, c], (batch, 7, 3, 3), 1)
     assert view is not None and view.data_ptr() == base.data_ptr()
     assert view.stride() == base.stride()
     torch.testing.assert_close(view, torch.cat([a, b, c], 1))
-    part = levers.strided_view([b, c], (batch, 5, 3, 3), 1)  # need not start at channel 0
+    part = strided_view([b, c], (batch, 5, 3, 3), 1)  # need not start at channel 0
     assert part is not None
     torch.testing.assert_close(part, torch.cat([b, c], 1))
-    assert levers.strided_view([b, a], (batch, 5, 3, 3), 1) is None  # wrong order
-    assert levers.strided_view([a, c], (batch, 4, 3, 3), 1) is None  # a gap
+    assert strided_view([b, a], (batch, 5, 3, 3), 1) is None  # wrong order
+    assert strided_view([a, c], (batch, 4, 3, 3), 1) is None  # a gap
     other = torch.randn(batch, 3, 3, 3)
-    assert levers.strided_view([a, other], (batch, 5, 3, 3), 1) is None  # another storage
-    assert levers.strided_view([a, b], (batch, 7, 3, 3), 1) is None  # shape does not add up
+    assert strided_view([a, other], (batch, 5, 3, 3), 1) is None  # another storage
+    assert strided_view([a, b], (batch, 7, 3, 3), 1) is None  # shape does not add up
 
 
 def test_strided_views_make_merged_concats_views_under_nhwc(traced, traced_b2) -> None:
@@ -231,7 +233,7 @@ def test_strided_views_make_merged_concats_views_under_nhwc(traced, traced_b2) -
 
 # ---- fused convolutions (CUDA only: plumbing tested with stand-ins on the CPU) ----------------
 def _fake_ops(monkeypatch, calls: dict[str, int], fail: bool = False) -> None:
-    monkeypatch.setattr(levers, "FUSED_DEVICES", {"cpu", "cuda"})
+    monkeypatch.setattr(fused_conv, "FUSED_DEVICES", {"cpu", "cuda"})
 
     def conv_relu(x, w, b, stride, padding, dilation, groups):
         calls["conv_relu"] = calls.get("conv_relu", 0) + 1
@@ -245,8 +247,8 @@ def _fake_ops(monkeypatch, calls: dict[str, int], fail: bool = False) -> None:
             raise RuntimeError("cuDNN error: CUDNN_STATUS_NOT_SUPPORTED (stand-in)")
         return F.relu(F.conv2d(x, w, b, stride, padding, dilation, groups) + z)
 
-    monkeypatch.setattr(levers, "_cudnn_conv_relu", conv_relu)
-    monkeypatch.setattr(levers, "_cudnn_conv_add_relu", conv_add_relu)
+    monkeypatch.setattr(fused_conv, "_cudnn_conv_relu", conv_relu)
+    monkeypatch.setattr(fused_conv, "_cudnn_conv_add_relu", conv_add_relu)
 
 
 @pytest.mark.parametrize("fail", [False, True])
@@ -284,22 +286,22 @@ def test_fused_conv_not_used_on_cpu(traced) -> None:
 
 def test_conv_add_pairs_need_a_lone_conv(traced) -> None:
     g, k = traced.graph, traced.kernels
-    assert levers.conv_add_pairs(g, k, ["conv_q", "conv_r", "add_2"]) == {"add_2": "conv_r"}
-    assert levers.conv_add_pairs(g, k, ["add_2"]) == {}  # the convs ran in another stage
-    assert levers.conv_add_pairs(g, k, ["conv_a", "conv_b", "add"]) == {}  # add has no ReLU
+    assert fused_conv.conv_add_pairs(g, k, ["conv_q", "conv_r", "add_2"]) == {"add_2": "conv_r"}
+    assert fused_conv.conv_add_pairs(g, k, ["add_2"]) == {}  # the convs ran in another stage
+    assert fused_conv.conv_add_pairs(g, k, ["conv_a", "conv_b", "add"]) == {}  # add has no ReLU
 
 
 # ---- streams ------------------------------------------------------------------------------------
 def test_assign_lanes(traced) -> None:
     g = traced.graph
     groups = [["fc"], ["conv_r"], ["add"], ["conv_a"]]  # conv_r and conv_a carry the FLOPs
-    assert levers.assign_lanes(g, groups, EngineOptions()) == ()
-    order = levers.assign_lanes(g, groups, EngineOptions(order="longest-first"))
+    assert assign_lanes(g, groups, EngineOptions()) == ()
+    order = assign_lanes(g, groups, EngineOptions(order="longest-first"))
     assert order[0] == (1,) and sorted(order) == [(0,), (1,), (2,), (3,)]
-    lanes = levers.assign_lanes(g, groups, EngineOptions(stream_cap=2))
+    lanes = assign_lanes(g, groups, EngineOptions(stream_cap=2))
     assert len(lanes) == 2 and sorted(i for lane in lanes for i in lane) == [0, 1, 2, 3]
     assert lanes[0][0] == 1 and lanes[1][0] == 3  # the two longest lead their streams
-    single = levers.assign_lanes(g, groups, EngineOptions(stream_cap=1))
+    single = assign_lanes(g, groups, EngineOptions(stream_cap=1))
     assert len(single) == 1 and single[0][:2] == (1, 3)
 
 
@@ -324,10 +326,10 @@ def test_options_validate_and_label() -> None:
 
 def test_cudnn_benchmark_is_restored() -> None:
     before = torch.backends.cudnn.benchmark
-    with levers.cudnn_benchmark(True):
+    with cudnn_benchmark(True):
         assert torch.backends.cudnn.benchmark
     assert torch.backends.cudnn.benchmark == before
-    with levers.cudnn_benchmark(False):
+    with cudnn_benchmark(False):
         assert torch.backends.cudnn.benchmark == before
 
 

@@ -6,7 +6,7 @@ import torch
 
 from ios_core.cost.measured import fresh_copy, parameter_bytes
 from ios_core.frontend.kernels import ConvKernel, FnKernel
-from ios_core.runtime.levers import fused
+from ios_core.runtime.fused_conv import fused
 
 
 def _conv() -> ConvKernel:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from benchmarks.ios_table import ratio_table, runs_from
@@ -84,3 +87,27 @@ def test_stage_probe_markdown_shows_ratio_and_seconds_per_stage() -> None:
            "cold u5 i20": cell}
     text = markdown([row], {"device": "GPU", "torch": "t", "cudnn": "c", "date": "d"})
     assert "| m | ios-both | default | 1.000 | 0.900 (12.0) |" in text
+
+
+def test_report_rewrites_json_and_markdown_after_every_row(tmp_path) -> None:
+    from benchmarks.report import Report, latency_cell, pivot
+
+    def render(data):
+        return "\n".join(pivot(data["rows"], ("model",), "config", latency_cell)) + "\n"
+
+    report = Report(tmp_path / "out", "t", {"device": "GPU"}, render, extra={"profiles": []})
+    report.add({"model": "a", "config": "x", "ms": 1.0})
+    report.add({"model": "a", "config": "y", "ms": None, "error": "skipped: budget"})
+    report.add({"model": "b", "config": "x", "ms": 2.0, "ok": False})
+    data = json.loads((tmp_path / "out" / "t.json").read_text())
+    assert data["device"] == "GPU" and len(data["rows"]) == 3 and data["profiles"] == []
+    assert (tmp_path / "out" / "t.md").read_text().splitlines() == [
+        "| model | x | y |", "|---|---|---|", "| a | 1.000 | skipped |", "| b | 2.000 (!) |  |"]
+
+
+def test_no_benchmark_edits_sys_path() -> None:
+    """Scripts run as ``python -m benchmarks.<name>`` from the repository root."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    for path in folder.glob("*.py"):
+        text = path.read_text()
+        assert "sys.path" not in text and "E402" not in text, path.name

@@ -10,8 +10,9 @@ from ios_core.cost.analytic import SimulatedCost
 from ios_core.frontend import models
 from ios_core.frontend import tracing as frontend
 from ios_core.runtime import executor
-from ios_core.runtime.levers import DEFAULT_OPTIONS, prepare_kernels
 from ios_core.runtime.nhwc_pool import NhwcPool, nhwc_pool_pays, nhwc_poolable
+from ios_core.runtime.options import DEFAULT_OPTIONS
+from ios_core.runtime.prepare import prepare_kernels
 from ios_core.search import optimize
 
 POOLS = [nn.MaxPool2d(3, 2, ceil_mode=True), nn.MaxPool2d(3, 2, 1), nn.MaxPool2d((3, 2), (2, 1)),

@@ -10,7 +10,7 @@ from torch import nn
 from benchmarks.ios_table import parse_args
 from benchmarks.kernel_census import kernel_kind
 from benchmarks.pool_probe import pools, variants
-from ios_core.runtime.levers import (
+from ios_core.runtime.options import (
     DEFAULT_OPTIONS,
     PLAIN_OPTIONS,
     EngineOptions,

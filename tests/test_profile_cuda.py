@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from ios_core.cost.cached import CachedCost
 from ios_core.cost.profile_db import ProfileCost, ProfileDB
 from ios_core.ir.schedule import SEARCH_STRATEGIES
-from ios_core.profiling import CachedCost, profile_model
+from ios_core.profiling import profile_model
 from ios_core.search import SearchConfig, optimize
 
 pytestmark = [

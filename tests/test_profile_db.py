@@ -15,6 +15,7 @@ import pytest
 
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.base import StageCost
+from ios_core.cost.cached import CachedCost
 from ios_core.cost.profile_db import (
     SCHEDULE_SUFFIX,
     ProfileCost,
@@ -26,9 +27,10 @@ from ios_core.cost.profile_db import (
     profile_dirs,
     resolve_profile,
 )
+from ios_core.cost.recording import RecordingCost
 from ios_core.ir.graph import OpGraph, OpNode, TensorSpec, stage_signature
 from ios_core.ir.schedule import SEARCH_STRATEGIES, Schedule
-from ios_core.profiling import CachedCost, RecordingCost, collect_stages, profile_model
+from ios_core.profiling import collect_stages, profile_model
 from ios_core.search import SearchConfig, optimize
 
 KEY = ProfileKey("Fake GPU", "2.13.0", "91900", "float32", 1)

@@ -37,8 +37,8 @@ def _slack(text: str) -> float | None:
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     from ios_core.cost import make_cost_model
+    from ios_core.frontend import trace_model
     from ios_core.frontend.models import load_model
-    from ios_core.frontend.tracing import trace_model
     from ios_core.search import optimize
 
     try:
@@ -66,8 +66,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import torch
 
+    from ios_core.frontend import trace_model
     from ios_core.frontend.models import load_model
-    from ios_core.frontend.tracing import trace_model
     from ios_core.ir.schedule import validate_schedule
     from ios_core.runtime.executor import check, compile_schedule
 
@@ -110,8 +110,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError("nothing to export: give --trace FILE, --dot FILE and/or --csv FILE")
     graph = None
     if args.dot:  # DOT draws the model's edges, so it needs the graph
+        from ios_core.frontend import trace
         from ios_core.frontend.models import load_model
-        from ios_core.frontend.tracing import trace
         from ios_core.ir.schedule import validate_schedule
 
         loaded = load_model(schedule.model.name, batch=schedule.target.batch)

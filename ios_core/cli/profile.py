@@ -7,14 +7,15 @@ Registered by ``cli.build_parser`` through :func:`add_profile_parser`. Rerunning
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
 
 from ios_core.cli.errors import CliError
+from ios_core.cost.profile_db import device_slug, file_slug
+from ios_core.cost.recording import StageRequest
 from ios_core.ir.schedule import SEARCH_STRATEGIES
-from ios_core.profiling import ProfileObserver, StageRequest
+from ios_core.profiling import ProfileObserver
 
 
 def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -51,8 +52,8 @@ def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 def cmd_profile(args: argparse.Namespace) -> int:
     import torch
 
+    from ios_core.frontend import trace_model
     from ios_core.frontend.models import load_model
-    from ios_core.frontend.tracing import trace_model
     from ios_core.profiling import collect_stages, profile_model
     from ios_core.search import SearchConfig
 
@@ -88,18 +89,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def default_profile_path(device_name: str, model: str, batch: int) -> str:
     """``data/profiles/<gpu>-<model>-b<batch>.json``; ``<gpu>`` is short (h100, a100, rtx4090)."""
-    name = f"{device_slug(device_name)}-{_slug(model)}-b{batch}.json"
+    name = f"{device_slug(device_name)}-{file_slug(model)}-b{batch}.json"
     return str(Path("data") / "profiles" / name)
-
-
-def device_slug(device_name: str) -> str:
-    """A short lowercase name of a GPU: "NVIDIA H100 80GB HBM3" -> "h100"."""
-    m = re.search(r"\b([A-Z]{1,3}\d{1,4}[A-Z]?)\b", device_name.upper().replace("RTX ", "RTX"))
-    return m.group(1).lower() if m else _slug(device_name)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9_.]+", "_", text.lower()).strip("_") or "model"
 
 
 class ProgressBar(ProfileObserver):

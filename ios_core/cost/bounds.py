@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.base import CostModel
 from ios_core.ir.graph import OpGraph
 
@@ -70,6 +71,4 @@ def work_bound_ms(graph: OpGraph, cost: CostModel, share: ShareFn | None = None)
 
 
 def _default_share() -> ShareFn:
-    from ios_core.cost.analytic import SimulatedCost  # local: only needed for non-analytic models
-
     return SimulatedCost("h100").op_share

@@ -6,11 +6,15 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from ios_core.cost.analytic import PRESETS, SimulatedCost
 from ios_core.cost.base import CostModel
 from ios_core.cost.profile_db import ProfileCost, resolve_profile
+
+__all__ = ["SPECS", "default_measured", "make_cost_model"]
 
 SPECS = ("simulated:<" + "|".join(PRESETS) + ">", "profile:<name|path>", "measured")
 
@@ -45,9 +49,29 @@ def make_cost_model(spec: str, traced: Any = None, *, batch: int | None = None,
 def _measured(traced: Any) -> CostModel:
     if traced is None:
         raise ValueError("the measured cost model runs the model's own kernels: pass traced=")
-    from ios_core.profiling import default_measured  # local: imports torch and needs CUDA
-
     try:  # measured as the shipped profiles were, so that both find the same schedules
         return default_measured(traced)
     except RuntimeError as e:  # CudaUnavailableError: say it as a plain-words ValueError
         raise ValueError(str(e)) from None
+
+
+def default_measured(traced: Any, warmup: int = 2, iters: int = 10, eager_runs: int = 1,
+                     options: Any = None) -> CostModel:
+    """The GPU's measured cost model for ``traced``, with few replays per stage: profiling
+    thousands of stages must stay fast, and on the H100 10 replays of 5 unrolled copies (more for
+    short stages since the H200 runs, see :class:`MeasuredCost`) after one eager run predicted
+    Inception V3's schedules as well as 20 replays after two
+    (``benchmarks/results/stage_probe-cheap.md``); ``options``: the executor's levers
+    (:class:`~ios_core.runtime.options.EngineOptions`; None: the executor's default)."""
+    from ios_core.cost.measured import MeasuredCost  # local: imports torch, needs CUDA
+
+    return _construct(MeasuredCost, traced, warmup=warmup, iters=iters, eager_runs=eager_runs,
+                      options=options)
+
+
+def _construct(cls: Callable[..., CostModel], traced: Any, **options: Any) -> CostModel:
+    """Call ``cls(traced, **options)`` passing only the options its signature accepts."""
+    params = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        options = {k: v for k, v in options.items() if k in params}
+    return cls(traced, **options)

@@ -1,6 +1,7 @@
 """Stage latencies measured on the attached CUDA GPU.
 
-A stage is built by the executor's own engine (:func:`ios_core.runtime.engine.build_stage` and
+A stage is lowered and run as the executor lowers and runs it (one
+:class:`ios_core.runtime.lowering.Lowering` for the model, then
 :func:`~ios_core.runtime.engine.run_stage`: same kernels, same wide convs, same streams and
 events), its outside inputs are filled with random data of the right shapes (never zeros), several
 copies of it are captured back to back in one CUDA graph, and the graph's replays are timed between
@@ -25,10 +26,11 @@ the parameters and evicts L2 before each replay (outside the timed span), then t
 inputs, which in a schedule were just written; ``"auto"`` (the default) picks cold when the
 model's parameters are larger than L2.
 
-``options`` (:class:`ios_core.runtime.levers.EngineOptions`) measure stages with the executor's
-levers, so that a schedule's prediction matches what ``compile_schedule(..., options=)`` runs. A
-stage is measured alone: a concat whose producers would have written into its buffer in earlier
-stages copies here (a slight over-estimate with ``concat="inplace"``).
+``options`` (:class:`ios_core.runtime.options.EngineOptions`; None: DEFAULT_OPTIONS, as for the
+executor) measure stages with the executor's levers, so that a schedule's prediction matches what
+``compile_schedule(..., options=)`` runs. A stage is measured alone: a concat whose producers
+would have written into its buffer in earlier stages copies here (a slight over-estimate with
+``concat="inplace"``).
 """
 
 from __future__ import annotations
@@ -43,18 +45,11 @@ import torch
 from ios_core.cost.base import CostModel, StageCost
 from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
 from ios_core.ir.graph import OpGraph, stage_signature
-from ios_core.runtime import levers
-from ios_core.runtime.engine import (
-    Env,
-    StageEvents,
-    StagePlan,
-    StreamPool,
-    build_stage,
-    capture,
-    move_kernels,
-    run_stage,
-)
-from ios_core.runtime.levers import DEFAULT_OPTIONS, EngineOptions
+from ios_core.runtime.channels_last import to_layout
+from ios_core.runtime.engine import StageEvents, StreamPool, capture, cudnn_benchmark, run_stage
+from ios_core.runtime.lowering import Lowering
+from ios_core.runtime.options import EngineOptions, resolve_options
+from ios_core.runtime.steps import Env, StagePlan
 from ios_core.runtime.timing import Timing, time_samples
 
 NO_CUDA_MESSAGE = "--cost measured needs a CUDA GPU; use --cost profile:h100 or simulated:h100"
@@ -114,10 +109,11 @@ class MeasuredCost:
         self.prior = prior
         self.eager_runs = eager_runs
         self._gen = torch.Generator().manual_seed(seed)
-        self.options = options or DEFAULT_OPTIONS
+        self.options = resolve_options(options)
         self._pool = StreamPool(self.torch_device, high_priority=int(self.options.stream_priority))
-        self._layout = levers.plan_concats(self.graph, self._kernels, self.options)
-        self._on_device: dict[str, Kernel] = {}
+        # the executor's lowering, kernels moved and prepared as stages first need them
+        self._lowering = Lowering(self.graph, self._kernels, self.torch_device, dtype,
+                                  self.options, lazy=True)
         self.timings: dict[str, Timing] = {}  # stage signature -> its timing (per stage copy)
         self.copies: dict[str, int] = {}  # stage signature -> copies per replay it was timed with
         self.hits = 0  # answers served from the cache
@@ -171,16 +167,14 @@ class MeasuredCost:
         the samples are per copy (a replay's time over ``copies``)."""
         copies = copies or self.unroll
         t0 = time.perf_counter()
-        names = [n for g in groups for n in g]
-        kernels = self._kernels_for(names)
-        layout = self._layout if graph is self.graph else None
-        plans = []
-        for i in range(copies):
-            if i and self.cold:  # each copy reads its own parameters, as a schedule does
-                kernels = {n: self._copy(n, i) for n in kernels}
-            if i == 0 or self.cold:
-                plan = build_stage(graph, kernels, strategy, groups, self.options, layout)
-            plans.append(plan)
+        names = list(dict.fromkeys(n for g in groups for n in g))
+        plans = [self._lowering.stage_plan(strategy, groups, graph=graph)]
+        for i in range(1, copies):
+            if self.cold:  # each copy reads its own parameters, as a schedule does
+                own = {n: self._copy(n, i) for n in names}
+                plans.append(self._lowering.stage_plan(strategy, groups, graph=graph, kernels=own))
+            else:
+                plans.append(plans[0])
         inputs = self._random_inputs(graph, plans[0])
         streams = self._pool.take(plans[0].width) if plans[0].concurrent else None
         events = [StageEvents.for_plan(p) for p in plans]
@@ -196,7 +190,7 @@ class MeasuredCost:
             for x in inputs.values():
                 x.mul_(1)  # back into L2: in a schedule the producer has just written it
 
-        bench = levers.cudnn_benchmark(self.options.cudnn_benchmark)
+        bench = cudnn_benchmark(self.options.cudnn_benchmark)
         with torch.cuda.device(self.torch_device), torch.no_grad(), bench:
             if self.cold and self._scrub is None:
                 self._scrub = torch.empty(2 * self.l2_bytes, dtype=torch.uint8,
@@ -220,7 +214,7 @@ class MeasuredCost:
         evicted before every replay, so copies reused across stages are still cold."""
         found = self._copies.get((name, i))
         if found is None:
-            found = self._copies[(name, i)] = fresh_copy(self._on_device[name])
+            found = self._copies[(name, i)] = fresh_copy(self._lowering.kernels[name])
         return found
 
     def _trim_cache(self) -> None:
@@ -234,16 +228,10 @@ class MeasuredCost:
         if torch.cuda.memory_reserved(self.torch_device) > self.cache_limit_bytes:
             torch.cuda.empty_cache()
 
-    def _kernels_for(self, names: Sequence[str]) -> dict[str, Kernel]:
-        todo = [n for n in names if n not in self._on_device]
-        moved = move_kernels(self._kernels, todo, self.torch_device, self.dtype)
-        self._on_device.update(levers.prepare_kernels(moved, self.options))
-        return {n: self._on_device[n] for n in names}
-
     def _random_inputs(self, graph: OpGraph, plan: StagePlan) -> Env:
         # random, never zeros: zeros can run faster than real data
         return {
-            name: levers.to_layout(torch.randn(graph.shape_of(name), generator=self._gen).to(
+            name: to_layout(torch.randn(graph.shape_of(name), generator=self._gen).to(
                 self.torch_device, self.dtype
             ), self.options)
             for name in plan.reads

@@ -27,14 +27,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.base import CostModel, StageCost
 from ios_core.ir.files import atomic_write_text
 from ios_core.ir.graph import OpGraph, stage_signature
+from ios_core.ir.merge import trailing_concat
 
 FORMAT = "ios-profile/1"
 # shipped databases; IOS_PROFILE_PATH (os.pathsep-separated folders) adds more, searched first
@@ -227,6 +230,19 @@ def _parse(data: Any, name: str, path: str | None) -> ProfileDB:
     return db
 
 
+# ---- naming database files ---------------------------------------------------------------------
+def device_slug(device_name: str) -> str:
+    """A short lowercase name of a GPU, the first part of its databases' file names (the profile
+    name ``list_profiles`` reports): "NVIDIA H100 80GB HBM3" -> "h100"."""
+    m = re.search(r"\b([A-Z]{1,3}\d{1,4}[A-Z]?)\b", device_name.upper().replace("RTX ", "RTX"))
+    return m.group(1).lower() if m else file_slug(device_name)
+
+
+def file_slug(text: str) -> str:
+    """``text`` as one part of a file name: lowercase letters, digits, ``_`` and ``.``."""
+    return re.sub(r"[^a-z0-9_.]+", "_", text.lower()).strip("_") or "model"
+
+
 # ---- finding shipped databases ------------------------------------------------------------------
 def profile_dirs() -> list[Path]:
     extra = [Path(p) for p in os.environ.get("IOS_PROFILE_PATH", "").split(os.pathsep) if p]
@@ -320,10 +336,6 @@ class ProfileCost:
     def __init__(self, db: ProfileDB, fallback: CostModel | None = None,
                  name: str | None = None) -> None:
         if fallback is None:
-            from ios_core.cost.analytic import (
-                SimulatedCost,  # local: only needed when none is given
-            )
-
             fallback = SimulatedCost("h100")
         self.db = db
         self.fallback = fallback
@@ -377,8 +389,6 @@ class ProfileCost:
         """The measured merge of a merge stage that ends in its concat (class docstring)."""
         if strategy != "merge" or len(groups) != 1 or len(groups[0]) < 3:
             return None
-        from ios_core.ir.merge import trailing_concat  # local: the schedulers import cost/
-
         convs, cat = trailing_concat(graph, groups[0])
         if cat is None:
             return None

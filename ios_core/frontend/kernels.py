@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+__all__ = ["ACTIVATIONS", "ConvKernel", "FnKernel", "Kernel", "apply_activation"]
+
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "none": lambda x: x,
     "relu": F.relu,
@@ -26,6 +28,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 def apply_activation(name: str, x: torch.Tensor) -> torch.Tensor:
+    """``x`` through the activation named ``name`` (a key of :data:`ACTIVATIONS`)."""
     return ACTIVATIONS[name](x)
 
 
@@ -42,6 +45,8 @@ class Kernel:
 
 @dataclass
 class ConvKernel(Kernel):
+    """A 2-d convolution with its (BatchNorm-folded) weight and bias, then ``activation``."""
+
     weight: torch.Tensor  # (out, in/groups, kh, kw), BatchNorm already folded in
     bias: torch.Tensor | None
     stride: tuple[int, int]
@@ -56,8 +61,8 @@ class ConvKernel(Kernel):
         )
         return apply_activation(self.activation, y)
 
-    def to(self, device, dtype=None) -> ConvKernel:
-        def move(t):
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> ConvKernel:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device=device, dtype=dtype or t.dtype)
 
         return ConvKernel(move(self.weight), move(self.bias), self.stride, self.padding,
@@ -75,7 +80,8 @@ class FnKernel(Kernel):
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         return apply_activation(self.activation, self.fn(*inputs, **self.tensors))
 
-    def to(self, device, dtype=None) -> FnKernel:
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> FnKernel:
+        """A copy with the captured tensors on ``device``; ``dtype`` applies to floating ones."""
         moved = {
             k: v.to(device=device, dtype=dtype if (dtype and v.is_floating_point()) else v.dtype)
             for k, v in self.tensors.items()

@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+__all__ = ["LoadedModel", "ModelLoadError", "UnknownModelError", "list_models", "load_model"]
+
 
 class ModelLoadError(ValueError):
     """A model reference could not be loaded; the message says why and what to write instead."""
@@ -41,6 +43,8 @@ class UnknownModelError(ModelLoadError):
 
 @dataclass
 class LoadedModel:
+    """A model to trace: the module and an example input for it."""
+
     name: str  # the reference it was loaded from (a sample name or package.module:callable)
     module: nn.Module  # in eval mode
     example_input: torch.Tensor  # batch first

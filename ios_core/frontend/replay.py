@@ -17,6 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
+__all__ = [
+    "Apply", "Captured", "CloneFirst", "In", "Method", "ModuleCall", "Replay", "add_all",
+    "evaluate", "map_tree", "show",
+]
+
 
 @dataclass(frozen=True)
 class In:

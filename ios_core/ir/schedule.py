@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ios_core.ir.graph import OpGraph
+from ios_core.ir.merge import merge_stage_problem
 
 FORMAT = "ios-schedule/1"
 STRATEGIES = ("concurrent", "merge")
@@ -246,8 +247,6 @@ def validate_schedule(
     earlier in its own group); groups of a concurrent stage do not read each other; merge stages
     obey the merge rules.
     """
-    from ios_core.ir.merge import merge_stage_problem  # local: merge rules live with schedulers
-
     if check_fingerprint and schedule.model.fingerprint != graph.fingerprint():
         raise ScheduleError(
             f"this schedule was made for another model (fingerprint {schedule.model.fingerprint}, "

@@ -9,19 +9,24 @@
     check(traced, schedule, device="cuda")
     # CheckResult(rel_err=4.7e-05, tolerance=0.0005, ok=True)  (Inception V3 on the H100)
 
-CPU path: stages in order, groups in order, ops in order (merge stages as one wide conv), so every
-schedule is testable in CI. CUDA path: the same stages through :func:`engine.run_stage`, each group
-of a multi-group stage on its own stream from a pool of ``max groups`` streams reused across
-stages, joined by events; the whole schedule is captured in ONE CUDA graph at compile time and
-replayed. ``compiled(x)`` copies ``x`` into the static input, replays and returns **clones** of
-the static outputs (safe to keep across calls); ``compiled.static_outputs`` are the references
-that the next replay overwrites. With ``use_cuda_graph=False`` the CUDA path runs eagerly.
+On the CPU the stages run in order, each stage's groups one after another (a merge stage as one
+wide conv), so every schedule is testable in CI. On CUDA the same stage plans run through
+:func:`ios_core.runtime.engine.run_stage`, each group (or lane) of a multi-group stage on its own
+stream from a pool reused across stages, joined by events; the whole schedule is captured in ONE
+CUDA graph at compile time and replayed. ``compiled(x)`` copies ``x`` into the static input,
+replays and returns **clones** of the static outputs (safe to keep across calls);
+``compiled.static_outputs`` are the references that the next replay overwrites. With
+``use_cuda_graph=False`` the CUDA path runs eagerly.
 
-``options=EngineOptions(...)`` (:mod:`ios_core.runtime.levers`) turns on speed levers: fused cuDNN
-conv+ReLU, concats as views, cudnn.benchmark, stream caps, channels_last...; the default is the
-plain path. ``compiled.lever_report()`` says what they did (fused calls, concat views, ...).
+``options`` pick the engine's speed levers (:mod:`ios_core.runtime.options`: fused cuDNN
+conv+ReLU, concats as views, cudnn.benchmark, stream caps, channels_last...). ``options=None``
+means DEFAULT_OPTIONS, the levers that paid on the H100; ``options=PLAIN_OPTIONS`` (or
+``EngineOptions()``) runs the plain path: one kernel per operator, NCHW, concats copied, one
+stream per group in schedule order. ``compiled.lever_report()`` says what the levers did (fused
+calls, concat views, ...).
 
-The measured cost model and the benchmarks run stages through the same engine.
+The stages are lowered by :func:`ios_core.runtime.lowering.lower_schedule`, the lowering the
+measured cost model times its stages with, and run by the same engine.
 """
 
 from __future__ import annotations
@@ -34,23 +39,28 @@ from dataclasses import dataclass
 import torch
 
 from ios_core.ir.graph import OpGraph
-from ios_core.ir.schedule import Schedule, ScheduleError, validate_schedule
-from ios_core.runtime import levers
+from ios_core.ir.schedule import Schedule, validate_schedule
+from ios_core.runtime.channels_last import to_layout
 from ios_core.runtime.engine import (
     CaptureError,
+    StageEvents,
+    StreamPool,
+    capture,
+    cudnn_benchmark,
+    run_stage,
+)
+from ios_core.runtime.fused_conv import FusedMergedConv, fuse_states
+from ios_core.runtime.lowering import lower_schedule
+from ios_core.runtime.options import EngineOptions, resolve_options
+from ios_core.runtime.steps import (
+    ConcatStep,
+    ConvAddReluStep,
     Env,
     MergedStep,
     OpStep,
-    StageEvents,
+    SlotStep,
     StagePlan,
-    StreamPool,
-    build_stage,
-    capture,
-    move_kernels,
-    run_stage,
 )
-from ios_core.runtime.levers import DEFAULT_OPTIONS, EngineOptions
-from ios_core.runtime.merged_conv import MergeError
 
 
 class CompiledSchedule:
@@ -71,7 +81,7 @@ class CompiledSchedule:
         self.schedule = schedule
         self.device = device
         self.dtype = dtype
-        self.options = options or DEFAULT_OPTIONS
+        self.options = resolve_options(options)
         self._plans = tuple(plans)
         self._release = release_lists(graph, plans)
         cuda = device.type == "cuda"
@@ -80,7 +90,7 @@ class CompiledSchedule:
         self._pool = StreamPool(device, max_groups, high) if cuda else None
         self._events = [StageEvents.for_plan(p) if cuda else None for p in plans]
         # random, never zeros: zeros hide unwritten outputs and can run faster than real data
-        self.static_inputs = [levers.to_layout(x, self.options)
+        self.static_inputs = [to_layout(x, self.options)
                               for x in random_inputs(graph, seed, device, dtype)]
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
         self.static_outputs: tuple[torch.Tensor, ...] = ()
@@ -103,7 +113,7 @@ class CompiledSchedule:
         """The model's output(s) for ``inputs``: new tensors, never the static buffers."""
         self._check_inputs(inputs)
         if self._cuda_graph is None:
-            outs = self._run([levers.to_layout(x.to(self.device, self.dtype), self.options)
+            outs = self._run([to_layout(x.to(self.device, self.dtype), self.options)
                               for x in inputs])
         else:
             for static, x in zip(self.static_inputs, inputs, strict=True):
@@ -123,7 +133,7 @@ class CompiledSchedule:
         env: Env = dict(zip(self.graph.input_names, inputs, strict=True))
         streams = self._pool.take(len(self._pool)) if self._pool is not None else None
         on_device = torch.cuda.device(self.device) if streams is not None else nullcontext()
-        bench = levers.cudnn_benchmark(self.options.cudnn_benchmark)
+        bench = cudnn_benchmark(self.options.cudnn_benchmark)
         with torch.no_grad(), on_device, bench:  # current_stream() below must be this device's
             for plan, events, drop in zip(self._plans, self._events, self._release, strict=True):
                 run_stage(plan, env, streams, events)
@@ -136,16 +146,16 @@ class CompiledSchedule:
         steps = [step for plan in self._plans for group in plan.groups for step in group]
         report: dict[str, object] = {"options": self.options.label(), "streams": self.num_streams}
         states = [s.conv.state for s in steps if isinstance(s, MergedStep)
-                  and isinstance(s.conv, levers.FusedMergedConv)]
-        states += levers.fuse_states({s.name: s.kernel for s in steps if isinstance(s, OpStep)})
-        adds = [s.state for s in steps if isinstance(s, levers.ConvAddReluStep)]
+                  and isinstance(s.conv, FusedMergedConv)]
+        states += fuse_states({s.name: s.kernel for s in steps if isinstance(s, OpStep)})
+        adds = [s.state for s in steps if isinstance(s, ConvAddReluStep)]
         for key, group in (("conv_relu", states), ("conv_add_relu", adds)):
             if group:
                 report[key] = _count(s.last or "not run" for s in group)
                 reasons = sorted({s.reason for s in group if s.reason})
                 if reasons:
                     report[f"{key}_refused"] = reasons
-        for key, kind in (("concat", levers.ConcatStep), ("slots", levers.SlotStep)):
+        for key, kind in (("concat", ConcatStep), ("slots", SlotStep)):
             modes = [s.last.get("mode", "not run") for s in steps if isinstance(s, kind)]
             if modes:
                 report[key] = _count(modes)
@@ -154,7 +164,7 @@ class CompiledSchedule:
     def _capture(self) -> None:
         # cudnn.benchmark (when asked) stays on through warm-up AND capture: the capture must find
         # the algorithms the warm-up timed, or it would time them itself (and sync) while capturing
-        with torch.cuda.device(self.device), levers.cudnn_benchmark(self.options.cudnn_benchmark):
+        with torch.cuda.device(self.device), cudnn_benchmark(self.options.cudnn_benchmark):
             try:
                 graph, outs = capture(lambda: self._run(self.static_inputs))
             except CaptureError as e:
@@ -186,9 +196,11 @@ def compile_schedule(
 ) -> CompiledSchedule:
     """Check ``schedule`` against the traced graph, then build a runnable for it on ``device``.
 
-    ``options`` turn on the engine's speed levers (:class:`~ios_core.runtime.levers.EngineOptions`;
-    default: none). Raises :class:`ScheduleError` (before anything runs) when the schedule is not
-    a valid plan for the graph, or a merge stage cannot be computed as one wide convolution.
+    ``options`` pick the engine's speed levers (:class:`~ios_core.runtime.options.EngineOptions`;
+    None: DEFAULT_OPTIONS, see :func:`~ios_core.runtime.options.resolve_options`). Raises
+    :class:`~ios_core.ir.schedule.ScheduleError` (before anything runs) when the schedule is not
+    a valid plan for the graph, or a merge stage cannot be computed as one wide convolution;
+    ``KeyError`` when the traced model has no kernel for one of the graph's operators.
     """
     graph: OpGraph = traced.graph
     validate_schedule(schedule, graph)
@@ -197,16 +209,8 @@ def compile_schedule(
         raise RuntimeError(f"device {device} was asked for, but torch sees no CUDA GPU")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    opts = options or DEFAULT_OPTIONS
-    kernels = move_kernels(traced.kernels, [n.name for n in graph.nodes], device, dtype)
-    kernels = levers.prepare_kernels(kernels, opts)
-    layout = levers.plan_concats(graph, kernels, opts)
-    plans = []
-    for i, stage in enumerate(schedule.stages):
-        try:
-            plans.append(build_stage(graph, kernels, stage.strategy, stage.groups, opts, layout))
-        except MergeError as e:
-            raise ScheduleError(f"illegal merge in stage {i}: {e}") from None
+    opts = resolve_options(options)
+    plans = lower_schedule(graph, traced.kernels, schedule, device, dtype, opts)
     return CompiledSchedule(graph, schedule, plans, device, dtype, use_cuda_graph, options=opts)
 
 
@@ -303,7 +307,7 @@ def check(
     float64), so the error measured is the schedule's own, not the reference's. On CUDA in float32
     the schedule runs with TF32 off (``tf32=False``), so that a wrong schedule cannot hide in
     TF32's rounding; ``tf32=True`` turns it on, ``None`` keeps torch's settings (the tolerance
-    follows).
+    follows). ``options`` as for :func:`compile_schedule` (None: DEFAULT_OPTIONS).
     """
     with tf32_mode(tf32):
         compiled = compile_schedule(traced, schedule, device, dtype, use_cuda_graph, options)

@@ -9,13 +9,23 @@ An NHWC tensor of shape (N, C, H, W) is, in memory, a contiguous (N, H, W, C) ar
 (kh, kw, 1) and stride (sh, sw, 1) computes exactly the 2-d pooling of every channel, with C as
 the innermost, coalesced dimension. The result, permuted back, is again an NHWC tensor of the
 2-d output's shape. Anything else (NCHW inputs, dilation, indices) goes to the module itself.
+
+The ``nhwc_pool`` lever (with ``channels_last``) puts it in place of a lone max-pool module call,
+where it pays (:func:`nhwc_pool_kernel`, :func:`nhwc_pool_pays`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ios_core.frontend.kernels import FnKernel
+from ios_core.frontend.replay import Apply, In, ModuleCall, Replay
+
+__all__ = ["NhwcPool", "nhwc_pool_kernel", "nhwc_pool_pays", "nhwc_poolable"]
 
 
 class NhwcPool:
@@ -59,6 +69,17 @@ def nhwc_pool_pays(fn: object) -> bool:
     (``benchmarks/results/pool_probe.md``) the 3-d max pool took 4-12 µs where PyTorch's NHWC
     kernel took 19-33; for average pools PyTorch's NHWC kernel was as fast or faster."""
     return type(fn) is nn.MaxPool2d and nhwc_poolable(fn)
+
+
+def nhwc_pool_kernel(k: FnKernel) -> FnKernel:
+    """``k`` with its pooling module run by :class:`NhwcPool`, when it is a lone 2-d max pooling
+    module call (the ``nhwc_pool`` lever); else ``k`` itself."""
+    expr = k.fn.expr if isinstance(k.fn, Replay) else None
+    call = expr.fn if isinstance(expr, Apply) else None
+    if not (isinstance(call, ModuleCall) and nhwc_pool_pays(call.module)
+            and expr.args == ({}, In(0)) and not expr.kwargs and not k.tensors):
+        return k
+    return replace(k, fn=Replay(Apply(NhwcPool(call.module), (In(0),), {}, expr.label)))
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:

@@ -9,7 +9,7 @@ always a downset: closed under predecessors inside the part. ``cost(0) = 0`` and
 where an *ending* is a non-empty ``S' ⊆ S`` closed under successors inside ``S`` (no edge leads
 from ``S'`` back to ``S - S'``): the stage that runs last among ``S``.
 
-Endings are enumerated exactly, without duplicates:
+Endings are enumerated exactly, without duplicates (tables in :mod:`ios_core.search.endings`):
 
 * **concurrent**: the groups of an ending are the weakly connected components of the sub-DAG it
   induces. A component is itself connected and closed under successors in ``S``; conversely, any
@@ -19,10 +19,10 @@ Endings are enumerated exactly, without duplicates:
   ops are listed once per part, filed under their last op (which must be a sink of ``S``); a state
   filters those of its sinks and combines disjoint ones in index order. This includes groups with
   several roots (a→c, b→c taken as {a, b, c}), which IOS's chain-based enumeration missed.
-* **merge**: two or more sinks of ``S`` whose :func:`~.merge.merge_key` agree; and, with
+* **merge**: two or more sinks of ``S`` whose :func:`~ios_core.ir.merge.merge_key` agree; and, with
   ``merge_concat``, a sink concat of ``S`` together with the convolutions it joins, when those
-  merge and nothing else in ``S`` reads them (:func:`~.merge.concat_of_merge`): the concat is then
-  a view of the wide convolution's output.
+  merge and nothing else in ``S`` reads them (:func:`~ios_core.ir.merge.concat_of_merge`): the
+  concat is then a view of the wide convolution's output.
 
 Stage latencies are memoized per part by bitmask; parts share no op, so each distinct stage of
 a search is costed exactly once. States are generated op by op in an order that lists every
@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ios_core.cost.base import Groups, StageCost
 from ios_core.ir.graph import OpGraph
-from ios_core.ir.merge import concat_of_merge, merge_key
+from ios_core.search.bitsets import bits, bits_masks, downsets
+from ios_core.search.endings import PartIndex, index_part
 from ios_core.search.observer import SearchObserver
 
 MODES = {  # search strategy -> (concurrent endings beyond single ops?, merge endings?)
@@ -48,244 +49,6 @@ MODES = {  # search strategy -> (concurrent endings beyond single ops?, merge en
     "ios-both": (True, True),
 }
 PROGRESS_EVERY = 2048  # states between two on_progress calls
-
-
-def bits(mask: int) -> Iterator[int]:
-    """Indices of the set bits of ``mask``, lowest first.
-
-    >>> list(bits(0b10110))
-    [1, 2, 4]
-    """
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
-
-
-@dataclass
-class PartIndex:
-    """Bitmask tables of one part: what every state's ending enumeration looks up."""
-
-    names: list[str]
-    succ: list[int]  # successors inside the part
-    pred: list[int]  # predecessors inside the part
-    nbr: list[int]  # succ | pred
-    groups_by_top: list[list[tuple[int, int]]]  # op -> [(group mask, successors outside it)]
-    merge_classes: list[int]  # masks of ops that merge with each other (2+ ops each)
-    r: int
-    s: int
-    # (concat's bit, the convs it joins, their readers other than it): merge stages ending in it
-    merge_cats: list[tuple[int, int, int]] = field(default_factory=list)
-    cat_mask: int = 0  # every concat of merge_cats: a view, no part of a merge stage's work
-
-    @property
-    def n(self) -> int:
-        return len(self.names)
-
-    def group_names(self, mask: int) -> Groups:
-        """The groups of an ending: its weakly connected components, in topological order."""
-        return tuple(tuple(self.names[i] for i in bits(c)) for c in components(mask, self.nbr))
-
-    def ending_groups(self, ending: int) -> list[int]:
-        """The groups (components) of a concurrent ending, ordered by their lowest op.
-
-        Faster than a graph search: the component holding the ending's highest op ``t`` has
-        ``t`` as its last op, so it is the largest set filed under ``t`` inside the ending
-        (every other one there is a connected subset of it).
-        """
-        out = []
-        while ending:
-            t = ending.bit_length() - 1
-            for g, _ in self.groups_by_top[t]:  # largest first
-                if g & ending == g:
-                    break
-            out.append(g)
-            ending ^= g
-        out.sort(key=lambda g: g & -g)
-        return out
-
-    def concurrent_endings(self, state: int, sinks: int) -> list[int]:
-        """All endings of ``state`` with at most ``s`` groups of at most ``r`` ops each."""
-        valid = []
-        for t in bits(sinks):
-            for g, out in self.groups_by_top[t]:
-                if g & state == g and not out & state:
-                    valid.append(g)
-        return combine_disjoint(valid, self.s)
-
-    def merge_endings(self, state: int, sinks: int) -> list[int]:
-        """Every set of two or more sinks that merge into one wide convolution, and every sink
-        concat with the convolutions it joins where nothing else in ``state`` reads them."""
-        found = [cat | convs for cat, convs, others in self.merge_cats
-                 if cat & sinks and convs & state == convs and not others & state]
-        for cls in self.merge_classes:
-            ready = cls & sinks
-            if ready & (ready - 1):  # two or more bits
-                sub = ready
-                while sub:
-                    if sub & (sub - 1):
-                        found.append(sub)
-                    sub = (sub - 1) & ready
-        return found
-
-
-def components(mask: int, nbr: Sequence[int]) -> list[int]:
-    """Weakly connected components of the ops in ``mask``, ordered by their lowest op."""
-    comps = []
-    rest = mask
-    while rest:
-        comp = frontier = rest & -rest
-        while frontier:
-            low = frontier & -frontier
-            frontier ^= low
-            new = nbr[low.bit_length() - 1] & rest & ~comp
-            comp |= new
-            frontier |= new
-        rest &= ~comp
-        comps.append(comp)
-    return comps
-
-
-def combine_disjoint(groups: Sequence[int], s: int) -> list[int]:
-    """Unions of 1..s pairwise disjoint masks of ``groups``, each combination once.
-
-    Combinations are built in list order (smaller counts first), so the result is deterministic.
-
-    >>> combine_disjoint([0b001, 0b010, 0b100], s=2)
-    [1, 2, 4, 3, 5, 6]
-    >>> combine_disjoint([0b011, 0b010, 0b100], s=3)
-    [3, 2, 4, 7, 6]
-    """
-    top = min(s, len(groups))
-    by_count: list[list[int]] = [[] for _ in range(top + 1)]
-    for g in groups:
-        for c in range(top - 1, 0, -1):  # high counts first, so g joins each combination once
-            by_count[c + 1] += [m | g for m in by_count[c] if not m & g]
-        by_count[1].append(g)
-    return [m for level in by_count for m in level]
-
-
-def connected_groups(
-    succ: Sequence[int], pred: Sequence[int], anc: Sequence[int], r: int
-) -> list[list[tuple[int, int]]]:
-    """For each op ``t``: the connected op sets of at most ``r`` ops whose last op is ``t``.
-
-    Each entry is ``(mask, out)`` with ``out`` the successors leaving the set; sets that can
-    never be successor-closed in a downset (a leaving edge leads back to an ancestor) are dropped.
-    Enumeration is ESU-style (Wernicke 2006): each connected set is grown from ``t`` once.
-    """
-    n = len(succ)
-    nbr = [a | b for a, b in zip(succ, pred, strict=True)]
-    table: list[list[tuple[int, int]]] = []
-    for t in range(n):
-        below = (1 << t) - 1
-        found = []
-        stack = [(1 << t, nbr[t] & below, nbr[t] | (1 << t))]
-        while stack:
-            sub, ext, seen = stack.pop()
-            found.append(sub)
-            if sub.bit_count() >= r:
-                continue
-            while ext:
-                low = ext & -ext
-                ext ^= low
-                w = low.bit_length() - 1
-                excl = nbr[w] & below & ~seen
-                stack.append((sub | low, ext | excl, seen | excl))
-        found.sort(key=lambda g: (-g.bit_count(), g))  # largest first: see ending_groups
-        table.append(_closable(found, succ, anc))
-    return table
-
-
-def _closable(masks: list[int], succ: Sequence[int], anc: Sequence[int]) -> list[tuple[int, int]]:
-    """Keep the sets that are successor-closed in some downset; attach their leaving edges."""
-    kept = []
-    for g in masks:
-        out = ups = 0
-        for i in bits(g):
-            out |= succ[i]
-            ups |= anc[i]
-        out &= ~g
-        if not out & ups:
-            kept.append((g, out))
-    return kept
-
-
-def index_part(graph: OpGraph, names: Sequence[str], r: int, s: int, merges: bool,
-               merge_concat: bool = False) -> PartIndex:
-    """Build the bitmask tables of a part (ops listed in topological order); ``merge_concat``
-    adds merge stages that end in their concat (module docstring)."""
-    pos = {name: i for i, name in enumerate(names)}
-    n = len(names)
-    succ, pred = [0] * n, [0] * n
-    for i, name in enumerate(names):
-        for p in graph.predecessors(name):
-            j = pos.get(p)
-            if j is not None:  # inputs from earlier parts are simply available
-                pred[i] |= 1 << j
-                succ[j] |= 1 << i
-    anc = [0] * n
-    for i in range(n):
-        for j in bits(pred[i]):
-            anc[i] |= anc[j] | (1 << j)
-    classes: dict[Any, int] = {}
-    if merges:
-        for i, name in enumerate(names):
-            key = merge_key(graph, name)
-            if key is not None:
-                classes[key] = classes.get(key, 0) | (1 << i)
-    merge_cats = _merge_cats(graph, names, pos, succ) if merges and merge_concat else []
-    return PartIndex(
-        names=list(names),
-        succ=succ,
-        pred=pred,
-        nbr=[a | b for a, b in zip(succ, pred, strict=True)],
-        groups_by_top=connected_groups(succ, pred, anc, r),
-        merge_classes=[m for m in classes.values() if m & (m - 1)],
-        r=r,
-        s=s,
-        merge_cats=merge_cats,
-        cat_mask=sum(cat for cat, _, _ in merge_cats),
-    )
-
-
-def _merge_cats(graph: OpGraph, names: Sequence[str], pos: dict[str, int], succ: Sequence[int]
-                ) -> list[tuple[int, int, int]]:
-    """(concat bit, mask of the convs it joins, their other readers) for each such concat whose
-    convs are all in the part."""
-    found = []
-    for name in names:
-        convs = concat_of_merge(graph, name)
-        if convs is None or any(c not in pos for c in convs):
-            continue
-        cat = 1 << pos[name]
-        mask = readers = 0
-        for c in convs:
-            mask |= 1 << pos[c]
-            readers |= succ[pos[c]]
-        found.append((cat, mask, readers & ~cat))
-    return found
-
-
-def downsets(pred: Sequence[int]) -> dict[int, int]:
-    """Every downset of the part, mapped to its sinks (ops no other op of it reads).
-
-    Built op by op: appending op ``x`` (last in topological order) keeps every downset and adds
-    ``D | x`` for each downset ``D`` that holds ``x``'s predecessors; in ``D | x``, ``x`` is a
-    sink and its predecessors are not. By induction the order lists every subset before its
-    supersets, so a state comes after every state it reaches by removing an ending.
-
-    >>> downsets([0b0, 0b1])  # op 1 reads op 0
-    {0: 0, 1: 1, 3: 2}
-    """
-    states, sinks = [0], [0]
-    for x, px in enumerate(pred):
-        bit = 1 << x
-        keep = ~px
-        grown = [(d, sk) for d, sk in zip(states, sinks, strict=True) if d & px == px]
-        states += [d | bit for d, _ in grown]
-        sinks += [(sk & keep) | bit for _, sk in grown]
-    return dict(zip(states, sinks, strict=True))
 
 
 @dataclass
@@ -547,14 +310,6 @@ class _Search:
             stages.append(self.stage(state))
             state ^= self.choice[state]
         return stages[::-1]
-
-
-def bits_masks(mask: int) -> Iterator[int]:
-    """The single-bit masks of ``mask``, lowest first."""
-    while mask:
-        low = mask & -mask
-        yield low
-        mask ^= low
 
 
 def _report_state(

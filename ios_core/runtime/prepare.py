@@ -1,0 +1,49 @@
+"""Kernels with the kernel-level levers applied, once, before any stage is built.
+
+Three levers change a kernel rather than a stage: ``channels_last`` stores 4-d conv weights NHWC,
+``fuse_conv_relu`` turns a conv with ReLU into a
+:class:`~ios_core.runtime.fused_conv.FusedConvKernel`, and ``nhwc_pool`` (with ``channels_last``)
+runs a lone max pool as one 3-d pool. A merged conv, built per merge stage, gets the first two
+(:func:`prepare_merged`). Every other kernel is itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
+from ios_core.runtime.channels_last import nhwc
+from ios_core.runtime.fused_conv import FusedConvKernel, fused, fused_merged
+from ios_core.runtime.merged_conv import MergedConv
+from ios_core.runtime.nhwc_pool import nhwc_pool_kernel
+from ios_core.runtime.options import EngineOptions
+
+__all__ = ["prepare_kernel", "prepare_kernels", "prepare_merged"]
+
+
+def prepare_kernel(k: Kernel, options: EngineOptions) -> Kernel:
+    """``k`` with the kernel-level levers of ``options`` applied (``k`` itself when none apply)."""
+    if isinstance(k, FnKernel) and options.channels_last and options.nhwc_pool:
+        return nhwc_pool_kernel(k)
+    if not isinstance(k, ConvKernel):
+        return k
+    if options.channels_last and k.weight.dim() == 4:
+        k = replace(k, weight=nhwc(k.weight))
+    if options.fuse_conv_relu and k.activation == "relu" and not isinstance(k, FusedConvKernel):
+        k = fused(k)
+    return k
+
+
+def prepare_kernels(kernels: Mapping[str, Kernel], options: EngineOptions) -> dict[str, Kernel]:
+    """:func:`prepare_kernel` of each of ``kernels``, by name."""
+    return {name: prepare_kernel(k, options) for name, k in kernels.items()}
+
+
+def prepare_merged(conv: MergedConv, options: EngineOptions) -> MergedConv:
+    """A merged conv with the kernel-level levers applied."""
+    if options.channels_last:
+        conv = replace(conv, weight=nhwc(conv.weight))
+    if options.fuse_conv_relu and conv.activation == "relu":
+        conv = fused_merged(conv)
+    return conv
