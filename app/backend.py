@@ -1,13 +1,29 @@
-"""The app's only door to ios_core: cached calls keyed by hashable things.
+"""The app's only door to ios_core: every call into ios_core's functions is made here, cached and
+keyed by hashable things.
 
 Models and traced graphs are ``st.cache_resource`` (big, shared, never mutated: OpGraph is
 frozen); pure results (op costs, blocks, bounds, schedules) are ``st.cache_data`` keyed by the
 model reference, batch, cost spec and search knobs. No scheduling, timing or file-format logic
 lives here: everything is computed by ios_core.
+
+The rule, which tests/test_app_views.py::test_backend_is_the_apps_only_door_to_ios_core checks:
+everywhere else in app/, an import from ios_core brings in only
+
+* classes, used as types (annotations, ``isinstance``, subclassing ``SearchObserver``), never
+  called, constructed or asked for a classmethod; and UPPER_CASE constants (``SEARCH_STRATEGIES``,
+  the colour tables);
+* in app/views/colors.py and app/views/fmt.py, ios_core.export's display helpers
+  (``kind_color``, ``flops_text``, ``op_caption``, ``shape_text``): pure functions of their
+  arguments, so that labels and colours read as in ios_core's own exports.
+
+Methods of the objects handed out here (``schedule.dumps()``, ``graph[name]``) may be called
+anywhere.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +32,13 @@ import streamlit as st
 from ios_core.cost.base import StageCost
 from ios_core.ir.graph import OpGraph
 from ios_core.ir.schedule import Schedule
+from ios_core.search.config import SearchConfig
+from ios_core.search.observer import SearchObserver
 
 DEFAULT_MODEL = "inception_v3"
 DEFAULT_STRATEGY = "ios-both"
+DEFAULT_SEARCH = SearchConfig()  # ios_core's own defaults: the Optimize page's first knobs
+MAX_UPLOAD = 20 * 1024 * 1024  # a schedule of the biggest sample model is well under 1 MB
 
 
 @dataclass(frozen=True)
@@ -39,10 +59,10 @@ def sample_models() -> list[ModelInfo]:
 
 @st.cache_resource(show_spinner="Building and tracing the model…", max_entries=8)
 def traced_model(model_ref: str, batch: int) -> Any:
-    """ios_core.frontend.tracing.TracedModel of a sample name or package.module:callable at a batch.
+    """ios_core.frontend.TracedModel of a sample name or package.module:callable at a batch.
     """
+    from ios_core.frontend import trace_model
     from ios_core.frontend.models import load_model
-    from ios_core.frontend.tracing import trace_model
 
     loaded = load_model(model_ref, batch=batch)
     return trace_model(loaded.module, loaded.example_input, name=loaded.name)
@@ -189,6 +209,86 @@ def bounds(model_ref: str, batch: int, cost_spec: str) -> tuple[float, float]:
     return critical_path_ms(g, cost), work_bound_ms(g, cost)
 
 
+# ---- searches ----------------------------------------------------------------------------------
+class ProgressObserver(SearchObserver):
+    """Drives an st.progress bar: parts done, states solved, running totals."""
+
+    def __init__(self, bar: Any, title: str, every_s: float = 0.15) -> None:
+        self.bar, self.title, self.every_s = bar, title, every_s
+        self.states = self.transitions = 0
+        self.n_ops = 0
+        self._last = 0.0
+
+    def on_part_start(self, part_index: int, n_parts: int, n_ops: int) -> None:
+        self.n_ops = n_ops
+        self._show(part_index / max(n_parts, 1), part_index, n_parts, "", force=True)
+
+    def on_progress(self, states_done: int, states_total: int, part_index: int,
+                    n_parts: int) -> None:
+        frac = (part_index + states_done / max(states_total, 1)) / max(n_parts, 1)
+        self._show(frac, part_index, n_parts, f" · {states_done:,}/{states_total:,} states")
+
+    def on_part_end(self, part_index: int, stats: Mapping[str, Any]) -> None:
+        self.states += int(stats.get("states", 0) or 0)
+        self.transitions += int(stats.get("transitions", 0) or 0)
+
+    def _show(self, frac: float, part: int, n_parts: int, extra: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.every_s:
+            return  # a websocket message per DP state would slow the search down
+        self._last = now
+        self.bar.progress(min(max(frac, 0.0), 1.0), text=(
+            f"{self.title}: part {part + 1}/{n_parts} ({self.n_ops} ops){extra} · "
+            f"{self.states:,} states and {self.transitions:,} transitions so far"))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: int, s: int,
+                  max_part_ops: int, max_part_states: int = DEFAULT_SEARCH.max_part_states,
+                  ) -> Schedule:
+    """ios_core's optimize(), cached by every input that changes its answer (the knobs the app
+    does not show keep ios_core's defaults)."""
+    from ios_core.search import optimize
+
+    config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops, max_part_states=max_part_states)
+    g = graph(model_ref, batch)
+    cost = cost_model(cost_spec, model_ref, batch)
+    # created inside the cached function so that its replay on a cache hit is legal (and empty)
+    bar = st.progress(0.0, text=f"Searching {strategy} (r={r}, s={s})…")
+    try:
+        return optimize(g, strategy, cost, config, model_name=model_ref,
+                        observer=ProgressObserver(bar, f"{strategy} r={r} s={s}"))
+    finally:
+        bar.empty()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def price_at_batch(schedule_json: str, model_ref: str, batch: int, cost_spec: str) -> Schedule:
+    """A schedule (as JSON text, so it hashes) priced at another batch size: IOS's
+    specialisation experiment."""
+    from ios_core.search import price_schedule
+
+    schedule = Schedule.loads(schedule_json)
+    return price_schedule(schedule, graph(model_ref, batch),
+                          cost_model(cost_spec, model_ref, batch))
+
+
+def search_config(schedule: Schedule) -> SearchConfig:
+    """The SearchConfig the schedule was searched with (every knob, those the app hides too)."""
+    return SearchConfig.from_search(schedule.search)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def search_parts(model_ref: str, batch: int, config: SearchConfig,
+                 ops: tuple[str, ...]) -> list[list[str]]:
+    """The DP parts of a search under ``config`` that hold any of ``ops``: ``[list(ops)]`` when
+    the search solved exactly these ops as one part."""
+    from ios_core.search import search_parts as parts_of
+
+    wanted = set(ops)
+    return [part for part in parts_of(graph(model_ref, batch), config) if wanted & set(part)]
+
+
 # ---- schedule views ----------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
 def positions(model_ref: str, batch: int) -> dict[str, tuple[float, float]]:
@@ -212,19 +312,54 @@ def schedule_key(schedule: Schedule) -> str:
     return hashlib.sha256(schedule.dumps().encode()).hexdigest()[:16]
 
 
+# ---- schedule files ----------------------------------------------------------------------------
+def schedule_dot(schedule: Schedule, model_ref: str, batch: int) -> str:
+    """ios_core's DOT export: stages as clusters."""
+    from ios_core.export import to_dot
+
+    return to_dot(schedule, graph(model_ref, batch))
+
+
+def schedule_csv(schedule: Schedule) -> str:
+    """ios_core's CSV export: one row per operator."""
+    from ios_core.export import to_csv
+
+    return to_csv(schedule)
+
+
+def load_schedule(data: bytes, model_ref: str, batch: int) -> Schedule:
+    """Parse an uploaded schedule file and validate it against the model at this batch; a
+    ScheduleError says what is wrong in plain words. JSON only: nothing in the file is ever
+    executed or unpickled."""
+    from ios_core.ir.schedule import ScheduleError, validate_schedule
+
+    if len(data) > MAX_UPLOAD:
+        raise ScheduleError(f"the file is {len(data) / 1e6:.1f} MB; a schedule is far smaller, so "
+                            "this is probably not a schedule file")
+    loaded = Schedule.loads(data)
+    try:
+        validate_schedule(loaded, graph(model_ref, batch))
+    except ScheduleError as e:
+        hint = ""
+        if loaded.model.name != model_ref or loaded.target.batch != batch:
+            hint = (f" The file is for model `{loaded.model.name}` at batch "
+                    f"{loaded.target.batch}: select those in the sidebar and upload it again.")
+        raise ScheduleError(f"{e}.{hint}") from None
+    return loaded
+
+
 # ---- the DP, step by step (teaching page) ------------------------------------------------------
 @st.cache_data(show_spinner="Running the DP on the block…", max_entries=32)
 def dp_record(model_ref: str, batch: int, cost_spec: str, ops: tuple[str, ...], strategy: str,
-              r: int, s: int) -> Any:
-    """Every state and transition ios_core's DP reports while solving ``ops`` as one part."""
+              config: SearchConfig) -> Any:
+    """Every state and transition ios_core's DP reports while solving ``ops`` as one part, run by
+    the search's own entry with ``config`` (the search's, or one the page changed on purpose)."""
     from app.views.dp import DPRecorder
-    from ios_core.search.costing import StageCostCache
-    from ios_core.search.dp import solve_part
+    from ios_core.search import solve_part_with
 
-    g = graph(model_ref, batch)
     recorder = DPRecorder()
-    solve_part(g, list(ops), strategy, StageCostCache(g, cost_model(cost_spec, model_ref, batch)),
-               r, s, observer=recorder)
+    solve_part_with(graph(model_ref, batch), ops, strategy,
+                    cost_model(cost_spec, model_ref, batch), config, recorder)
     return recorder.record
 
 

@@ -27,7 +27,7 @@ def explain(e: BaseException) -> str:
     if _is_oom(e):
         return ("the device ran out of memory at this batch size. Choose a smaller batch size "
                 "in the sidebar.")
-    # ios_core.frontend.tracing.TraceError: imported lazily, torch is heavy
+    # ios_core.frontend.TraceError: imported lazily, torch is heavy
     if name == "TraceError":
         if "What to do" in str(e):  # the frontend already says how to fix the model
             return f"torch.fx could not trace this model: {e}"

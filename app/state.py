@@ -10,16 +10,15 @@ from typing import Any
 import streamlit as st
 
 from app import backend
-from ios_core.search.config import SearchConfig
 
 CUSTOM = "Your own model…"
 MAX_BATCH = 128  # IOS measured up to batch 128; bigger ones only take long to trace on a CPU
 DEFAULTS: dict[str, Any] = {
     "strategy": backend.DEFAULT_STRATEGY,
-    "r": SearchConfig().r,
-    "s": SearchConfig().s,
-    "max_part_ops": SearchConfig().max_part_ops,
-    "max_part_states": SearchConfig().max_part_states,
+    "r": backend.DEFAULT_SEARCH.r,
+    "s": backend.DEFAULT_SEARCH.s,
+    "max_part_ops": backend.DEFAULT_SEARCH.max_part_ops,
+    "max_part_states": backend.DEFAULT_SEARCH.max_part_states,
 }
 
 

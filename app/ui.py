@@ -68,7 +68,6 @@ def needs_confirmation(sel: Selection, strategy: str) -> bool:
 
 def current_schedule(sel: Selection) -> Schedule:
     """The schedule of the Optimize page's knobs (searched on first use, then cached)."""
-    from app.search import find_schedule
     from app.state import search_choice
 
     c = search_choice()
@@ -76,19 +75,16 @@ def current_schedule(sel: Selection) -> Schedule:
         confirm_long_search(sel, f"the {c.strategy} search (r={c.r}, s={c.s})",
                             (sel, c))
     with guard(f"Could not find a {c.strategy} schedule"):
-        return find_schedule(sel.model_ref, sel.batch, sel.cost_spec, c.strategy, c.r, c.s,
-                             c.max_part_ops, c.max_part_states)
+        return backend.find_schedule(sel.model_ref, sel.batch, sel.cost_spec, c.strategy, c.r,
+                                     c.s, c.max_part_ops, c.max_part_states)
 
 
 def sequential_schedule(sel: Selection, max_part_ops: int) -> Schedule:
     """The baseline every speedup is measured against (r and s do not matter to it)."""
-    from app.search import find_schedule
-    from ios_core.search.config import SearchConfig
-
-    d = SearchConfig()
+    d = backend.DEFAULT_SEARCH
     with guard("Could not build the sequential baseline"):
-        return find_schedule(sel.model_ref, sel.batch, sel.cost_spec, "sequential", d.r, d.s,
-                             max_part_ops)
+        return backend.find_schedule(sel.model_ref, sel.batch, sel.cost_spec, "sequential", d.r,
+                                     d.s, max_part_ops)
 
 
 def active_schedule_ui(sel: Selection) -> Schedule:

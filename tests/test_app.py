@@ -66,8 +66,8 @@ def use_model(at: AppTest, name: str, batch: int = 1) -> AppTest:
 def schedule_json(model: str, batch: int = 1, strategy: str = "ios-both") -> str:
     """A schedule file made by ios_core itself, as a user would have exported it."""
     from ios_core.cost import make_cost_model
+    from ios_core.frontend import trace_model
     from ios_core.frontend.models import load_model
-    from ios_core.frontend.tracing import trace_model
     from ios_core.search import optimize
 
     loaded = load_model(model, batch=batch)
@@ -217,15 +217,27 @@ def test_compare_subset_and_sweep_axis() -> None:
 def test_dp_page_pruning_and_blocks() -> None:
     at = ok(goto(fresh(), "dp"))
     assert int(metric(at, "Removed by pruning")) >= 0
+    # the search's own DP (its SearchConfig: merges ending in their concat, branch and bound)
+    assert at.slider(key="dp_r").value == 3 and at.slider(key="dp_s").value == 8
+    assert "merges may end in their concat" in at.success[0].value and not at.info
     at.slider(key="dp_r").set_value(1).run()
     at.slider(key="dp_s").set_value(1).run()
     ok(at)
     assert int(metric(at, "Removed by pruning")) > 0
+    note = at.info[0].value  # the view now differs from the search, and says how
+    assert "r = 1 here (the search: 3)" in note and "s = 1 here (the search: 8)" in note
+    assert "Set r = 3 and s = 8" in note
+    assert not at.success
     assert "✂" in charts(at, "graphviz_chart")[1].proto.spec
     state = next(w for w in at.selectbox if w.key.startswith("dp_state:"))
     state.select_index(0).run()
     at.selectbox(key="dp_strategy").select("ios-merge").run()
     ok(at)
+    assert "ios-merge here, ios-both in the search" in at.info[0].value
+    at.session_state["max_part_ops"] = 4  # the Optimize page's knob: the search cuts the block
+    at.run()
+    assert "in 2 parts of 4, 1 ops" in ok(at).info[0].value
+    at.session_state["max_part_ops"] = 50
     at.radio(key="dp_source").set_value("A block of inception_v3").run()
     ok(at)
     at.selectbox(key="dp_block:inception_v3").select_index(1).run()
@@ -329,8 +341,8 @@ def test_errors_are_explained_with_what_to_do() -> None:
     import torch
 
     from app.errors import explain
+    from ios_core.frontend import TraceError
     from ios_core.frontend.models import UnknownModelError
-    from ios_core.frontend.tracing import TraceError
     from ios_core.ir.schedule import ScheduleError
 
     assert "smaller batch size" in explain(torch.cuda.OutOfMemoryError("CUDA out of memory"))
@@ -343,7 +355,7 @@ def test_errors_are_explained_with_what_to_do() -> None:
 
 
 def test_progress_observer_reports_counts() -> None:
-    from app.search import ProgressObserver
+    from app.backend import ProgressObserver
 
     class Bar:
         def __init__(self) -> None:

@@ -6,6 +6,11 @@ real schedulers on the simulated H100; no streamlit runtime is involved.
 
 from __future__ import annotations
 
+import ast
+import importlib
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("plotly")
@@ -13,7 +18,7 @@ pytest.importorskip("plotly")
 from app.views.animation import schedule_animation  # noqa: E402
 from app.views.compare import strategies_figure, sweep_figure  # noqa: E402
 from app.views.dot import block_edges, blocks_overview_dot, model_dot  # noqa: E402
-from app.views.dp import DPRecorder, dp_dot, pruned  # noqa: E402
+from app.views.dp import DPRecorder, dp_dot, knobs_text, pruned, view_differences  # noqa: E402
 from app.views.gantt import gantt_figure, trace_bars  # noqa: E402
 from app.views.layout import layered_positions, layers  # noqa: E402
 from app.views.steps import op_states, stage_title  # noqa: E402
@@ -22,9 +27,7 @@ from ios_core.cost import make_cost_model  # noqa: E402
 from ios_core.export import to_chrome_trace  # noqa: E402
 from ios_core.ir.graph import OpGraph, OpNode, TensorSpec  # noqa: E402
 from ios_core.ir.partition import find_blocks  # noqa: E402
-from ios_core.search import SearchConfig, optimize  # noqa: E402
-from ios_core.search.costing import StageCostCache  # noqa: E402
-from ios_core.search.dp import solve_part  # noqa: E402
+from ios_core.search import SearchConfig, optimize, search_parts, solve_part_with  # noqa: E402
 
 SHAPE = (1, 64, 28, 28)
 
@@ -135,7 +138,7 @@ def test_dp_drawing_shows_chosen_path_and_pruned(graph, cost):
 
     def run(r: int, s: int):
         rec = DPRecorder()
-        solve_part(graph, ops, "ios-both", StageCostCache(graph, cost), r, s, observer=rec)
+        solve_part_with(graph, ops, "ios-both", cost, replace(SearchConfig(), r=r, s=s), rec)
         return rec.record
 
     small, free = run(1, 1), run(6, 6)
@@ -147,3 +150,91 @@ def test_dp_drawing_shows_chosen_path_and_pruned(graph, cost):
     assert {n for t in path for g in t.groups for n in g} == set(ops)
     dot = dp_dot(small, ops, removed)
     assert "✂" in dot and "#d62728" in dot
+
+
+# ---- the DP page shows the search's own DP -------------------------------------------------------
+@pytest.fixture(scope="module")
+def fan() -> OpGraph:
+    """x → a, b (mergeable) → cat: the best stage merges a and b and ends in their concat."""
+    nodes = (conv("a", "x"), conv("b", "x"),
+             OpNode("cat", "concat", ("a", "b"), (1, 128, 28, 28), {"dim": 1}))
+    g = OpGraph("fan", (TensorSpec("x", SHAPE),), nodes, ("cat",))
+    g.validate()
+    return g
+
+
+def test_dp_page_record_is_the_search_with_its_merge_ending_in_the_concat(fan, cost):
+    """What the DP page records (DPRecorder through solve_part_with, the search's config) chooses
+    the schedule's own stages; the view the page showed before (merge_concat off) did not."""
+    searched = optimize(fan, "ios-both", cost, SearchConfig())
+    config = SearchConfig.from_search(searched.search)  # what the page replays
+    assert config == SearchConfig()
+    [part] = search_parts(fan, config)
+    own = [(st.strategy, st.groups) for st in searched.stages]
+    assert own == [("merge", (("a", "b", "cat"),))]
+
+    def chosen(config: SearchConfig) -> list:
+        rec = DPRecorder()
+        solve_part_with(fan, part, "ios-both", cost, config, rec)
+        assert rec.record.stats["states"] == len(rec.record.cost) + 1
+        return [(t.strategy, t.groups) for t in rec.record.chosen_path(frozenset(part))]
+
+    assert chosen(config) == own
+    assert chosen(replace(config, merge_concat=False)) != own
+    # and the page says so when a knob differs
+    notes = view_differences("ios-both", config, "ios-both", replace(config, merge_concat=False),
+                             part, [part])
+    assert notes == ["merges ending in their concat = off here (the search: on)"]
+
+
+def test_view_differences_name_every_change_and_nothing_else():
+    searched = SearchConfig()
+    ops = ("a", "b", "c")
+    assert view_differences("ios-both", searched, "ios-both", searched, ops, [list(ops)]) == []
+    notes = view_differences("greedy", searched, "ios-both", replace(searched, r=1, s=2), ops,
+                             [["a", "b"], ["c", "d"]])
+    assert notes[0].startswith("the search is greedy, which runs no DP")
+    assert "r = 1 here (the search: 3)" in notes and "s = 2 here (the search: 8)" in notes
+    assert notes[-1].startswith("the search solved these 3 ops in 2 parts of 2, 2 ops")
+    assert view_differences("ios-merge", searched, "ios-both", searched, ops, [list(ops)]) == [
+        "ios-both here, ios-merge in the search"]
+    assert knobs_text("ios-both", searched) == (
+        "ios-both, r = 3, s = 8, merges may end in their concat, branch and bound at slack 0.9")
+    assert "merge" not in knobs_text("ios-parallel", replace(searched, bound_slack=None))
+
+
+# ---- one door ------------------------------------------------------------------------------------
+APP = Path(__file__).resolve().parents[1] / "app"
+DISPLAY_HELPERS = {"views/colors.py": {"kind_color"},
+                   "views/fmt.py": {"flops_text", "op_caption", "shape_text"}}
+
+
+def test_backend_is_the_apps_only_door_to_ios_core():
+    """The rule in app/backend.py's docstring: elsewhere, ios_core gives only classes used as
+    types and UPPER_CASE constants (plus the views' display helpers); nothing calls into it."""
+    broken = []
+    for path in sorted(APP.rglob("*.py")):
+        rel = path.relative_to(APP).as_posix()
+        if rel == "backend.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=rel)
+        classes: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                broken += [f"{rel}:{node.lineno} imports {a.name}" for a in node.names
+                           if a.name.split(".")[0] == "ios_core"]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ios_core"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    found = getattr(module, alias.name)
+                    if isinstance(found, type):
+                        classes.add(alias.asname or alias.name)
+                    elif not (alias.name.isupper()
+                              or alias.name in DISPLAY_HELPERS.get(rel, ())):
+                        broken.append(f"{rel}:{node.lineno} imports {alias.name}")
+        for node in ast.walk(tree):  # a class is a type here: never called, nor its classmethods
+            if isinstance(node, ast.Call):
+                func = node.func.value if isinstance(node.func, ast.Attribute) else node.func
+                if isinstance(func, ast.Name) and func.id in classes:
+                    broken.append(f"{rel}:{node.lineno} calls {ast.unparse(node.func)}")
+    assert not broken, broken

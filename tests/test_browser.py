@@ -88,8 +88,8 @@ def page(server: str):
 
 @pytest.fixture(scope="module")
 def graph():
+    from ios_core.frontend import trace_model
     from ios_core.frontend.models import load_model
-    from ios_core.frontend.tracing import trace_model
 
     loaded = load_model("inception_v3")
     return trace_model(loaded.module, loaded.example_input, name=loaded.name).graph

@@ -6,7 +6,6 @@ import streamlit as st
 
 from app import backend
 from app.errors import guard
-from app.search import find_schedule, price_at_batch
 from app.state import search_choice
 from app.ui import confirm_long_search, needs_confirmation, require_model, selection_caption
 from app.views.compare import strategies_figure, sweep_figure
@@ -33,8 +32,8 @@ if any(needs_confirmation(sel, s) for s in picked):
 rows = []
 with guard("Could not search every strategy"):
     for strategy in picked:
-        sched = find_schedule(*key, strategy, choice.r, choice.s, choice.max_part_ops,
-                              choice.max_part_states)
+        sched = backend.find_schedule(*key, strategy, choice.r, choice.s, choice.max_part_ops,
+                                      choice.max_part_states)
         rows.append(schedule_summary(sched))
     critical, work = backend.bounds(*key)
 if rows:
@@ -59,8 +58,8 @@ sweep = []
 with guard("Could not run the pruning sweep"):
     for r in SWEEP_R:
         for s in SWEEP_S:
-            sched = find_schedule(*key, sweep_strategy, r, s, choice.max_part_ops,
-                                  choice.max_part_states)
+            sched = backend.find_schedule(*key, sweep_strategy, r, s, choice.max_part_ops,
+                                          choice.max_part_states)
             sweep.append(schedule_summary(sched))
 st.plotly_chart(sweep_figure(sweep, x_key), width="stretch", key="sweep_fig")
 with st.expander("Sweep table"):
@@ -82,15 +81,16 @@ if len(batches) < 2:
 else:
     spec_rows = []
     with guard("Could not compare batch sizes"):
-        found = {b: find_schedule(sel.model_ref, b, sel.cost_spec, sweep_strategy, choice.r,
-                                  choice.s, choice.max_part_ops, choice.max_part_states)
+        found = {b: backend.find_schedule(sel.model_ref, b, sel.cost_spec, sweep_strategy,
+                                          choice.r, choice.s, choice.max_part_ops,
+                                          choice.max_part_states)
                  for b in batches}
         for b in batches:  # every batch's own schedule, and each other batch's schedule run at b
-            seq = find_schedule(sel.model_ref, b, sel.cost_spec, "sequential", choice.r, choice.s,
-                                choice.max_part_ops)
+            seq = backend.find_schedule(sel.model_ref, b, sel.cost_spec, "sequential", choice.r,
+                                        choice.s, choice.max_part_ops)
             row = {"run at batch": b, "sequential ms": round(seq.predicted_ms, 4)}
             for a in batches:
-                sched = found[a] if a == b else price_at_batch(
+                sched = found[a] if a == b else backend.price_at_batch(
                     found[a].dumps(), sel.model_ref, b, sel.cost_spec)
                 row[f"{sweep_strategy} searched at batch {a}, ms"] = round(sched.predicted_ms, 4)
             spec_rows.append(row)

@@ -1,15 +1,33 @@
 """How the DP decides: one small block's DP states and transitions, the chosen path, and what
-pruning (r, s) removed."""
+pruning (r, s) removed.
+
+The DP shown is the one of the search that made the Optimize page's schedule: the page runs it
+through ios_core's own entry with that search's SearchConfig (merge stages ending in their
+concat, branch and bound and all) and says so whenever the view differs, e.g. when the user moves
+r or s to see what pruning removes."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import streamlit as st
 
 from app import backend
 from app.errors import guard
 from app.state import selection
+from app.ui import current_schedule
 from app.views.dot import model_dot
-from app.views.dp import dp_dot, prune_reason, pruned, short_names, stage_text, state_label
+from app.views.dp import (
+    DP_STRATEGIES,
+    dp_dot,
+    knobs_text,
+    prune_reason,
+    pruned,
+    short_names,
+    stage_text,
+    state_label,
+    view_differences,
+)
 
 TEACHING_NET = "ios_demo"
 MAX_OPS = 9  # the unpruned DP of a bigger block has too many transitions to draw
@@ -20,7 +38,8 @@ st.markdown(
     "under predecessors; its cost is the fastest way to run exactly those operators. For every "
     "state the DP tries each possible **last stage** (a set of ops nothing else in the state "
     "waits for): as *concurrent* groups (‖, each group a chain → on its own stream) or as one "
-    "*merged* convolution (+). It keeps the cheapest: cost(S) = min over stages of "
+    "*merged* convolution (+), which may also take the concat that joins the merged convolutions "
+    "(then free: a view of the wide output). It keeps the cheapest: cost(S) = min over stages of "
     "cost(S − stage) + latency(stage). Pruning caps a group at **r** ops and a stage at **s** "
     "groups.")
 sel = selection()
@@ -45,18 +64,51 @@ else:
                       format_func=lambda i: f"block {i}: {len(blocks[i])} ops ({blocks[i][0]} …)")
     ops = tuple(blocks[bi])
 
+# the search this page explains: the Optimize page's, on this model (instant on the teaching net)
+schedule = current_schedule(replace(sel, model_ref=model_ref))
+searched = backend.search_config(schedule)
+search_strategy = schedule.search.strategy
+
 c1, c2, c3 = st.columns(3)
-strategy = c1.selectbox("Strategy", ("ios-both", "ios-parallel", "ios-merge"), key="dp_strategy")
-r = c2.slider("r: max ops per group", 1, 4, 3, key="dp_r")
-s = c3.slider("s: max groups per stage", 1, 4, 4, key="dp_s")
+strategy = c1.selectbox("Strategy", DP_STRATEGIES, key="dp_strategy",
+                        index=DP_STRATEGIES.index(search_strategy)
+                        if search_strategy in DP_STRATEGIES else 0)
+r = c2.slider("r: max ops per group", 1, max(5, searched.r), searched.r, key="dp_r")
+s = c3.slider("s: max groups per stage", 1, max(8, searched.s), searched.s, key="dp_s")
+shown = replace(searched, r=r, s=s)  # the search's own config; r and s as the sliders say
 with guard("The DP could not run on this block"):
-    rec = backend.dp_record(model_ref, sel.batch, sel.cost_spec, ops, strategy, r, s)
-    free = backend.dp_record(model_ref, sel.batch, sel.cost_spec, ops, strategy, len(ops),
-                             len(ops))
+    rec = backend.dp_record(model_ref, sel.batch, sel.cost_spec, ops, strategy, shown)
+    free = backend.dp_record(model_ref, sel.batch, sel.cost_spec, ops, strategy,
+                             replace(shown, r=len(ops), s=len(ops)))
+    parts = backend.search_parts(model_ref, sel.batch, searched, ops)
 removed = pruned(free, rec)
 ids = short_names(ops)
 full = frozenset(ops)
 path = rec.chosen_path(full)
+
+differs = view_differences(search_strategy, searched, strategy, shown, ops, parts)
+search_knobs = knobs_text(search_strategy, searched)
+if differs:
+    back = (f" Set r = {searched.r} and s = {searched.s} to see the search's own DP."
+            if (r, s) != (searched.r, searched.s) else "")
+    st.info(f"**This view differs from the Optimize page's search** on {model_ref} "
+            f"({search_knobs}), on purpose: {'; '.join(differs)}. Its chosen schedule may differ "
+            f"from that search's.{back}", icon=":material/info:")
+else:
+    own = [(t.strategy, t.groups) for t in schedule.stages if set(t.ops) <= full]
+    if own == [(t.strategy, t.groups) for t in path]:
+        st.success(f"The DP of the Optimize page's search ({search_knobs}), run on {model_ref}: "
+                   "the chosen schedule below is that search's schedule for these ops.",
+                   icon=":material/check_circle:")
+    else:  # cannot happen while the page and optimize() share ios_core's entry
+        st.warning(f"Run with the Optimize page's knobs ({search_knobs}), this DP chose other "
+                   f"stages than that search's schedule of {model_ref} holds for these ops.")
+if searched.bound_slack is not None and rec.stats.get("transitions_pruned"):
+    st.caption(f"Branch and bound: the search costs a stage only while a lower bound "
+               f"({searched.bound_slack:g} × its slowest group alone) says it could still win; "
+               f"on this block it left {rec.stats['transitions_pruned']:,} of "
+               f"{rec.stats['transitions']:,} transitions uncosted. This page costs them too, "
+               "after each choice, only to show them.")
 
 m = st.columns(4)
 m[0].metric("States", len(rec.cost) + 1, help="downsets of the block, the empty one included")

@@ -12,11 +12,7 @@ from app.errors import guard
 from app.ui import current_schedule, require_model, selection_caption
 from app.views.gantt import gantt_figure, trace_bars
 from app.views.tables import stage_rows
-from ios_core.export import to_csv, to_dot
-from ios_core.ir.graph import OpGraph
-from ios_core.ir.schedule import Schedule, ScheduleError, validate_schedule
-
-MAX_UPLOAD = 20 * 1024 * 1024  # a schedule of the biggest sample model is well under 1 MB
+from ios_core.ir.schedule import ScheduleError
 
 sel, graph = require_model()
 st.title("Export")
@@ -34,39 +30,22 @@ with guard("Could not export the schedule"):
          "ios-schedule/1: load it back below or run it with `python -m ios_core run`"),
         ("Chrome trace", json.dumps(trace), f"{stem}.trace.json", "application/json",
          "open it in https://ui.perfetto.dev or chrome://tracing"),
-        ("DOT", to_dot(schedule, graph), f"{stem}.dot", "text/vnd.graphviz",
-         "stages as clusters; render with `dot -Tsvg`"),
-        ("CSV", to_csv(schedule), f"{stem}.csv", "text/csv", "one row per operator"),
+        ("DOT", backend.schedule_dot(schedule, sel.model_ref, sel.batch), f"{stem}.dot",
+         "text/vnd.graphviz", "stages as clusters; render with `dot -Tsvg`"),
+        ("CSV", backend.schedule_csv(schedule), f"{stem}.csv", "text/csv",
+         "one row per operator"),
     ]
 for col, (label, data, name, mime, help_text) in zip(st.columns(len(files)), files, strict=True):
     col.download_button(label, data, file_name=name, mime=mime, help=help_text,
                         icon=":material/download:",
                         key=f"dl_{label}", width="stretch")
 
-
-def check_upload(data: bytes, graph: OpGraph) -> Schedule:
-    """Parse and validate an uploaded schedule; ScheduleError says what is wrong in plain words."""
-    if len(data) > MAX_UPLOAD:
-        raise ScheduleError(f"the file is {len(data) / 1e6:.1f} MB; a schedule is far smaller, so "
-                            "this is probably not a schedule file")
-    loaded = Schedule.loads(data)  # JSON only: nothing in the file is ever executed
-    try:
-        validate_schedule(loaded, graph)
-    except ScheduleError as e:
-        hint = ""
-        if loaded.model.name != sel.model_ref or loaded.target.batch != sel.batch:
-            hint = (f" The file is for model `{loaded.model.name}` at batch "
-                    f"{loaded.target.batch}: select those in the sidebar and upload it again.")
-        raise ScheduleError(f"{e}.{hint}") from None
-    return loaded
-
-
 st.subheader("Load a schedule")
 upload = st.file_uploader("Schedule JSON (ios-schedule/1)", type=["json"], key="upload",
                           help=f"checked against {graph.name} at batch {sel.batch}")
 if upload is not None:
     try:
-        loaded = check_upload(upload.getvalue(), graph)
+        loaded = backend.load_schedule(upload.getvalue(), sel.model_ref, sel.batch)
     except ScheduleError as e:
         st.error(f"**{upload.name} was refused**: {e}", icon=":material/block:")
         st.session_state.pop("uploaded", None)

@@ -7,15 +7,19 @@ from ``S - stage`` to ``S``: left to right reads in execution order, from nothin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from ios_core.search.config import SearchConfig
+from ios_core.search.explain import DP_KNOBS
 from ios_core.search.observer import SearchObserver
 
 from .colors import STRATEGY_COLORS
 from .dot import q
 
 Groups = tuple[tuple[str, ...], ...]
+DP_STRATEGIES = ("ios-both", "ios-parallel", "ios-merge")
 Key = tuple[frozenset[str], str, Groups]  # (state, strategy, groups)
 
 
@@ -43,6 +47,7 @@ class DPRecord:
     cost: dict[frozenset[str], float] = field(default_factory=dict)
     best: dict[frozenset[str], tuple[str, Groups]] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)  # the part's, as on_part_end gave them
 
     def chosen_path(self, full: frozenset[str]) -> list[Transition]:
         """The argmin chain from the whole block back to nothing, in execution order."""
@@ -72,6 +77,9 @@ class DPRecorder(SearchObserver):
         self.record.transitions.append(
             Transition(frozenset(remaining), strategy, groups, stage_ms, total_ms))
 
+    def on_part_end(self, part_index: int, stats: Mapping[str, Any]) -> None:
+        self.record.stats = dict(stats)
+
 
 def pruned(full: DPRecord, pruned_run: DPRecord) -> list[Transition]:
     """Transitions the unpruned DP tried that the pruned one never did."""
@@ -87,6 +95,55 @@ def prune_reason(t: Transition, r: int, s: int) -> str:
         if len(t.groups) > s:
             return f"{len(t.groups)} groups > s={s}"
     return "pruned"
+
+
+def knobs_text(strategy: str, config: SearchConfig) -> str:
+    """The knobs one part's DP runs with, in words."""
+    words = [strategy, f"r = {config.r}", f"s = {config.s}"]
+    if strategy != "ios-parallel":
+        words.append("merges may end in their concat" if config.merge_concat
+                     else "merges never take their concat")
+    words.append(f"branch and bound at slack {config.bound_slack:g}"
+                 if config.bound_slack is not None else "no branch and bound")
+    return ", ".join(words)
+
+
+def _knob(config: SearchConfig, knob: str) -> str:
+    value = getattr(config, knob)
+    if knob == "bound_slack":
+        return "none" if value is None else f"{value:g}"
+    if knob == "merge_concat":
+        return "on" if value else "off"
+    return str(value)
+
+
+KNOB_NAMES = {"r": "r", "s": "s", "bound_slack": "branch-and-bound slack",
+              "merge_concat": "merges ending in their concat"}
+
+
+def view_differences(search_strategy: str, searched: SearchConfig, strategy: str,
+                     shown: SearchConfig, ops: Sequence[str],
+                     search_parts: Sequence[Sequence[str]]) -> list[str]:
+    """How a teaching view's DP over ``ops`` differs from the search that made the schedule, in
+    words (none when it is the search's own DP): strategy, every knob the DP reads, and the part
+    (``search_parts``: the search's parts that hold any of ``ops``)."""
+    notes = []
+    if search_strategy not in DP_STRATEGIES:
+        notes.append(f"the search is {search_strategy}, which runs no DP; this view runs "
+                     f"{strategy} with its knobs")
+    elif strategy != search_strategy:
+        notes.append(f"{strategy} here, {search_strategy} in the search")
+    for knob in DP_KNOBS:
+        if getattr(shown, knob) != getattr(searched, knob):
+            notes.append(f"{KNOB_NAMES.get(knob, knob)} = {_knob(shown, knob)} here (the search: "
+                         f"{_knob(searched, knob)})")
+    if len(search_parts) != 1 or set(search_parts[0]) != set(ops):
+        sizes = ", ".join(str(len(p)) for p in search_parts)
+        notes.append(f"the search solved these {len(ops)} ops in {len(search_parts)} "
+                     f"part{'s' if len(search_parts) > 1 else ''} of {sizes} ops (at most "
+                     f"{searched.max_part_ops} ops and {searched.max_part_states:,} DP states "
+                     "each); this view solves them as one part")
+    return notes
 
 
 def short_names(ops: Sequence[str]) -> dict[str, str]:

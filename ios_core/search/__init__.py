@@ -14,11 +14,12 @@ from typing import Any
 from ios_core.cost.base import CostModel, Groups, StageCost
 from ios_core.ir.graph import OpGraph
 from ios_core.ir.merge import merge_problem, mergeable_groups
-from ios_core.ir.partition import find_blocks, split_parts
+from ios_core.ir.partition import find_blocks
 from ios_core.ir.schedule import SEARCH_STRATEGIES, ModelRef, Schedule, SearchInfo, Stage, Target
 from ios_core.search.config import SearchConfig
 from ios_core.search.costing import StageCostCache
-from ios_core.search.dp import MODES, solve_part
+from ios_core.search.dp import MODES
+from ios_core.search.explain import search_parts, solve_part_with
 from ios_core.search.greedy import greedy_stages
 from ios_core.search.observer import SearchObserver
 from ios_core.search.pricing import price_schedule
@@ -32,6 +33,8 @@ __all__ = [
     "mergeable_groups",
     "optimize",
     "price_schedule",
+    "search_parts",
+    "solve_part_with",
 ]
 
 
@@ -110,21 +113,14 @@ def _search(
     """Run the DP on every part and concatenate the stages.
 
     Parts share no operator, so no stage recurs across parts: each part memoizes its own
-    stage latencies by bitmask, and the cost model is called once per distinct stage.
+    stage latencies by bitmask, and the cost model is called once per distinct stage. Each part
+    is solved by :func:`solve_part_with`, the entry a teaching view calls too.
     """
-    parts = split_parts(graph, config.max_part_ops, config.max_part_states, config.part_order)
-
-    def stage_cost(strategy: str, groups: Groups) -> StageCost:
-        result = cost.stage_cost(graph, strategy, groups)
-        return result if isinstance(result, StageCost) else StageCost(float(result))
-
+    parts = search_parts(graph, config)
     plan: list[tuple[str, Groups, StageCost]] = []
     per_part = []
     for i, names in enumerate(parts):
-        result = solve_part(
-            graph, names, strategy, stage_cost, config.r, config.s, observer, i, len(parts),
-            bound_slack=config.bound_slack, merge_concat=config.merge_concat,
-        )
+        result = solve_part_with(graph, names, strategy, cost, config, observer, i, len(parts))
         plan.extend(result.stages)
         per_part.append(result.stats)
     stats = _stats(per_part, len(find_blocks(graph)))

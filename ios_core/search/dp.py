@@ -144,6 +144,9 @@ class _Search:
         self.merged: set[int] = set()  # states whose best last stage is a merge
         self.lat: dict[int, float] = {}  # concurrent stage latency by mask
         self.merge_lat: dict[int, float] = {}
+        # latencies the teaching path costs only to show endings the bound skipped
+        self.shown: dict[int, float] = {}
+        self.shown_merge: dict[int, float] = {}
         self.estimated: set[tuple[bool, int]] = set()  # (is merge, mask) the model estimated
         self.comp_names: dict[int, tuple[str, ...]] = {}  # a group's op names by mask
         self.transitions = self.costed = self.hits = 0
@@ -331,7 +334,15 @@ def _report_state(
     ):
         for m in masks:
             merge = strategy == "merge"
-            ms = table[m] if m in table else search._latency(m, merge)
+            if m not in table:
+                # skipped by the bound: costed only to be shown, and kept out of the DP's own
+                # tables so that the later choices stay exactly those of a plain search
+                shown = search.shown_merge if merge else search.shown
+                if m not in shown:
+                    shown[m] = search.stage_cost(strategy, search.groups(m, merge)).ms
+                ms = shown[m]
+            else:
+                ms = table[m]
             total = search.cost[state ^ m] + ms
             observer.on_transition(part_index, remaining, strategy, search.groups(m, merge), ms,
                                    total)
