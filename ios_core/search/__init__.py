@@ -1,8 +1,21 @@
-"""Schedulers: turn an OpGraph and a cost model into a :class:`~ios_core.ir.schedule.Schedule`.
+"""The search: turn an OpGraph and a cost model into a :class:`~ios_core.ir.schedule.Schedule`.
 
-Strategies: ``sequential`` (one op per stage), ``greedy`` (wavefronts of ready ops),
-``ios-merge`` / ``ios-parallel`` / ``ios-both`` (the IOS dynamic program with merge stages,
-concurrent stages, or both), run part by part (see :mod:`ios_core.ir.partition`).
+:func:`optimize` is the one entry. Strategies: ``sequential`` (one op per stage,
+:mod:`~ios_core.search.sequential`), ``greedy`` (wavefronts of ready ops,
+:mod:`~ios_core.search.greedy`), and ``ios-merge`` / ``ios-parallel`` / ``ios-both``: the IOS
+dynamic program with merge stages, concurrent stages, or both.
+
+The DP runs part by part (blocks between cut points, cut into parts of at most
+``max_part_ops``: :mod:`ios_core.ir.partition`). For one part, :mod:`~ios_core.search.dp` holds
+the recurrence and its branch and bound, :mod:`~ios_core.search.endings` the tables that
+enumerate every state's endings exactly, and :mod:`~ios_core.search.bitsets` the bitmask loops
+they share; :func:`~ios_core.search.explain.solve_part_with` solves one part with a search's own
+:class:`~ios_core.search.config.SearchConfig` (what :func:`optimize` and the app's teaching view
+both call). Stage latencies come only through the :class:`~ios_core.cost.base.CostModel`
+protocol, memoised per search (:mod:`~ios_core.search.costing`); progress and the teaching
+view's steps go to a :class:`~ios_core.search.observer.SearchObserver`, never to print.
+:func:`~ios_core.search.pricing.price_schedule` re-prices a finished schedule under another
+cost model.
 """
 
 from __future__ import annotations
