@@ -23,17 +23,16 @@ ARG TORCH_VERSION=2.13.0
 ARG TORCH_CUDA=cu130
 RUN pip install "torch==${TORCH_VERSION}" --index-url "https://download.pytorch.org/whl/${TORCH_CUDA}"
 
-COPY requirements.txt .
-RUN pip install -r requirements.txt
-
+# The package with its app extra (ios_core with the shipped profiles, sample_models, the app),
+# installed like any user's: the sources are not needed after it.
+COPY requirements.txt pyproject.toml README.md ./
 COPY ios_core ./ios_core
 COPY sample_models ./sample_models
 COPY app ./app
-COPY data ./data
-COPY pyproject.toml README.md ./
+RUN pip install -r requirements.txt ".[app]" && rm -rf /app/*
 
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://localhost:8501/_stcore/health')"
-CMD ["streamlit", "run", "app/main.py", "--server.port", "8501", "--server.address", "0.0.0.0", \
+CMD ["ios-explorer", "app", "--server.port", "8501", "--server.address", "0.0.0.0", \
      "--server.headless", "true"]

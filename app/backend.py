@@ -23,13 +23,14 @@ anywhere.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
 from ios_core.cost.base import StageCost
+from ios_core.cost.bounds import LowerBounds
 from ios_core.ir.graph import OpGraph
 from ios_core.ir.schedule import Schedule
 from ios_core.search.config import SearchConfig
@@ -57,15 +58,50 @@ def sample_models() -> list[ModelInfo]:
     return [ModelInfo(name, tuple(shape), desc) for name, shape, desc in list_models()]
 
 
+_LEAVES = " [leaf modules: "
+
+
+def model_key(ref: str, leaves: Sequence[str] = ()) -> str:
+    """The app's name of a model traced with ``leaves`` kept whole: the key of every cache, so
+    two tracings of one model never share a graph.
+
+    >>> model_key("mypkg.nets:build", ["gate", "Mixer"])
+    'mypkg.nets:build [leaf modules: gate, Mixer]'
+    >>> split_model_key(model_key("squeezenet"))
+    ('squeezenet', ())
+    """
+    return f"{ref}{_LEAVES}{', '.join(leaves)}]" if leaves else ref
+
+
+def split_model_key(key: str) -> tuple[str, tuple[str, ...]]:
+    """(model reference, leaf modules) of a :func:`model_key`."""
+    ref, found, rest = key.partition(_LEAVES)
+    if not found or not rest.endswith("]"):
+        return key, ()
+    return ref, tuple(n.strip() for n in rest[:-1].split(",") if n.strip())
+
+
+def parse_leaves(text: str) -> tuple[str, ...]:
+    r"""Leaf modules as a user types them: names or class names, comma- or line-separated.
+
+    >>> parse_leaves(" features.3, Fire\n\nrouter ,")
+    ('features.3', 'Fire', 'router')
+    """
+    names = (n.strip() for line in text.splitlines() for n in line.split(","))
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
 @st.cache_resource(show_spinner="Building and tracing the model…", max_entries=8)
 def traced_model(model_ref: str, batch: int) -> Any:
-    """ios_core.frontend.TracedModel of a sample name or package.module:callable at a batch.
-    """
+    """ios_core.frontend.TracedModel of a :func:`model_key` (a sample name or
+    package.module:callable, maybe with leaf modules) at a batch."""
     from ios_core.frontend import trace_model
     from ios_core.frontend.models import load_model
 
-    loaded = load_model(model_ref, batch=batch)
-    return trace_model(loaded.module, loaded.example_input, name=loaded.name)
+    ref, leaves = split_model_key(model_ref)
+    loaded = load_model(ref, batch=batch)
+    return trace_model(loaded.module, loaded.example_input, name=loaded.name,
+                       leaf_modules=leaves)
 
 
 def graph(model_ref: str, batch: int) -> OpGraph:
@@ -179,7 +215,12 @@ def cost_model(spec: str, model_ref: str, batch: int) -> Any:
     if spec == "measured":  # measuring needs the model's kernels
         return make_cost_model(spec, traced=traced_model(model_ref, batch))
     if spec.startswith("profile:"):  # a profile holds the numbers of one batch size
-        return make_cost_model(spec, batch=batch)
+        from ios_core.cost.bounds import own_measurements
+
+        # this model's own measurements when the profile has them: they price its stages as the
+        # merged profile does (no two shipped models share an operator) and keep its lower bounds
+        # tight (ios_core.cost.bounds)
+        return own_measurements(make_cost_model(spec, batch=batch), split_model_key(model_ref)[0])
     return _shared_cost_model(spec)
 
 
@@ -199,14 +240,38 @@ def op_costs(model_ref: str, batch: int, cost_spec: str) -> dict[str, StageCost]
     return {n.name: cost.stage_cost(g, "concurrent", ((n.name,),)) for n in g.nodes}
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def bounds(model_ref: str, batch: int, cost_spec: str) -> tuple[float, float]:
-    """(critical-path bound, work bound) in ms."""
-    from ios_core.cost.bounds import critical_path_ms, work_bound_ms
+@st.cache_data(show_spinner="Proving lower bounds…", max_entries=16)
+def _floors(model_ref: str, batch: int, cost_spec: str) -> Any:
+    """ios_core's per-op floors of the cost source on the model, or why it has none."""
+    from ios_core.cost.bounds import NoBoundError, floors
 
+    try:
+        return floors(graph(model_ref, batch), cost_model(cost_spec, model_ref, batch))
+    except NoBoundError as e:
+        return str(e)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def bounds(model_ref: str, batch: int, cost_spec: str) -> LowerBounds | str:
+    """ios_core's lower bounds of the model under the cost source (path and work bounds, and the
+    isolated-op critical path as a reference), or why there are none, in words."""
+    from ios_core.cost.bounds import lower_bounds
+
+    fl = _floors(model_ref, batch, cost_spec)
+    if isinstance(fl, str):
+        return fl
+    return lower_bounds(graph(model_ref, batch), cost_model(cost_spec, model_ref, batch), fl)
+
+
+def stage_bounds(schedule: Schedule, model_ref: str, batch: int,
+                 cost_spec: str) -> list[float] | None:
+    """Each stage's own lower bound under the cost source (ios_core.cost.bounds.Floors), or None
+    when the cost source has none."""
+    fl = _floors(model_ref, batch, cost_spec)
+    if isinstance(fl, str):
+        return None
     g = graph(model_ref, batch)
-    cost = cost_model(cost_spec, model_ref, batch)
-    return critical_path_ms(g, cost), work_bound_ms(g, cost)
+    return [fl.stage_ms_bound(g, stage.groups) for stage in schedule.stages]
 
 
 # ---- searches ----------------------------------------------------------------------------------
@@ -256,7 +321,8 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
     # created inside the cached function so that its replay on a cache hit is legal (and empty)
     bar = st.progress(0.0, text=f"Searching {strategy} (r={r}, s={s})…")
     try:
-        return optimize(g, strategy, cost, config, model_name=model_ref,
+        # the schedule names the model as the CLI loads it (leaf modules go with --leaf-module)
+        return optimize(g, strategy, cost, config, model_name=split_model_key(model_ref)[0],
                         observer=ProgressObserver(bar, f"{strategy} r={r} s={s}"))
     finally:
         bar.empty()
@@ -336,16 +402,48 @@ def load_schedule(data: bytes, model_ref: str, batch: int) -> Schedule:
     if len(data) > MAX_UPLOAD:
         raise ScheduleError(f"the file is {len(data) / 1e6:.1f} MB; a schedule is far smaller, so "
                             "this is probably not a schedule file")
+    problem = _not_json_text(data)
+    if problem:
+        raise ScheduleError(f"the file is {problem}, not JSON text: a schedule file is the JSON "
+                            "(ios-schedule/1) that the Export page downloads")
     loaded = Schedule.loads(data)
     try:
         validate_schedule(loaded, graph(model_ref, batch))
     except ScheduleError as e:
         hint = ""
-        if loaded.model.name != model_ref or loaded.target.batch != batch:
+        if loaded.model.name != split_model_key(model_ref)[0] or loaded.target.batch != batch:
             hint = (f" The file is for model `{loaded.model.name}` at batch "
                     f"{loaded.target.batch}: select those in the sidebar and upload it again.")
-        raise ScheduleError(f"{e}.{hint}") from None
+        text = str(e).rstrip()
+        raise ScheduleError(f"{text if text.endswith(('.', '?', '!')) else text + '.'}{hint}"
+                            ) from None
     return loaded
+
+
+_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+          b"%PDF": "a PDF document", b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "gzip data",
+          b"\x80": "a Python pickle (never unpickled here)"}
+
+
+def _not_json_text(data: bytes) -> str | None:
+    r"""What ``data`` is when it is plainly not JSON text (an image, an archive, binary data, or
+    text that does not start like JSON), so that the refusal names it rather than guessing at a
+    truncated file; None when it may be JSON.
+
+    >>> _not_json_text(b"\x89PNG\r\n"), _not_json_text(b' {"format": 1'), _not_json_text(b"hi")
+    ('a PNG image', None, 'text that is not JSON')
+    """
+    for magic, what in _MAGIC.items():
+        if data.startswith(magic):
+            return what
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return "binary data"
+    if "\x00" in text:
+        return "binary data"
+    start = text.lstrip()[:1]
+    return None if start in ("{", "[", "") else "text that is not JSON"
 
 
 # ---- the DP, step by step (teaching page) ------------------------------------------------------

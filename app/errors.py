@@ -15,8 +15,13 @@ def _is_oom(e: BaseException) -> bool:
 
 
 def _then(message: object, advice: str) -> str:
-    """``message. advice`` without doubled full stops."""
-    return f"{str(message).rstrip('. ')}. {advice}"
+    """``message. advice``, never doubling the message's own closing punctuation.
+
+    >>> _then("Is it on PYTHONPATH?", "Pick a model."), _then("unknown model x.", "Pick one.")
+    ('Is it on PYTHONPATH? Pick a model.', 'unknown model x. Pick one.')
+    """
+    text = str(message).rstrip()
+    return f"{text if text.endswith(('.', '?', '!')) else text + '.'} {advice}"
 
 
 def explain(e: BaseException) -> str:

@@ -1,19 +1,13 @@
-"""IOS Explorer's web app: `streamlit run app/main.py`. A router plus the shared sidebar."""
+"""IOS Explorer's web app: `ios-explorer app` (or `streamlit run app/main.py`). A router plus the
+shared sidebar. ``app`` and ``ios_core`` are imported as installed packages (``pip install -e .``).
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-# `streamlit run app/main.py` puts only app/ on sys.path; ios_core and app live one level up
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from app.errors import show_error  # noqa: E402
-from app.state import init_state, sidebar_ui  # noqa: E402
+from app.errors import show_error
+from app.state import init_state, sidebar_ui
 
 PAGES = [
     st.Page("app_pages/model.py", title="Model", icon=":material/account_tree:", default=True),

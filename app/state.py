@@ -73,19 +73,34 @@ def sidebar_ui() -> Selection | None:
     choice = sb.selectbox("Model", names + [CUSTOM], key="w_model",
                           help="A sample model, or your own as package.module:callable")
     model_ref = choice
+    problem = None
     if choice == CUSTOM:
         model_ref = sb.text_input(
             "package.module:callable", key="w_custom", placeholder="mypkg.nets:build",
-            help="The callable returns (module, example_input or its shape).",
+            help="The callable returns (module, example_input or its shape), or (module, "
+                 "(x1, x2, …)) for a model with several inputs.",
         ).strip()
+        leaves = backend.parse_leaves(sb.text_area(
+            "Leaf modules (optional)", key="w_leaves", height=68,
+            placeholder="encoder.router, GatedBlock",
+            help="Submodules to keep whole, each one `call` operator: a qualified name "
+                 "(`encoder.router`) or a class name (`GatedBlock`), separated by commas or new "
+                 "lines. The way past a submodule whose Python control flow depends on tensor "
+                 "values, which torch.fx cannot trace."))
+        problem = reference_problem(model_ref)
+        model_ref = backend.model_key(model_ref, leaves) if model_ref else model_ref
     batch = int(sb.number_input("Batch size", 1, MAX_BATCH, 1, key="w_batch"))
     specs = backend.cost_sources(batch)
     if "w_cost" not in st.session_state or st.session_state["w_cost"] not in specs:
         st.session_state["w_cost"] = backend.default_cost_spec(batch)
     cost_spec = sb.selectbox("Cost source", specs, key="w_cost", format_func=backend.cost_label,
                              help="Live GPU (if present), a shipped profile, or a simulated GPU")
-    if not model_ref:
-        sb.info("Enter `package.module:callable` to load your own model.")
+    if not model_ref or problem:
+        if problem:
+            sb.error(problem, icon=":material/block:")
+        else:
+            sb.info("Enter `package.module:callable` to load your own model.")
+        st.session_state.pop("selection", None)  # the pages must not show the last model
         return None
     if cost_spec.startswith("profile:"):
         summary = backend.profile_summary(cost_spec, model_ref, batch)
@@ -94,6 +109,25 @@ def sidebar_ui() -> Selection | None:
     sel = Selection(model_ref, batch, cost_spec)
     st.session_state["selection"] = sel
     return sel
+
+
+def reference_problem(ref: str) -> str | None:
+    """Why ``ref`` cannot name a model, when it is plainly a file path, with the reference to
+    write instead; None otherwise (the loader judges the rest).
+
+    >>> reference_problem("models/net.py:build").split(": ", 1)[1]
+    'with the folder `models` on PYTHONPATH, write `net:build`.'
+    >>> reference_problem("mypkg.nets:build") is None
+    True
+    """
+    path, _, attr = ref.partition(":")
+    if not (path.endswith(".py") or "/" in path or "\\" in path):
+        return None
+    folder, _, file = path.replace("\\", "/").rpartition("/")
+    module = file.removesuffix(".py") or "module"
+    where = f"with the folder `{folder}` on PYTHONPATH" if folder else "from the folder it is in"
+    return (f"`{ref}` is a file path. Give a module importable from Python instead: {where}, "
+            f"write `{module}:{attr or 'callable'}`.")
 
 
 def selection() -> Selection | None:

@@ -41,7 +41,8 @@ def load_samples(profile: str) -> tuple[list[Sample], list[dict[str, Any]]]:
 
     found = [(p, key) for name, key, p in list_profiles() if name == profile]
     if not found:
-        raise SystemExit(f"no profile named {profile!r} in data/profiles (run the benchmark)")
+        raise SystemExit(f"no profile named {profile!r} in ios_core/data/profiles "
+                         "(run the benchmark)")
     graphs: dict[tuple[str, int], OpGraph] = {}
     samples: list[Sample] = []
     sources = []
@@ -117,7 +118,7 @@ def preset_snippet(r: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argument_parser("benchmarks.calibrate", __doc__)
-    p.add_argument("--profile", default="h100", help="profile name in data/profiles")
+    p.add_argument("--profile", default="h100", help="profile name in ios_core/data/profiles")
     p.add_argument("--params", nargs="+", default=None, choices=sorted(FIT_BOUNDS),
                    help="parameters to fit (default: all fittable)")
     p.add_argument("--max-samples", type=int, default=4000,

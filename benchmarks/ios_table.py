@@ -19,7 +19,8 @@ prunes one model harder where r=3, s=8 would not fit the budget (its rows say r 
 
 Written incrementally into ``--out-dir`` (default ``$OUT`` when set, else benchmarks/results/):
 ``<gpu>.json`` / ``<gpu>.md``, and under ``profiles/`` one ``ios-profile/1`` database per model and
-batch plus the GPU's schedules (``<db stem>.<strategy>.schedule.json``), ready for data/profiles/.
+batch plus the GPU's schedules (``<db stem>.<strategy>.schedule.json``), ready for
+ios_core/data/profiles/.
 A failing method records its error in its row; the run goes on.
 """
 

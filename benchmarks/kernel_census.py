@@ -2,8 +2,9 @@
 
     python -m benchmarks.kernel_census --models squeezenet --out-dir $OUT
 
-For each model (batch 1): the shipped H100 schedules (``data/profiles/h100-<model>-b1.<strategy>
-.schedule.json``) run by our executor without a CUDA graph, the model's own forward, and
+For each model (batch 1): the shipped H100 schedules
+(``ios_core/data/profiles/h100-<model>-b1.<strategy>.schedule.json``) run by our executor
+without a CUDA graph, the model's own forward, and
 ``torch.compile(mode="default")`` (the kernels reduce-overhead replays in its graph) are each run
 under ``torch.profiler`` after warm-up. Kernel times do not depend on whether a CUDA graph
 launches them, so the census says where a graph's time goes: how many kernels, how long in all,

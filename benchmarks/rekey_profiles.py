@@ -5,7 +5,7 @@ was measured for (model, strategy, op-name groups), so its signature can be reco
 the current frontend builds. The schedules found on the GPU next to the database get the new model
 fingerprint. Run from the repository root, e.g.::
 
-    python -m benchmarks.rekey_profiles data/profiles/h100-nasnet-b1.json
+    python -m benchmarks.rekey_profiles ios_core/data/profiles/h100-nasnet-b1.json
 """
 
 from __future__ import annotations

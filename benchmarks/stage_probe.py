@@ -2,8 +2,9 @@
 
     python -m benchmarks.stage_probe --out-dir $OUT
 
-For each model (batch 1) and each shipped H100 schedule (``data/profiles/h100-<model>-b1.<strategy>
-.schedule.json``), under each engine configuration: time the whole schedule as one CUDA graph, then
+For each model (batch 1) and each shipped H100 schedule
+(``ios_core/data/profiles/h100-<model>-b1.<strategy>.schedule.json``), under each engine
+configuration: time the whole schedule as one CUDA graph, then
 price its stages with fresh ``MeasuredCost`` instances that differ only in how a stage is measured
 (warm or cold parameters, unroll, replays) and report predicted / measured and the seconds each
 stage took to measure, split into build, capture and replay. Writes ``stage_probe.json`` and

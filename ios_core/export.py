@@ -17,36 +17,45 @@ from ios_core.cost.base import CostModel
 from ios_core.ir.graph import OpGraph, OpNode
 from ios_core.ir.schedule import Schedule, Stage
 
-# Tableau-10-like, colour-blind friendly enough; "input" is the graph's placeholders
+# Two palettes that never meet: op kinds are pale fills (CIE L* above 78, always drawn with the
+# kind's name), streams and the merge strategy saturated colours (L* below 72) from Okabe & Ito's
+# colour-blind-safe set (plus Tol's olive and indigo, and his wine for merges). Told apart by
+# lightness as well as hue, they stay apart for colour-blind readers; tests/test_app_views.py
+# checks the distances, also under simulated deuteranopia and protanopia. "input" is the graph's
+# placeholders.
 KIND_COLORS: dict[str, str] = {
-    "input": "#d9d9d9",
-    "conv": "#4e79a7",
-    "pool": "#f28e2b",
-    "concat": "#76b7b2",
-    "add": "#59a14f",
-    "mul": "#edc948",
-    "act": "#b07aa1",
-    "linear": "#e15759",
-    "matmul": "#ff9da7",
-    "call": "#9c755f",
+    "input": "#eeeeee",
+    "conv": "#a6c8ec",
+    "pool": "#ffc899",
+    "concat": "#f3e59a",
+    "add": "#b8e0b0",
+    "mul": "#f7b8c8",
+    "act": "#c4ecf2",
+    "norm": "#ddd0ee",
+    "linear": "#e6d6b8",
+    "matmul": "#d0e6a0",
+    "call": "#cccccc",
 }
-FALLBACK_COLOR = "#bab0ac"
+FALLBACK_COLOR = "#e9e3da"  # a kind this version has no colour for: pale, like the others
 
-# stage strategies and search strategies (the names do not clash)
-STRATEGY_COLORS: dict[str, str] = {
-    "concurrent": "#4e79a7",
-    "merge": "#e15759",
-    "sequential": "#bab0ac",
-    "greedy": "#f28e2b",
-    "ios-merge": "#e15759",
-    "ios-parallel": "#4e79a7",
-    "ios-both": "#59a14f",
-}
-
-# one colour per stream row of a Gantt chart, cycled
+# one colour per stream (group of a concurrent stage), cycled: Okabe-Ito without its yellow and
+# black (too light / the highlight), then Tol's olive and indigo
 STREAM_COLORS: tuple[str, ...] = (
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
+    "#0072b2", "#e69f00", "#009e73", "#d55e00", "#56b4e9", "#cc79a7", "#999933", "#332288",
 )
+MERGE_COLOR = "#882255"  # Tol's wine: a merge stage, never a stream's colour
+
+# stage strategies and search strategies (the names do not clash); a concurrent stage is drawn in
+# its streams' colours, so the strategy itself takes a neutral
+STRATEGY_COLORS: dict[str, str] = {
+    "concurrent": "#4d4d4d",
+    "merge": MERGE_COLOR,
+    "sequential": "#b3b3b3",
+    "greedy": "#e69f00",
+    "ios-merge": MERGE_COLOR,
+    "ios-parallel": "#0072b2",
+    "ios-both": "#009e73",
+}
 
 
 def kind_color(kind: str) -> str:
@@ -82,7 +91,8 @@ def to_chrome_trace(
     ops run back to back on its stream, each op getting a slice of the stage's time in proportion to
     its weight: its isolated time from ``cost`` if given, else its FLOPs (with a floor so that
     cheap ops stay visible) if ``graph`` is given, else an equal split. The heaviest group spans the
-    whole stage. A merge stage is one event ``merge(a+b+c)`` on stream 0. ``timing`` is
+    whole stage. A merge stage is one event ``merge(a+b+c)`` on stream 0. Stages are numbered
+    from 1 (event names, ``args.stage``), as the app and the CSV number them. ``timing`` is
     ``"predicted"`` or ``"measured"`` (measured where a stage has it, predicted elsewhere).
     """
     if timing not in ("predicted", "measured"):
@@ -139,7 +149,8 @@ def _trace_metadata(model: str, streams: int) -> list[dict[str, Any]]:
 
 def _stage_event(si: int, stage: Stage, start_ns: int, end_ns: int, timing: str) -> dict:
     n = len(stage.groups)
-    name = f"stage {si}: {stage.strategy}" + (f" x{n}" if stage.strategy == "concurrent" else "")
+    name = f"stage {si + 1}: {stage.strategy}" + (f" x{n}" if stage.strategy == "concurrent"
+                                                  else "")
     args = {
         "strategy": stage.strategy,
         "ms": stage_ms(stage, timing),
@@ -152,7 +163,7 @@ def _stage_event(si: int, stage: Stage, start_ns: int, end_ns: int, timing: str)
 
 
 def _merge_event(si: int, stage: Stage, graph: OpGraph | None, start_ns: int, end_ns: int) -> dict:
-    args: dict[str, Any] = {"stage": si, "strategy": "merge", "ops": list(stage.ops)}
+    args: dict[str, Any] = {"stage": si + 1, "strategy": "merge", "ops": list(stage.ops)}
     if graph is not None:
         args["flops"] = sum(graph[n].flops for n in stage.ops if n in graph)
     return _x(merge_label(stage.ops), "merge", 1, start_ns, end_ns, args)
@@ -170,7 +181,7 @@ def _group_events(
         for name in group:
             begin = int(round(cursor))
             cursor += weights[name] * scale
-            args: dict[str, Any] = {"stage": si, "group": gi, "strategy": stage.strategy}
+            args: dict[str, Any] = {"stage": si + 1, "group": gi, "strategy": stage.strategy}
             if graph is not None and name in graph:
                 node = graph[name]
                 args.update(kind=node.kind, shape=list(node.shape), flops=node.flops)
@@ -221,14 +232,15 @@ def flops_text(flops: float) -> str:
 
 
 def op_caption(node: OpNode) -> str:
-    """``conv 3×3/2 +relu``, ``pool max 3×3``, ``add``: the kind with its key attrs."""
+    """``conv 3×3/2 +relu``, ``pool max 3×3``, ``norm batch +relu``, ``add``: the kind with its
+    key attrs."""
     a = node.attrs
     kernel = a.get("kernel")
     k = "×".join(str(d) for d in kernel) if isinstance(kernel, (tuple, list)) else kernel
     stride = a.get("stride")
     s = stride[0] if isinstance(stride, (tuple, list)) and stride else stride
     parts = [node.kind]
-    if node.kind == "pool" and a.get("mode"):
+    if node.kind in ("pool", "norm") and a.get("mode"):
         parts.append(str(a["mode"]))
     if node.kind in ("conv", "pool") and k is not None:
         parts.append(f"{k}" + (f"/{s}" if s not in (None, 1) else ""))
@@ -248,7 +260,7 @@ def _node_line(node: OpNode, op_ms: Mapping[str, float] | None = None, indent: s
         lines.append(" · ".join(extra))
     color = kind_color(node.kind)
     return (f"{indent}{dot_id(node.name)} [label={dot_label(*lines)}, "
-            f'color="{color}", fillcolor="{color}55"];')
+            f'color="#777777", fillcolor="{color}"];')
 
 
 def _dot_header(title: str) -> list[str]:
@@ -316,7 +328,7 @@ def to_dot(schedule: Schedule, graph: OpGraph, timing: str = "predicted") -> str
 def _stage_cluster(si: int, stage: Stage, graph: OpGraph, timing: str) -> list[str]:
     color = STRATEGY_COLORS.get(stage.strategy, FALLBACK_COLOR)
     est = " (estimated)" if stage.estimated else ""
-    label = dot_label(f"stage {si} · {stage.strategy} · {stage_ms(stage, timing):.4f} ms{est}")
+    label = dot_label(f"stage {si + 1} · {stage.strategy} · {stage_ms(stage, timing):.4f} ms{est}")
     style = ('style="filled,dashed,bold"; fillcolor="#fbe9ea"' if stage.strategy == "merge"
              else 'style="rounded"')
     lines = [f"  subgraph cluster_stage_{si} {{",
@@ -341,8 +353,9 @@ CSV_COLUMNS = ("stage", "strategy", "group", "position", "op",
 
 
 def to_csv(schedule: Schedule) -> str:
-    """One row per op: its stage, the stage's strategy, its group (= stream; 0 for a merge), its
-    position in the group, and the stage's predicted / measured ms (empty when not measured)."""
+    """One row per op: its stage (numbered from 1, as the app, DOT and trace labels number them),
+    the stage's strategy, its group (= stream; 0 for a merge), its position in the group, and the
+    stage's predicted / measured ms (empty when not measured)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -350,6 +363,6 @@ def to_csv(schedule: Schedule) -> str:
         measured = "" if stage.measured_ms is None else repr(stage.measured_ms)
         for gi, group in enumerate(stage.groups):
             for pos, name in enumerate(group):
-                writer.writerow([si, stage.strategy, gi, pos, name,
+                writer.writerow([si + 1, stage.strategy, gi, pos, name,
                                  repr(stage.predicted_ms), measured, stage.estimated])
     return out.getvalue()

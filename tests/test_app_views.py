@@ -15,7 +15,8 @@ import pytest
 
 pytest.importorskip("plotly")
 
-from app.views.animation import schedule_animation  # noqa: E402
+from app.views.animation import LINE_STEP, running_lines, schedule_animation  # noqa: E402
+from app.views.colors import HIGHLIGHT_COLOR, KIND_COLORS, STRATEGY_COLORS, STREAM_COLORS  # noqa: E402,E501
 from app.views.compare import strategies_figure, sweep_figure  # noqa: E402
 from app.views.dot import block_edges, blocks_overview_dot, model_dot  # noqa: E402
 from app.views.dp import DPRecorder, dp_dot, knobs_text, pruned, view_differences  # noqa: E402
@@ -24,7 +25,8 @@ from app.views.layout import layered_positions, layers  # noqa: E402
 from app.views.steps import op_states, stage_title  # noqa: E402
 from app.views.tables import operator_rows, schedule_summary, stage_rows  # noqa: E402
 from ios_core.cost import make_cost_model  # noqa: E402
-from ios_core.export import to_chrome_trace  # noqa: E402
+from ios_core.cost.bounds import floors, lower_bounds  # noqa: E402
+from ios_core.export import to_chrome_trace, to_csv  # noqa: E402
 from ios_core.ir.graph import OpGraph, OpNode, TensorSpec  # noqa: E402
 from ios_core.ir.partition import find_blocks  # noqa: E402
 from ios_core.search import SearchConfig, optimize, search_parts, solve_part_with  # noqa: E402
@@ -107,6 +109,101 @@ def test_animation_has_a_frame_per_stage_and_controls(graph, schedule):
     assert len(small.frames) == 2  # the stage running e, then "all done"
 
 
+def test_animation_labels_never_overlap(graph, schedule):
+    """No names beside markers (neighbours' names overlapped); the running ops are listed in a
+    column of fixed-height lines, one per stream, each cut to fit the margin."""
+    fig = schedule_animation(graph, schedule, layered_positions(graph))
+    for frame in fig.frames:
+        for trace in frame.data:
+            assert "text" not in (trace.mode or "") and not any(trace.text or ())
+        ys = sorted(a.y for a in frame.layout.annotations)
+        assert all(b - a >= LINE_STEP - 1e-9 for a, b in zip(ys, ys[1:], strict=False))
+    assert all("text" not in (t.mode or "") for t in fig.data if t.mode)
+    long = replace(schedule, stages=(replace(schedule.stages[0], strategy="concurrent",
+                                             groups=tuple((f"op_with_a_long_name_{i}",) * 3
+                                                          for i in range(20))),))
+    lines = running_lines(long, 0)
+    assert len(lines) <= 12 and all(len(text) <= 30 for _, text in lines)
+    assert lines[-1][1].startswith("+")  # streams past the room are counted
+
+
+def _lab(color: str) -> tuple[float, float, float]:
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(int(color[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+
+    return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
+def _seen_as(color: str, matrix: tuple[tuple[float, ...], ...] | None) -> str:
+    """``color`` as a dichromat sees it (Machado et al. 2009, severity 1)."""
+    if matrix is None:
+        return color
+
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    def enc(c: float) -> float:
+        c = min(max(c, 0.0), 1.0)
+        return 12.92 * c if c <= 0.0031308 else 1.055 * c ** (1 / 2.4) - 0.055
+
+    rgb = [lin(int(color[i:i + 2], 16) / 255) for i in (1, 3, 5)]
+    out = [enc(sum(m * c for m, c in zip(row, rgb, strict=True))) for row in matrix]
+    return "#" + "".join(f"{round(c * 255):02x}" for c in out)
+
+
+DEUTERANOPIA = ((0.367322, 0.860646, -0.227968), (0.280085, 0.672501, 0.047413),
+                (-0.011820, 0.042940, 0.968881))
+PROTANOPIA = ((0.152286, 1.052583, -0.204868), (0.114503, 0.786281, 0.099216),
+              (-0.003882, -0.048116, 1.051998))
+
+
+@pytest.mark.parametrize("vision", [None, DEUTERANOPIA, PROTANOPIA],
+                         ids=["normal", "deuteranopia", "protanopia"])
+def test_stream_and_kind_palettes_never_collide(vision):
+    """Streams (and merges) against op kinds, and the highlight against both: far apart in CIELAB
+    (a difference of 10 is plain to see), for colour-blind eyes too."""
+    from ios_core.ir.graph import OP_KINDS
+
+    assert set(OP_KINDS) | {"input"} <= set(KIND_COLORS)
+    kinds = list(KIND_COLORS.values())
+    streams = [*STREAM_COLORS, STRATEGY_COLORS["merge"]]
+    assert not set(kinds) & set(streams) and HIGHLIGHT_COLOR not in kinds + streams
+
+    def far(a: str, b: str) -> float:
+        la, lb = _lab(_seen_as(a, vision)), _lab(_seen_as(b, vision))
+        return sum((x - y) ** 2 for x, y in zip(la, lb, strict=True)) ** 0.5
+
+    assert min(far(k, s) for k in kinds for s in streams) > 12
+    assert min(far(HIGHLIGHT_COLOR, c) for c in kinds + streams) > 20
+    assert min(far(a, b) for i, a in enumerate(streams) for b in streams[i + 1:]) > 12
+    assert min(_lab(k)[0] for k in kinds) > max(_lab(s)[0] for s in streams)  # pale vs deep
+
+
+def test_gantt_highlight_is_apart_from_streams(graph, schedule, cost):
+    bars, bounds = trace_bars(to_chrome_trace(schedule, graph, cost))
+    fig = gantt_figure(bars, bounds, highlight_stage=1)
+    marks = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert marks and {s.fillcolor for s in marks} <= {HIGHLIGHT_COLOR, "rgba(0,0,0,0)"}
+    assert {b.stage for b in bars} == set(range(1, len(schedule.stages) + 1))  # from 1
+
+
+def test_csv_numbers_stages_as_the_app_does(schedule):
+    rows = stage_rows(schedule)
+    csv_rows = [line.split(",") for line in to_csv(schedule).splitlines()[1:]]
+    assert sorted({int(r[0]) for r in csv_rows}) == [r["stage"] for r in rows]
+    for row in rows:
+        ops = {r[4] for r in csv_rows if int(r[0]) == row["stage"]}
+        assert ops == {n for g in row["operators"].split(" | ") for n in g.split(", ")}
+
+
 def test_gantt_reads_the_chrome_trace(graph, schedule, cost):
     bars, bounds = trace_bars(to_chrome_trace(schedule, graph, cost))
     assert {b.name for b in bars} >= {"e", "cat"}
@@ -124,10 +221,23 @@ def test_tables(graph, schedule, cost):
     assert rows[0]["source"] == "simulated" and rows[0]["latency ms"] > 0
     stages = stage_rows(schedule)
     assert len(stages) == len(schedule.stages) and stages[0]["stage"] == 1
+    assert "efficiency" not in stages[0] and stages[0]["measured ms"] == "not measured"
+    fl = floors(graph, cost)
+    bounded = stage_rows(schedule, [fl.stage_ms_bound(graph, t.groups) for t in schedule.stages])
+    for row in bounded:
+        assert 0 < row["efficiency"] <= 1 and row["stage bound ms"] <= row["predicted ms"]
+        assert None not in row.values()
     summary = schedule_summary(schedule)
     assert summary["latency ms"] == pytest.approx(schedule.predicted_ms, abs=1e-4)
-    fig = strategies_figure([summary], 0.01, 0.005)
+    bounds = lower_bounds(graph, cost)
+    fig = strategies_figure([summary], bounds)
     assert fig.data[0].x[0] == "ios-both"
+    labels = [a.text for a in fig.layout.annotations]
+    assert any(t.startswith("path bound") for t in labels)
+    assert any(t.startswith("isolated-op path (reference)") for t in labels)
+    assert "of the lower bound" not in schedule_summary(schedule)  # no bound: left out
+    assert 0 < schedule_summary(schedule, bounds.lower_ms)["of the lower bound"] <= 1
+    assert None not in summary.values()
     sweep = sweep_figure([{**summary, "r": 1, "s": 3}, {**summary, "r": 1, "s": 8}],
                          "stages costed")
     assert len(sweep.data) == 1

@@ -9,11 +9,14 @@ from dataclasses import replace
 from functools import cache
 
 import networkx as nx
+import numpy as np
 import pytest
 
+from ios_core.cost.analytic import SimulatedCost
 from ios_core.ir.merge import merge_problem, merge_stage_problem
 from ios_core.ir.schedule import Schedule, validate_schedule
-from ios_core.search import SearchConfig, SearchObserver, optimize
+from ios_core.search import SearchConfig, SearchObserver, optimize, search_parts
+from ios_core.search.batch import concurrent_batch
 from ios_core.search.bitsets import bits, downsets
 from ios_core.search.dp import solve_part
 from ios_core.search.endings import index_part
@@ -496,3 +499,213 @@ def test_teaching_path_shows_merge_stages_that_end_in_their_concat():
     obs = Merges()
     optimize(graph, "ios-both", BoundedToyCost({"a": 1.0, "b": 1.0, "cat": 1.0}), observer=obs)
     assert (("a", "b", "cat"),) in obs.seen and (("a", "b"),) in obs.seen
+
+
+# ---- the DP on arrays (search/vectorized.py) equals the plain DP --------------------------------
+class ToyBatch:
+    """ToyCost's concurrent latencies in bulk, folded as ``ToyCost.latency`` sums: ties abound
+    (weights of three decimals, stages of equal sums), which is what the tie rule must survive."""
+
+    def __init__(self, cost: ToyCost, names, groups):
+        self.cost = cost
+        self.sums = np.array([sum(cost.weights[names[i]] for i in bits(g)) for g in groups])
+        self._alone = np.array([cost.latency("concurrent", [[names[i] for i in bits(g)]])
+                                for g in groups])
+
+    def alone(self):
+        return self._alone
+
+    def start(self, groups):
+        zero = np.zeros(len(groups))
+        return self.add((zero, zero), groups)
+
+    def add(self, sums, groups):
+        longest, total = sums
+        s = self.sums[groups]
+        return np.maximum(longest, s), total + s
+
+    def finish(self, sums, c):
+        longest, total = sums
+        return longest + 0.3 * (total - longest) + self.cost.overhead
+
+
+def toy_batch(cost):
+    return lambda names, groups: ToyBatch(cost, names, groups)
+
+
+def _solve_both(graph, strategy, cost, batch, r, s, slack, merge_concat=False):
+    names = [n.name for n in graph.nodes]
+    kwargs = dict(bound_slack=slack, merge_concat=merge_concat)
+    plain = solve_part(graph, names, strategy, cost_fn(cost), r, s, **kwargs)
+    fast = solve_part(graph, names, strategy, cost_fn(cost), r, s, batch=batch, **kwargs)
+    return plain, fast
+
+
+@pytest.mark.parametrize("r,s", [(1, 1), (2, 2), (3, 3), (3, 8), (BIG, BIG)])
+def test_vectorized_dp_picks_the_plain_dps_stages(r, s):
+    """Same stages (ties broken alike), same cost to the bit, same counts, with and without the
+    bound; ToyCost's ties and SimulatedCost's float sums both."""
+    for seed in range(30):
+        rng = random.Random(40000 + seed)
+        graph = random_dag(rng, rng.randint(4, 9), fans=seed % 2 == 0)
+        toy = BoundedToyCost.random(graph, seed)
+        sim = SimulatedCost("h100")
+        for strategy in DP_STRATEGIES:
+            for cost, batch in ((toy, toy_batch(toy)), (sim, concurrent_batch(sim, graph))):
+                for slack in (None, 0.9):
+                    plain, fast = _solve_both(graph, strategy, _Priced(cost, graph), batch, r, s,
+                                              slack, merge_concat=seed % 3 == 0)
+                    assert fast.stats["engine"] == "numpy", (seed, strategy)
+                    assert _stages(fast) == _stages(plain), (seed, strategy, slack)
+                    assert fast.cost_ms == plain.cost_ms
+                    assert fast.stats["transitions"] == plain.stats["transitions"]
+                    if slack is None:  # the full DP costs each distinct stage once
+                        assert fast.stats["stages_costed"] == plain.stats["stages_costed"]
+
+
+def test_vectorized_dp_equals_brute_force():
+    for seed in range(40):
+        rng = random.Random(41000 + seed)
+        graph = random_dag(rng, rng.randint(4, 8))
+        cost = ToyCost.random(graph, seed)
+        names = [n.name for n in graph.nodes]
+        for strategy in DP_STRATEGIES:
+            got = solve_part(graph, names, strategy, cost_fn(cost), BIG, BIG,
+                             batch=toy_batch(cost))
+            assert got.stats["engine"] == "numpy"
+            assert got.cost_ms == pytest.approx(brute_force(graph, strategy, cost), abs=1e-9)
+
+
+class _Priced:
+    """A cost model as solve_part's callable sees it, for any model (graph bound)."""
+
+    def __init__(self, cost, graph):
+        self.cost, self.graph = cost, graph
+        self.weights = getattr(cost, "weights", None)
+
+    def stage_cost(self, _graph, strategy, groups):
+        return self.cost.stage_cost(self.graph, strategy, groups)
+
+
+def test_a_merge_below_the_bound_sends_the_part_to_the_plain_dp():
+    """ToyCost's merges (0.6 x their ops) can cost less than 0.9 x an op alone: the bound does
+    not hold, so the arrays give way to the plain DP and its (bounded) answer."""
+    fell_back = 0
+    for seed in range(20):
+        graph = random_dag(random.Random(42000 + seed), 7)
+        cost = ToyCost.random(graph, seed)
+        plain, fast = _solve_both(graph, "ios-both", cost, toy_batch(cost), 3, 8, 0.9)
+        assert _stages(fast) == _stages(plain) and fast.cost_ms == plain.cost_ms
+        fell_back += fast.stats["engine"] == "python"
+    assert fell_back > 0
+
+
+def test_simulated_batch_is_stage_cost_to_the_bit():
+    """Every concurrent ending of Inception V3's parts: the bulk latency is the scalar one."""
+    from ios_core.frontend.models import load_model
+    from ios_core.frontend.tracing import trace
+    from ios_core.search.vectorized import stage_groups, transitions
+
+    loaded = load_model("inception_v3")
+    graph = trace(loaded.module, loaded.example_input)
+    cost = SimulatedCost("h100")
+    checked = 0
+    for names in search_parts(graph, SearchConfig())[:6]:
+        ix = index_part(graph, names, 3, 8, merges=False)
+        groups = [g for table in ix.groups_by_top for g, _ in table]
+        batch = concurrent_batch(cost, graph)(names, groups)
+        tr = transitions(ix, downsets(ix.pred), True, False, batch, lambda m: 0.0)
+        for block in tr.blocks:
+            endings = tr.states[block.state] ^ tr.states[block.rest]
+            for mask, ms in zip(endings.tolist(), block.latency.tolist(), strict=True):
+                want = cost.stage_cost(graph, "concurrent", stage_groups(ix, mask, False)).ms
+                assert ms == want, (names, mask)
+                checked += 1
+    assert checked > 10_000
+
+
+def test_optimize_uses_the_arrays_for_the_simulated_device_and_not_for_steps():
+    graph = random_dag(random.Random(8), 9)
+    cost = SimulatedCost("h100")
+    fast = optimize(graph, "ios-both", cost)
+    assert {p["engine"] for p in fast.search.stats["parts"]} == {"numpy"}
+
+    class Steps(SearchObserver):
+        def on_state(self, part_index, remaining, cost_ms, best):
+            pass
+
+    slow = optimize(graph, "ios-both", cost, observer=Steps())
+    assert {p["engine"] for p in slow.search.stats["parts"]} == {"python"}
+    assert slow.stages == fast.stages
+
+
+def test_a_part_wider_than_int64_runs_the_plain_dp():
+    from ios_core.search.vectorized import MAX_OPS
+
+    chain = [conv("c0", "x")] + [conv(f"c{i}", f"c{i - 1}") for i in range(1, MAX_OPS + 3)]
+    graph = graph_of(chain)
+    config = SearchConfig(max_part_ops=MAX_OPS + 3, max_part_states=1000)
+    sched = optimize(graph, "ios-both", SimulatedCost("h100"), config)
+    [part] = sched.search.stats["parts"]
+    assert part["ops"] > MAX_OPS and part["engine"] == "python"
+    validate_schedule(sched, graph)
+
+
+# ---- progress with an ETA, and stopping with the best schedule so far --------------------------
+def test_search_progress_counts_every_state_and_gives_an_eta():
+    class Watch(SearchObserver):
+        def __init__(self):
+            self.seen = []
+
+        def on_search_progress(self, progress):
+            self.seen.append(progress)
+
+    graph = random_dag(random.Random(2), 12)
+    obs = Watch()
+    sched = optimize(graph, "ios-both", ToyCost.random(graph, 2), SearchConfig(max_part_ops=4),
+                     observer=obs)
+    stats = sched.search.stats
+    last = obs.seen[-1]
+    assert last.states_done == last.states_total == stats["states"] == stats["states_total"]
+    assert last.part_index == last.n_parts - 1 == len(stats["parts"]) - 1
+    assert last.transitions == stats["transitions"]
+    assert last.stages_costed == stats["stages_costed"]
+    assert last.eta_s == 0.0 and last.fraction == 1.0
+    done = [p.states_done for p in obs.seen]
+    assert done == sorted(done) and all(p.eta_s is None or p.eta_s >= 0 for p in obs.seen)
+    assert "states" in last.describe() and "left" in last.describe()
+
+
+@pytest.mark.parametrize("cost_of", [lambda g: ToyCost.random(g, 4), lambda g: SimulatedCost()],
+                         ids=["plain", "arrays"])
+def test_a_stopped_search_keeps_its_solved_parts_and_finishes_greedily(cost_of):
+    class StopAfter(SearchObserver):
+        def __init__(self, parts):
+            self.parts = parts
+            self.ended = 0
+
+        def on_part_end(self, part_index, stats):
+            self.ended += 1
+
+        def should_stop(self):
+            return self.ended >= self.parts
+
+    graph = random_dag(random.Random(4), 14)
+    config = SearchConfig(max_part_ops=4)
+    full = optimize(graph, "ios-both", cost_of(graph), config)
+    n_parts = len(full.search.stats["parts"])
+    assert n_parts >= 3
+    sched = optimize(graph, "ios-both", cost_of(graph), config, observer=StopAfter(2))
+    validate_schedule(sched, graph)  # every op once, in a valid order
+    stats = sched.search.stats
+    assert stats["stopped"] is True and stats["parts_solved"] == 2 == len(stats["parts"])
+    solved = sum(len(p) for p in search_parts(graph, config)[:2])
+    dp_ops = dp_stages = 0
+    while dp_ops < solved:  # the solved parts' stages are the full search's
+        assert sched.stages[dp_stages] == full.stages[dp_stages]
+        dp_ops += sum(len(g) for g in sched.stages[dp_stages].groups)
+        dp_stages += 1
+    assert stats["greedy_stages"] == len(sched.stages) - dp_stages > 0
+    assert all(len(g) == 1 for st in sched.stages[dp_stages:] for g in st.groups)
+    never = optimize(graph, "ios-both", cost_of(graph), config, observer=StopAfter(99))
+    assert never.stages == full.stages and "stopped" not in never.search.stats

@@ -82,7 +82,7 @@ def test_trace_ops_fit_their_stage_without_overlap() -> None:
     rows: dict[int, list[dict]] = defaultdict(list)
     for e in x_events(trace, "op") + x_events(trace, "merge"):
         rows[e["tid"]].append(e)
-        stage = stages[e["args"]["stage"]]
+        stage = stages[e["args"]["stage"] - 1]  # numbered from 1
         assert stage["ts"] - EPS <= e["ts"]
         assert e["ts"] + e["dur"] <= stage["ts"] + stage["dur"] + EPS
     for events in rows.values():
@@ -189,7 +189,7 @@ def test_csv() -> None:
     assert sorted(r["op"] for r in body) == sorted(n.name for n in graph)  # one row per op
     c3 = next(r for r in body if r["op"] == "c3")
     where = (c3["stage"], c3["strategy"], c3["group"], c3["position"])
-    assert where == ("1", "concurrent", "1", "1")
+    assert where == ("2", "concurrent", "1", "1")  # stages numbered from 1, as in the app
     assert float(c3["stage_predicted_ms"]) == 0.030 and float(c3["stage_measured_ms"]) == 0.028
     cat = next(r for r in body if r["op"] == "cat")
     assert cat["stage_measured_ms"] == "" and cat["estimated"] == "True"

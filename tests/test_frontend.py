@@ -225,19 +225,22 @@ class Splits(nn.Module):
         super().__init__()
         self.a, self.b = nn.Conv2d(2, 2, 1), nn.Conv2d(2, 2, 1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         left, right = torch.split(x, 2, dim=1)
         values, _ = torch.topk(x, 2, dim=1)  # a tuple op: its used piece becomes a call node
-        return self.a(left) + self.b(right), values
+        return self.a(left) + self.b(right), values, right
 
 
 def test_split_pieces_are_views_and_tuple_outputs_work() -> None:
     traced = _check(Splits(), torch.randn(1, 4, 3, 3))
     kinds = Counter(_kinds(traced))
-    assert kinds == {"call": 3, "conv": 2, "add": 1}  # two split pieces read by convs, topk.0
-    assert traced.graph.outputs == ("add", "topk.0")
+    assert kinds == {"call": 2, "conv": 2, "add": 1}  # topk.0 and the returned piece
+    assert traced.graph.outputs == ("add", "topk.0", "split.1")
     assert traced.graph["topk.0"].attrs["target"] == "torch.topk[0]"
-    assert {traced.graph[n].attrs.get("view") for n in ("split.0", "split.1")} == {True}
+    assert traced.graph["split.1"].attrs.get("view") is True
+    # the convs read the split tensor itself, each its own channels
+    assert [(traced.graph[n].inputs, traced.graph[n].attrs["in_slice"]) for n in "ab"] == [
+        (("x",), (0, 2)), (("x",), (2, 4))]
 
 
 # ---- shapes, costs, identity --------------------------------------------------------------------

@@ -36,13 +36,27 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imports_of(path: Path) -> list[tuple[str, int]]:
-    """Every module ``path`` imports (absolute names, relative ones resolved), with line numbers."""
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    """Lines of imports made only for type checkers (``if TYPE_CHECKING:``)."""
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            lines |= {n.lineno for stmt in node.body for n in ast.walk(stmt)
+                      if hasattr(n, "lineno")}
+    return lines
+
+
+def imports_of(path: Path, runtime_only: bool = False) -> list[tuple[str, int]]:
+    """Every module ``path`` imports (absolute names, relative ones resolved), with line numbers;
+    ``runtime_only`` leaves out imports made only for type checkers."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    skip = _type_checking_lines(tree) if runtime_only else set()
     here = module_name(path)
     package = here if path.name == "__init__.py" else here.rpartition(".")[0]
     found = []
     for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -90,11 +104,13 @@ def test_no_cycle_between_rooms():
 
 
 def test_no_cycle_between_modules():
+    """Modules of one room may use each other, but never in a circle (annotations apart: an
+    ``if TYPE_CHECKING:`` import runs only in type checkers)."""
     graph = nx.DiGraph()
     modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
     for path in PACKAGE.rglob("*.py"):
         here = module_name(path)
-        for target, _ in imports_of(path):
+        for target, _ in imports_of(path, runtime_only=True):
             # a package __init__ that re-exports its own modules is not a cycle of concepts
             if target in modules and target != here and not here == target.rpartition(".")[0]:
                 graph.add_edge(here, target)

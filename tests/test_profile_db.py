@@ -1,7 +1,7 @@
 """Profile databases, the profile cost model, profiling bookkeeping (CPU, no torch needed).
 
 The last test replays the GPU searches stored beside the shipped H100 databases on the CPU; it
-runs once `data/profiles/*.schedule.json` exist (the benchmark writes them on the H100).
+runs once `ios_core/data/profiles/*.schedule.json` exist (the benchmark writes them on the H100).
 """
 
 from __future__ import annotations
@@ -382,7 +382,7 @@ def _shipped_param(path: Path):
     return pytest.param(path, id=path.name, marks=marks)
 
 
-@pytest.mark.skipif(not SHIPPED, reason="no GPU schedules shipped in data/profiles yet")
+@pytest.mark.skipif(not SHIPPED, reason="no GPU schedules shipped in ios_core/data/profiles yet")
 @pytest.mark.parametrize("path", [_shipped_param(p) for p in SHIPPED])
 def test_shipped_profile_reproduces_gpu_schedule(path: Path) -> None:
     from ios_core.cost.factory import make_cost_model
@@ -450,8 +450,8 @@ def test_profile_command_parses_and_needs_cuda(monkeypatch: pytest.MonkeyPatch) 
     add_profile_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["profile", "--model", "squeezenet", "--batch", "2"])
     assert (args.model, args.batch, args.r, args.s, args.out) == ("squeezenet", 2, 3, 8, None)
-    assert default_profile_path("NVIDIA H100 80GB HBM3", "squeezenet", 2) == str(
-        Path("data/profiles/h100-squeezenet-b2.json"))
+    assert default_profile_path("NVIDIA H100 80GB HBM3", "squeezenet", 2) == (
+        "h100-squeezenet-b2.json")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(CliError, match="CUDA"):
         cmd_profile(args)

@@ -9,7 +9,8 @@ from app.errors import guard
 from app.state import search_choice
 from app.ui import confirm_long_search, needs_confirmation, require_model, selection_caption
 from app.views.compare import strategies_figure, sweep_figure
-from app.views.tables import schedule_summary
+from app.views.tables import SUMMARY_COLUMNS, schedule_summary
+from ios_core.cost.bounds import LowerBounds
 from ios_core.ir.schedule import SEARCH_STRATEGIES
 
 SWEEP_R = (1, 2, 3)
@@ -31,20 +32,24 @@ if any(needs_confirmation(sel, s) for s in picked):
                         ("compare", sel, tuple(picked), choice))
 rows = []
 with guard("Could not search every strategy"):
+    found = backend.bounds(*key)
+    bounds = found if isinstance(found, LowerBounds) else None
     for strategy in picked:
         sched = backend.find_schedule(*key, strategy, choice.r, choice.s, choice.max_part_ops,
                                       choice.max_part_states)
-        rows.append(schedule_summary(sched))
-    critical, work = backend.bounds(*key)
+        rows.append(schedule_summary(sched, bounds.lower_ms if bounds else None))
 if rows:
     base = next((r["latency ms"] for r in rows if r["strategy"] == "sequential"), None)
     for r in rows:
-        r["speedup"] = round(base / r["latency ms"], 3) if base and r["latency ms"] else None
-    st.plotly_chart(strategies_figure(rows, critical, work), width="stretch",
-                    key="cmp_fig")
-    st.dataframe(rows, hide_index=True, width="stretch")
+        r["speedup"] = (f"{base / r['latency ms']:.3f}×" if base and r["latency ms"]
+                        else "add sequential to compare")
+    st.plotly_chart(strategies_figure(rows, bounds), width="stretch", key="cmp_fig")
+    st.dataframe(rows, hide_index=True, width="stretch", column_config=SUMMARY_COLUMNS)
 st.caption(f"r = {choice.r}, s = {choice.s}, max part {choice.max_part_ops} (set on the Optimize "
-           "page). Search cost: sequential and greedy do not search.")
+           "page); sequential and greedy do not search (“no DP”). "
+           + (f"Lower bounds {bounds.how}: no schedule of this model under {sel.cost_spec} beats "
+              "them, merges included. The isolated-op path is only a reference: merges beat it."
+              if bounds else f"No lower bound: {found}."))
 
 st.subheader("Pruning: latency against search cost")
 sweep_strategy = choice.strategy if choice.strategy.startswith("ios-") else "ios-both"
@@ -63,7 +68,7 @@ with guard("Could not run the pruning sweep"):
             sweep.append(schedule_summary(sched))
 st.plotly_chart(sweep_figure(sweep, x_key), width="stretch", key="sweep_fig")
 with st.expander("Sweep table"):
-    st.dataframe(sweep, hide_index=True, width="stretch")
+    st.dataframe(sweep, hide_index=True, width="stretch", column_config=SUMMARY_COLUMNS)
 
 st.subheader("Batch-size specialisation")
 batches = (backend.profile_batches(sel.cost_spec, sel.model_ref)

@@ -104,8 +104,9 @@ else:
         st.warning(f"Run with the Optimize page's knobs ({search_knobs}), this DP chose other "
                    f"stages than that search's schedule of {model_ref} holds for these ops.")
 if searched.bound_slack is not None and rec.stats.get("transitions_pruned"):
-    st.caption(f"Branch and bound: the search costs a stage only while a lower bound "
-               f"({searched.bound_slack:g} × its slowest group alone) says it could still win; "
+    st.caption(f"Branch and bound: the search costs a stage only while an assumed floor "
+               f"({searched.bound_slack:g} × its slowest group alone: a rule of thumb, not a "
+               "proved lower bound) says it could still win; "
                f"on this block it left {rec.stats['transitions_pruned']:,} of "
                f"{rec.stats['transitions']:,} transitions uncosted. This page costs them too, "
                "after each choice, only to show them.")

@@ -11,7 +11,7 @@ from app import backend
 from app.errors import guard
 from app.ui import current_schedule, require_model, selection_caption
 from app.views.gantt import gantt_figure, trace_bars
-from app.views.tables import stage_rows
+from app.views.tables import STAGE_COLUMNS, stage_rows
 from ios_core.ir.schedule import ScheduleError
 
 sel, graph = require_model()
@@ -60,4 +60,5 @@ if upload is not None:
                                                            sel.cost_spec))
         st.plotly_chart(gantt_figure(bars, bounds, title="Uploaded schedule"),
                         width="stretch", key="upload_gantt")
-        st.dataframe(stage_rows(loaded), hide_index=True, width="stretch")
+        st.dataframe(stage_rows(loaded), hide_index=True, width="stretch",
+                     column_config=STAGE_COLUMNS)

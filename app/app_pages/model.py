@@ -27,7 +27,10 @@ cols = st.columns(4)
 cols[0].metric("Operators", len(graph))
 cols[1].metric("Blocks", len(blocks))
 cols[2].metric("GFLOPs", f"{graph.total_flops() / 1e9:.2f}")
-cols[3].metric("Input", shape_str(graph.inputs[0].shape) if graph.inputs else "–")
+shapes = [shape_str(spec.shape) for spec in graph.inputs]
+cols[3].metric("Inputs" if len(shapes) > 1 else "Input", ", ".join(shapes) or "–",
+               help=" · ".join(f"{spec.name}: {shape}"
+                               for spec, shape in zip(graph.inputs, shapes, strict=True)))
 
 big = len(graph) > BIG_GRAPH_OPS
 st.subheader("Operator graph")

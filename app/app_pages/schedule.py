@@ -10,7 +10,7 @@ from app.ui import active_schedule_ui, require_model, selection_caption
 from app.views.dot import BIG_GRAPH_OPS, block_of, blocks_overview_dot, model_dot
 from app.views.gantt import gantt_figure, trace_bars
 from app.views.steps import op_states, stage_title
-from app.views.tables import stage_rows
+from app.views.tables import STAGE_COLUMNS, stage_rows
 
 FOCUS_OPS = 40  # above this the step view opens the running stage's block, not the whole DAG
 
@@ -35,8 +35,9 @@ st.markdown(f"**{schedule.search.strategy}**: {n} stages ({merges} merge, {n - m
 
 st.subheader("Stages over the graph")
 st.caption("▶ plays the stages one after another; ❚❚ pauses; drag the slider to step. The running "
-           "stage's ops are large: red ◆ = merge (one wide conv), ● coloured by stream = "
-           "concurrent; small grey = finished. Hover an operator for its name and stage.")
+           "stage's ops are large: wine ◆ = merge (one wide conv), ● coloured by stream = "
+           "concurrent; small grey = finished. The list beside the graph names the running ops by "
+           "stream. Hover an operator for its name and stage.")
 only = None
 if big:
     anim_block = st.selectbox("Block to animate (the graph is too big to animate whole)",
@@ -67,9 +68,24 @@ st.subheader("Streams against time")
 bars, bounds = trace_bars(trace)
 st.plotly_chart(gantt_figure(bars, bounds, highlight_stage=step if step < n else None),
                 width="stretch", key="gantt")
-st.caption("Each row is a CUDA stream; dotted lines are stage barriers; the shaded stage is the "
-           "one selected above; hatched red bars are merged convolutions. Op slices inside a stage "
-           "follow their isolated times. Drag to zoom in until names fit; hover a bar for its op.")
+st.caption("Each row is a CUDA stream; dotted lines are stage barriers; the dashed box is the "
+           "stage selected above; hatched wine bars are merged convolutions. Op slices inside a "
+           "stage follow their isolated times. Drag to zoom in until names fit; hover a bar for "
+           "its op.")
 
 st.subheader("Stages")
-st.dataframe(stage_rows(schedule), hide_index=True, width="stretch", height=360)
+same_cost = schedule.search.cost == sel.cost_spec
+with guard("Could not compute the stages' lower bounds"):
+    bounds = (backend.stage_bounds(schedule, sel.model_ref, sel.batch, sel.cost_spec)
+              if same_cost else None)
+st.dataframe(stage_rows(schedule, bounds), hide_index=True, width="stretch", height=360,
+             column_config=STAGE_COLUMNS)
+why = ("" if bounds is not None else
+       f" No stage bounds here: the schedule's times come from {schedule.search.cost}, not "
+       f"{sel.cost_spec}." if not same_cost else
+       f" No stage bounds under {sel.cost_spec}: it has nothing to prove them from.")
+st.caption("**predicted ms**: the cost model's time for the stage (“measured” in *source*: a "
+           "profile's measurement of that very stage). **measured ms**: timed when the schedule "
+           "itself ran on a GPU. **stage bound ms**: no stage of these operators, grouped so, "
+           "costs less under the cost model; **efficiency** is that bound over the predicted "
+           "time." + why)

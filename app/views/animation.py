@@ -7,6 +7,7 @@ numeric x/y arrays validate in milliseconds where per-marker colour and symbol a
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -20,6 +21,10 @@ from .steps import OpState, op_states, stage_title
 
 Pos = Mapping[str, tuple[float, float]]
 MAX_STREAMS = 8  # streams drawn apart; more (a wide greedy wavefront) share the last colour
+LIST_PX = 230  # right margin holding the "running now" list
+LABEL_CHARS = 30  # characters per line of that list (12 px text fits the margin)
+LINE_STEP = 0.05  # paper height per line: 23 px of the plot's 460, above a 12 px line's height
+MAX_LINES = 12  # lines below the list's title: 0.05 x 13 keeps the list inside the plot
 
 
 def _categories() -> list[tuple[str, dict]]:
@@ -56,9 +61,73 @@ def _frame_data(graph: OpGraph, schedule: Schedule, step: int, names: list[str],
     for name in names:
         members[_category(states.get(name))].append(name)
     return [{"type": "scatter", "x": [pos[n][0] for n in ms], "y": [pos[n][1] for n in ms],
-             "hovertext": [hover[n] for n in ms],
-             "text": [n if ci >= 2 else "" for n in ms]}  # only the running ops are named
-            for ci, ms in enumerate(members)]
+             "hovertext": [hover[n] for n in ms]}
+            for ms in members]
+
+
+def running_lines(schedule: Schedule, step: int, shown: set[str] | None = None,
+                  width: int = LABEL_CHARS) -> list[tuple[str, str]]:
+    """(colour, text) per line of the "running now" list beside the graph: one line per stream of
+    the stage (a merge: one line), at most ``width`` characters each.
+
+    The running ops are named here, in a column of fixed-height lines, rather than beside their
+    markers, where names of neighbouring ops would overlap.
+    """
+    if step >= len(schedule.stages):
+        return []
+    stage = schedule.stages[step]
+    lines = []
+    for gi, group in enumerate(stage.groups):
+        if stage.strategy == "merge":
+            head, color, sep = "merge: ", STRATEGY_COLORS["merge"], " + "
+        else:
+            head, color, sep = f"stream {gi}: ", group_color(gi), " → "
+        names = [n for n in group if shown is None or n in shown]
+        hidden = len(group) - len(names)
+        lines.append((color, head + _fit(names, sep, width - len(head), hidden)))
+    if len(lines) > MAX_LINES:  # streams past the last line's room: counted, not listed
+        rest = sum(len(g) for g in stage.groups[MAX_LINES - 1:])
+        lines = [*lines[:MAX_LINES - 1], ("#555555", f"+{len(lines) - MAX_LINES + 1} streams, "
+                                                     f"{rest} ops")]
+    return lines
+
+
+def _fit(names: list[str], sep: str, width: int, hidden: int = 0) -> str:
+    """``names`` joined by ``sep`` in at most ``width`` characters, the rest counted; a name too
+    long on its own is cut with an ellipsis.
+
+    >>> _fit(["fire3.expand1x1", "fire3.expand3x3", "fire3.cat"], " + ", 23)
+    'fire3.expand1x1 +2 more'
+    >>> _fit(["a", "b"], " → ", 20), _fit(["a_very_long_operator_name"], " → ", 12)
+    ('a → b', 'a_very_long…')
+    """
+    text, left = "", len(names) + hidden
+    for name in names:
+        piece = (sep if text else "") + name
+        more = f" +{left - 1} more" if left > 1 else ""
+        if len(text) + len(piece) + len(more) > width:
+            if not text:  # not even one name fits whole: cut it
+                room = width - len(more) - 1
+                text, left = name[:max(room, 1)] + "…", left - 1
+            break
+        text, left = text + piece, left - 1
+    if left:
+        text = f"{text} +{left} more" if text else f"{left} ops"
+    return text[:width]
+
+
+def _annotations(schedule: Schedule, step: int, shown: set[str] | None) -> list[dict]:
+    """The list's title and ``MAX_LINES`` lines, blank past the stage's streams: every frame has
+    as many annotations, since an animation frame updates annotations index by index and would
+    leave a longer previous stage's extra lines on screen."""
+    lines = running_lines(schedule, step, shown)
+    title = "running now:" if lines else "nothing running: all done"
+    texts = [f"<b>{title}</b>"] + [
+        f"<span style='color:{color}'>■</span> {html.escape(text)}" for color, text in lines]
+    texts += [""] * (MAX_LINES + 1 - len(texts))
+    return [{"xref": "paper", "yref": "paper", "x": 1.02, "y": 1.0 - i * LINE_STEP,
+             "xanchor": "left", "yanchor": "top", "showarrow": False, "align": "left",
+             "text": text, "font": {"size": 12}} for i, text in enumerate(texts)]
 
 
 def _edge_trace(graph: OpGraph, pos: Pos, keep: set[str] | None) -> dict:
@@ -100,8 +169,8 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
     hover = _hover(graph, schedule, names)
     first = _frame_data(graph, schedule, steps[0], names, pos, hover)
     moving = [
-        {**d, "mode": "markers+text", "name": label, "marker": marker, "hoverinfo": "text",
-         "textposition": "top center", "textfont": {"size": 10}, "showlegend": False}
+        {**d, "mode": "markers", "name": label, "marker": marker, "hoverinfo": "text",
+         "showlegend": False}
         for d, (label, marker) in zip(first, _categories(), strict=True)
     ]
     shown = [s for s in graph.inputs if s.name in pos and keep is None]
@@ -114,14 +183,19 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
     }
     trace_ids = list(range(2, 2 + len(moving)))
     frames = [{"name": str(k), "traces": trace_ids,
-               "layout": {"title": {"text": stage_title(schedule, k)}},
+               "layout": {"title": {"text": stage_title(schedule, k)},
+                          "annotations": _annotations(schedule, k, keep)},
                "data": _frame_data(graph, schedule, k, names, pos, hover)} for k in steps]
     layout = {
-        "title": {"text": stage_title(schedule, steps[0]), "x": 0.01}, "height": 560,
-        "margin": {"l": 10, "r": 10, "t": 90, "b": 10}, "plot_bgcolor": "white",
+        "title": {"text": stage_title(schedule, steps[0]), "x": 0.01}, "height": 640,
+        "annotations": _annotations(schedule, steps[0], keep),
+        "margin": {"l": 10, "r": LIST_PX, "t": 50, "b": 110}, "plot_bgcolor": "white",
         "xaxis": {"visible": False}, "yaxis": {"visible": False},
         "updatemenus": [_buttons(frame_ms)], "sliders": [_slider(steps, len(schedule.stages))],
-        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+        # in the right column below the "running now" list (at most 0.05 x 13 of the height):
+        # above the plot, a legend that wraps on a narrow page would run into the title
+        "legend": {"orientation": "v", "y": 0.3, "yanchor": "top", "x": 1.02, "xanchor": "left",
+                   "font": {"size": 11}},
     }
     return go.Figure(data=[_edge_trace(graph, pos, keep), inputs, *moving, *_legend()],
                      layout=layout, frames=frames, _validate=False)
@@ -152,5 +226,7 @@ def _slider(frames: list[int], n: int) -> dict:
               "args": [[str(k)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
                                   "transition": {"duration": 0}}]}
              for k in frames]
-    return {"active": 0, "x": 0.18, "y": -0.02, "len": 0.82, "xanchor": "left", "yanchor": "top",
-            "currentvalue": {"prefix": "stage "}, "pad": {"t": 10}, "steps": steps}
+    # a row of its own under the buttons: beside them, a narrow page put the rail under Pause
+    return {"active": 0, "x": 0.0, "y": -0.1, "len": 1.0, "xanchor": "left", "yanchor": "top",
+            # the stage is in the title: a current-value label would sit on the buttons
+            "currentvalue": {"visible": False}, "pad": {"t": 10}, "steps": steps}

@@ -13,11 +13,20 @@ from collections.abc import Mapping, Sequence
 from ios_core.cost.base import StageCost
 from ios_core.ir.graph import OpGraph
 
-from .colors import DONE_COLOR, PENDING_COLOR, STRATEGY_COLORS, group_color, kind_color
+from .colors import (
+    DONE_COLOR,
+    HIGHLIGHT_COLOR,
+    PENDING_COLOR,
+    STRATEGY_COLORS,
+    group_color,
+    ink,
+    kind_color,
+)
 from .fmt import ms_str, op_summary, shape_str
 from .steps import OpState
 
 BIG_GRAPH_OPS = 150  # above this a whole-graph drawing is an unreadable hairball
+RUNNING_BLOCK_COLOR = "#c9c9c9"  # the overview's block that runs the selected stage
 
 
 def q(text: str) -> str:
@@ -50,9 +59,11 @@ def _node_style(graph: OpGraph, name: str, state: OpState | None) -> str:
     if state.strategy == "merge":  # a square double border as well as a colour: told apart at
         # a glance from the rounded single-border boxes of concurrent stages
         return (f'shape=box, style="filled,bold", peripheries=2, '
-                f'fillcolor={q(STRATEGY_COLORS["merge"])}, penwidth=2')
-    return (f'shape=box, style="rounded,filled,bold", fillcolor={q(group_color(state.group))}, '
-            'penwidth=3')
+                f'fillcolor={q(STRATEGY_COLORS["merge"])}, '
+                f'fontcolor={q(ink(STRATEGY_COLORS["merge"]))}, penwidth=2')
+    fill = group_color(state.group)
+    return (f'shape=box, style="rounded,filled,bold", fillcolor={q(fill)}, '
+            f'fontcolor={q(ink(fill))}, penwidth=3')
 
 
 def model_dot(
@@ -167,7 +178,7 @@ def blocks_overview_dot(
         if costs:
             label += f"\nΣ {sum(c.ms for c in costs):.3f} ms"
         fill = _block_fill(block, states)
-        pen = ', penwidth=3, color="#D62728"' if bi == selected else ""
+        pen = f", penwidth=3, color={q(HIGHLIGHT_COLOR)}" if bi == selected else ""
         lines.append(f"  b{bi} [label={q(label)}, fillcolor={q(fill)}{pen}];")
     for i, j in sorted(block_edges(graph, blocks)):
         lines.append(f"  b{i} -> b{j};")
@@ -180,8 +191,8 @@ def _block_fill(block: Sequence[str], states: Mapping[str, OpState]) -> str:
         return "#E8EEF7"
     found = [states[n] for n in block if n in states]
     current = [s for s in found if s.status == "current"]
-    if current:
-        return STRATEGY_COLORS[current[0].strategy]
+    if current:  # running now: no stream's or kind's colour (the block drawing shows those)
+        return RUNNING_BLOCK_COLOR
     if found and all(s.status == "done" for s in found):
         return DONE_COLOR
     return PENDING_COLOR

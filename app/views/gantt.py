@@ -12,7 +12,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .colors import STRATEGY_COLORS, group_color
+from .colors import HIGHLIGHT_COLOR, STRATEGY_COLORS, group_color
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Bar:
     start_ms: float
     dur_ms: float
     name: str  # op name, or merge(a+b+c)
-    stage: int
+    stage: int  # numbered from 1, as the trace numbers it
     strategy: str
     group: int
 
@@ -65,9 +65,14 @@ def gantt_figure(bars: list[Bar], stage_bounds: list[float], title: str = "",
               for x in stage_bounds[:-1]]
     if highlight_stage is not None and 0 <= highlight_stage < len(stage_bounds):
         x0 = stage_bounds[highlight_stage - 1] if highlight_stage > 0 else 0.0
+        # an outline and a faint neutral shade: no stream's, kind's or merge's colour
         shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": x0,
                        "x1": stage_bounds[highlight_stage], "y0": 0, "y1": 1, "layer": "below",
-                       "fillcolor": "#ffd54f", "opacity": 0.35, "line": {"width": 0}})
+                       "fillcolor": HIGHLIGHT_COLOR, "opacity": 0.08, "line": {"width": 0}})
+        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": x0,
+                       "x1": stage_bounds[highlight_stage], "y0": 0, "y1": 1, "layer": "above",
+                       "fillcolor": "rgba(0,0,0,0)",
+                       "line": {"color": HIGHLIGHT_COLOR, "width": 2, "dash": "dash"}})
     layout = {
         "title": {"text": title}, "barmode": "overlay", "height": 140 + 34 * len(rows),
         "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 40}, "shapes": shapes,
@@ -92,9 +97,10 @@ def _bars_trace(bars: list[Bar], name: str, color: Any, pattern: str) -> dict:
         "text": [b.name for b in bars], "textposition": "inside", "insidetextanchor": "middle",
         "textangle": 0, "textfont": {"size": 10}, "cliponaxis": False,
         "marker": {"color": color, "line": {"color": "#333333", "width": 0.5},
-                   "pattern": {"shape": pattern, "fgcolor": "#7a1f1f", "size": 6,
+                   "pattern": {"shape": pattern, "fgcolor": "#ffffff", "fillmode": "overlay",
+                               "size": 6,
                                "solidity": 0.3}},
-        "customdata": [[b.stage + 1, b.strategy, b.start_ms, b.dur_ms] for b in bars],
+        "customdata": [[b.stage, b.strategy, b.start_ms, b.dur_ms] for b in bars],
         "hovertemplate": ("<b>%{text}</b><br>stage %{customdata[0]} (%{customdata[1]})<br>"
                           "start %{customdata[2]:.4f} ms, %{customdata[3]:.4f} ms<extra></extra>"),
     }

@@ -40,21 +40,46 @@ def operator_rows(
     return rows
 
 
-def stage_rows(schedule: Schedule) -> list[Row]:
-    """One row per stage: strategy, groups, ops, time and where the time came from."""
+NOT_MEASURED = "not measured"
+
+
+def stage_rows(schedule: Schedule, bounds: Sequence[float] | None = None) -> list[Row]:
+    """One row per stage: strategy, groups, ops, predicted and measured time, the stage's own
+    lower bound and its efficiency against it (``bounds``: one per stage, under the cost model
+    that predicted the times), and where the predicted time came from.
+
+    No cell is None: a stage never run on a GPU says so; without ``bounds`` the two bound columns
+    are left out rather than shown empty.
+    """
     rows = []
     for i, stage in enumerate(schedule.stages):
-        rows.append({
+        row: Row = {
             "stage": i + 1,
             "strategy": stage.strategy,
             "groups": len(stage.groups),
             "ops": len(stage.ops),
             "operators": " | ".join(", ".join(g) for g in stage.groups),
             "predicted ms": round(stage.predicted_ms, 4),
-            "measured ms": None if stage.measured_ms is None else round(stage.measured_ms, 4),
-            "source": source_str(schedule.search.cost, stage.estimated),
-        })
+            "measured ms": (NOT_MEASURED if stage.measured_ms is None
+                            else f"{stage.measured_ms:.4f}"),
+        }
+        if bounds is not None:
+            row["stage bound ms"] = round(bounds[i], 4)
+            row["efficiency"] = efficiency(bounds[i], stage.predicted_ms)
+        row["source"] = source_str(schedule.search.cost, stage.estimated)
+        rows.append(row)
     return rows
+
+
+def efficiency(bound: float, ms: float) -> float:
+    """``bound / ms`` in [0, 1]: 1 where the time is the lowest its ops can take.
+
+    >>> efficiency(0.5, 2.0), efficiency(0.0, 0.0)
+    (0.25, 1.0)
+    """
+    if ms <= 0:
+        return 1.0
+    return round(min(max(bound / ms, 0.0), 1.0), 4)
 
 
 def search_stat_rows(stats: Mapping[str, Any]) -> list[Row]:
@@ -71,22 +96,46 @@ def search_stat_rows(stats: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
-def schedule_summary(schedule: Schedule) -> Row:
-    """One row comparing schedules side by side."""
+# st.dataframe column settings (plain dicts, the form st.column_config builds): efficiencies as
+# bars from 0 to 100 %
+EFFICIENCY_COLUMN = {"type_config": {"type": "progress", "format": "percent", "min_value": 0,
+                                     "max_value": 1}}
+SUMMARY_COLUMNS: dict[str, Any] = {"of the lower bound": {
+    "label": "of the lower bound", **EFFICIENCY_COLUMN,
+    "help": "the model's lower bound over this latency: 100 % is as fast as any schedule can be"}}
+STAGE_COLUMNS: dict[str, Any] = {"efficiency": {
+    "label": "efficiency", **EFFICIENCY_COLUMN,
+    "help": "the stage's own lower bound over its predicted time: 100 % is as fast as any stage "
+            "of these ops, so grouped, can be under this cost model"}}
+
+NOT_SEARCHED = "no DP"  # r, s and the branch and bound prune only the IOS dynamic program
+
+
+def schedule_summary(schedule: Schedule, lower_ms: float | None = None) -> Row:
+    """One row comparing schedules side by side (no None cells: what does not apply says so);
+    ``lower_ms``: the model's lower bound under the schedule's cost model, if there is one."""
     stats = schedule.search.stats
     merges = sum(s.strategy == "merge" for s in schedule.stages)
     widest = max((len(s.groups) for s in schedule.stages), default=0)
-    searched = schedule.search.strategy.startswith("ios-")  # r and s prune only the DP
-    return {
+    searched = schedule.search.strategy.startswith("ios-")
+    pruned = stats.get("transitions_pruned")
+    row: Row = {
         "strategy": schedule.search.strategy,
-        "r": schedule.search.r if searched else None,
-        "s": schedule.search.s if searched else None,
+        "r": str(schedule.search.r) if searched else NOT_SEARCHED,
+        "s": str(schedule.search.s) if searched else NOT_SEARCHED,
         "latency ms": round(schedule.predicted_ms, 4),
+    }
+    if lower_ms is not None:  # left out, not shown empty, when the cost model has no bound
+        row["of the lower bound"] = efficiency(lower_ms, schedule.predicted_ms)
+    return row | {
+        "measured ms": (NOT_MEASURED if schedule.measured_ms is None
+                        else f"{schedule.measured_ms:.4f}"),
         "stages": len(schedule.stages),
         "merge stages": merges,
         "widest stage": widest,
-        "stages costed": stats.get("stages_costed"),
-        "transitions pruned by bound": stats.get("transitions_pruned"),
-        "search seconds": None if "seconds" not in stats else round(float(stats["seconds"]), 3),
+        "stages costed": int(stats.get("stages_costed") or 0),
+        "transitions skipped by branch and bound": (str(pruned) if searched and pruned is not None
+                                                    else NOT_SEARCHED),
+        "search seconds": round(float(stats.get("seconds") or 0.0), 3),
         "estimated stages": schedule.estimated_stages,
     }

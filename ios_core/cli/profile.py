@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from ios_core.cli.errors import CliError
-from ios_core.cost.profile_db import device_slug, file_slug
+from ios_core.cli.loading import add_leaf_module_option, load_traced
+from ios_core.cli.output import LiveLine
+from ios_core.cli.paths import check_writable
+from ios_core.cost.profile_db import PROFILE_DIR, device_slug, file_slug
 from ios_core.cost.recording import StageRequest
 from ios_core.ir.schedule import SEARCH_STRATEGIES
 from ios_core.profiling import ProfileObserver
@@ -30,7 +32,7 @@ def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--out", default=None,
                    help="database file to write or resume (default: "
-                        "data/profiles/<gpu>-<model>-b<batch>.json)")
+                        "<gpu>-<model>-b<batch>.json in the current folder)")
     p.add_argument("--r", type=int, default=3, help="max operators per group (default 3)")
     p.add_argument("--s", type=int, default=8, help="max groups per stage (default 8)")
     p.add_argument("--max-part-ops", type=int, default=None,
@@ -45,6 +47,7 @@ def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--save-every", type=int, default=50, help="save after this many new stages")
     p.add_argument("--seed", type=int, default=0, help="seed of the model's weights (default 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
+    add_leaf_module_option(p)
     p.set_defaults(func=cmd_profile)
     return p
 
@@ -52,8 +55,6 @@ def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 def cmd_profile(args: argparse.Namespace) -> int:
     import torch
 
-    from ios_core.frontend import trace_model
-    from ios_core.frontend.models import load_model
     from ios_core.profiling import collect_stages, profile_model
     from ios_core.search import SearchConfig
 
@@ -67,9 +68,16 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     strategies = ("all" if args.strategies == "all"
                   else [s.strip() for s in args.strategies.split(",") if s.strip()])
-    loaded = load_model(args.model, batch=args.batch, seed=args.seed)
-    traced = trace_model(loaded.module, loaded.example_input, name=loaded.name)
+    if args.out:
+        check_writable(args.out, "--out")
+
+    def say(text: str) -> None:
+        if not args.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    loaded, traced = load_traced(args, args.model, args.batch, say)
     out = args.out or default_profile_path(torch.cuda.get_device_name(), loaded.name, args.batch)
+    check_writable(out, "--out")
     t0 = time.perf_counter()
     stages = collect_stages(traced.graph, config, strategies)
     if not args.quiet:
@@ -84,24 +92,30 @@ def cmd_profile(args: argparse.Namespace) -> int:
           f"{bar.measured} measured now, {bar.already} were already there"
           + (f", {bar.failed} could not be measured (searches estimate them)" if bar.failed
              else ""))
+    print(f"use it with --cost profile:{out}; to ship it with the package, put it in "
+          f"{PROFILE_DIR} (then --cost profile:{device_slug(torch.cuda.get_device_name())})")
     return 0
 
 
 def default_profile_path(device_name: str, model: str, batch: int) -> str:
-    """``data/profiles/<gpu>-<model>-b<batch>.json``; ``<gpu>`` is short (h100, a100, rtx4090)."""
-    name = f"{device_slug(device_name)}-{file_slug(model)}-b{batch}.json"
-    return str(Path("data") / "profiles" / name)
+    """``<gpu>-<model>-b<batch>.json`` in the current folder; ``<gpu>`` is short (h100, a100,
+    rtx4090). Not the shipped folder: that may be an installed package's, not to be written.
+
+    >>> default_profile_path("NVIDIA H100 80GB HBM3", "squeezenet", 2)
+    'h100-squeezenet-b2.json'
+    """
+    return f"{device_slug(device_name)}-{file_slug(model)}-b{batch}.json"
 
 
 class ProgressBar(ProfileObserver):
-    """A one-line progress bar on stderr: done/total, rate and time left."""
+    """A one-line progress bar on stderr: done/total, rate and time left (redrawn on a terminal,
+    a plain line now and then elsewhere: :class:`~ios_core.cli.output.LiveLine`)."""
 
     def __init__(self, enabled: bool = True, width: int = 30) -> None:
-        self.enabled = enabled and sys.stderr is not None
+        self.line = LiveLine(enabled=enabled)
         self.width = width
         self.measured = self.failed = self.already = 0
         self._t0 = time.monotonic()
-        self._last = 0.0
         self._first = 0
 
     def on_start(self, total: int, done: int) -> None:
@@ -121,16 +135,12 @@ class ProgressBar(ProfileObserver):
 
     def _draw(self, done: int, total: int, force: bool = False) -> None:
         now = time.monotonic()
-        if not self.enabled or (not force and now - self._last < 0.2):
-            return
-        self._last = now
         frac = done / total if total else 1.0
         filled = int(round(frac * self.width))
         rate = (done - self._first) / max(now - self._t0, 1e-9)
         left = f"{(total - done) / rate:5.0f} s left" if rate > 0 and done < total else ""
-        print(f"\r\033[Kprofiling [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} "
-              f"stages {rate:6.1f}/s {left}", end="", file=sys.stderr, flush=True)
+        self.line.show(f"profiling [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} "
+                       f"stages {rate:6.1f}/s {left}", force=force)
 
     def finish(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr, flush=True)
+        self.line.done(keep=True)

@@ -12,7 +12,8 @@ how long does this stage (its ops, strategy and groups) take? The answers come f
   lowering (so a prediction measures what the executor runs);
 - :mod:`~ios_core.cost.cached` and :mod:`~ios_core.cost.recording`: wrappers that answer from a
   profile database or remember what a search asked, so no scheduler knows about profiling;
-- :mod:`~ios_core.cost.bounds`: lower bounds of a graph's latency under a cost model.
+- :mod:`~ios_core.cost.bounds`: lower bounds on every schedule's latency under a cost model,
+  proved from its formulas or its measurements (merges included).
 
 ``make_cost_model("simulated:h100")`` (:mod:`~ios_core.cost.factory`) builds one from the spec
 users write in the CLI and the app.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from ios_core.cost.analytic import PRESETS, DevicePreset, SimulatedCost
 from ios_core.cost.base import CostModel, StageCost
-from ios_core.cost.bounds import critical_path_ms, work_bound_ms
+from ios_core.cost.bounds import LowerBounds, NoBoundError, critical_path_ms, lower_bounds
 from ios_core.cost.factory import SPECS, make_cost_model
 
 __all__ = [
@@ -30,9 +31,11 @@ __all__ = [
     "SPECS",
     "CostModel",
     "DevicePreset",
+    "LowerBounds",
+    "NoBoundError",
     "SimulatedCost",
     "StageCost",
     "critical_path_ms",
+    "lower_bounds",
     "make_cost_model",
-    "work_bound_ms",
 ]

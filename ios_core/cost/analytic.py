@@ -31,6 +31,7 @@ Merge stage (convolutions reading one tensor, run as one wide convolution)::
 
     flops = sum(flops_i * kmax_area / k_area_i)         # smaller kernels are zero-padded
     bytes = sum(bytes_i) - (n - 1) * input_bytes        # the shared input is read once
+                                                        # (convs on channel slices: - 0)
     out_elems = sum(out_elems_i)                        # more output tiles: better occupancy
     stage = max(busy(flops, bytes, out_elems), max(busy_i)) + p.launch_us   # one launch
 
@@ -241,8 +242,10 @@ class SimulatedCost:
         flops = sum(n.flops * kmax / _kernel_area(n) for n in nodes)
         shared = nodes[0].inputs[0] if nodes[0].inputs else None
         in_bytes = _elems(graph.shape_of(shared)) * _itemsize(graph) if shared else 0
-        readers = sum(1 for n in nodes if n.inputs and n.inputs[0] == shared)
-        nbytes = max(sum(n.bytes for n in nodes) - (readers - 1) * in_bytes, 0)
+        # convs on channel slices (attr in_slice) each count only their own slice already
+        readers = sum(1 for n in nodes if n.inputs and n.inputs[0] == shared
+                      and n.attrs.get("in_slice") is None)
+        nbytes = max(sum(n.bytes for n in nodes) - max(readers - 1, 0) * in_bytes, 0)
         out_elems = sum(_elems(n.shape) for n in nodes)
         wide = self._op(flops, nbytes, out_elems, _itemsize(graph))
         # each CTA of the wide conv does what a CTA of its part did: never faster than a part

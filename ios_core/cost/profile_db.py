@@ -30,6 +30,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,10 @@ from ios_core.ir.graph import OpGraph, stage_signature
 from ios_core.ir.merge import trailing_concat
 
 FORMAT = "ios-profile/1"
-# shipped databases; IOS_PROFILE_PATH (os.pathsep-separated folders) adds more, searched first
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "data" / "profiles"
+# shipped databases: package data of ios_core (ios_core/data/profiles), so that a checkout, an
+# editable install and a wheel all find them; pip always unpacks a wheel, so the folder is a real
+# directory that Path can glob. IOS_PROFILE_PATH (os.pathsep-separated folders) adds more, first.
+PROFILE_DIR = Path(str(resources.files("ios_core") / "data" / "profiles"))
 SCHEDULE_SUFFIX = ".schedule.json"  # GPU schedules stored beside a database, not databases
 
 StageLabel = tuple[str, str, tuple[tuple[str, ...], ...]]  # (model, strategy, groups)
@@ -82,6 +85,9 @@ class ProfileDB:
     measure: dict[str, Any] = field(default_factory=dict)
     name: str = ""  # how users refer to it ("h100", a file stem); not stored
     path: str | None = None  # where it was loaded from; not stored
+    # the databases merged into this one, each as loaded (one per model file); not stored: the
+    # lower bounds (cost/bounds.py) tell apart the models whose stages a merged database holds
+    parts: list[ProfileDB] = field(default_factory=list, repr=False, compare=False)
 
     # ---- access ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -133,6 +139,7 @@ class ProfileDB:
         for m in other.models:
             if out.model_info(m.get("name", "")) is None:
                 out.models.append(dict(m))
+        out.parts = [*(self.parts or [self]), *(other.parts or [other])]
         return out
 
     # ---- JSON -----------------------------------------------------------------------------------

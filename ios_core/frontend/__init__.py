@@ -15,19 +15,21 @@ and one :class:`~ios_core.frontend.kernels.Kernel` per node (what the runtime ru
 The BatchNorm was folded into the conv's weights and the ReLU fused into it. The way there is
 four passes over one ``torch.fx`` graph, one file each, which ``tracing.py`` runs in order:
 
-1. ``capture.py``: torch.fx symbolic tracing. Modules in ``torch.nn`` and the ``leaf_modules``
-   you name stay whole; a failure names the module, the source line and what to do.
+1. ``capture.py``: torch.fx symbolic tracing; where that fails, tracing again with the example
+   input's values, so that Python reading input sizes (timm's "same" padding) runs. Modules in
+   ``torch.nn`` and the ``leaf_modules`` you name stay whole; a failure names every module that
+   cannot be traced, the source lines and what to do.
 2. ``functionalize.py``: in-place ops (``relu_``, ``inplace=True``, ``+=``) become out-of-place
    ones, since the executor may run two readers of a tensor at once.
 3. ``shapes.py``: one run on the example input records every value's shape and whether it
    depends on the input; whatever does not (shape arithmetic, parameters) becomes a constant.
 4. ``builder.py`` and ``ops/``: lowering. The builder walks the fx nodes in order and offers
-   each to the rules in ``ops/``, one file per op family (``views``, ``batchnorm``,
-   ``activations``, ``conv``, ``pooling``, ``binary``, ``concat``, ``linalg``): views fold into
-   their readers, BatchNorms into convs, activations into their producers; convs, pools, adds,
-   concats, linears... become nodes. Every other op becomes an opaque ``call`` node
-   (``ops/opaque.py``) whose kernel replays it exactly. ``ops/__init__.py`` has the table of what
-   becomes what.
+   each to the rules in ``ops/``, one file per op family (``views``, ``padding``, ``batchnorm``,
+   ``activations``, ``conv``, ``pooling``, ``binary``, ``concat``, ``linalg``, ``layernorm``):
+   views and pads fold into their readers, BatchNorms into convs, activations into their
+   producers; convs, pools, adds, concats, norms, linears... become nodes. Every other op
+   becomes an opaque ``call`` node (``ops/opaque.py``) whose kernel replays it exactly.
+   ``ops/__init__.py`` has the table of what becomes what.
 
 What the passes share:
 

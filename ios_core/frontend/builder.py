@@ -91,6 +91,7 @@ class Builder:
         self.consts: dict[str, torch.Tensor] = {}
         self.materialised: dict[fx.Node, str] = {}
         self.sums: dict[str, list] = {}  # add op -> its (term expression, term meta)s
+        self.aliases: dict[fx.Node, fx.Node] = {}  # alias (Identity, eval dropout...) -> source
         self.inputs: list[TensorSpec] = []
         self.outputs: list[str] = []
         self.used: set[str] = set()
@@ -191,13 +192,26 @@ class Builder:
         return self.materialised[node]
 
     # ---- fusion ----------------------------------------------------------------------------------
-    def sole_producer(self, src: Any, reader: fx.Node) -> Op | None:
-        """The op that yields ``src`` if ``reader`` is the only one to read its data."""
+    def alias(self, node: fx.Node, src: fx.Node) -> None:
+        """``node`` is ``src`` itself (Identity, eval dropout...): it reads as ``src``, and a
+        fusion looks through it (:meth:`sole_producer`)."""
+        self.sym[node] = self.sym[src]
+        self.aliases[node] = src
+
+    def sole_producer(self, src: Any, reader: fx.Node, *, also: Iterable[fx.Node] = ()
+                      ) -> Op | None:
+        """The op that yields ``src`` if ``reader`` (and the fx nodes ``also``, which the caller
+        absorbs too) are the only ones to read its data, looking through aliases that nothing
+        else reads (a conv, then an Identity or eval Dropout, then its BatchNorm or ReLU)."""
+        expected = {reader, *also}
+        while isinstance(src, fx.Node) and src in self.aliases:
+            if set(_readers(src)) != expected:
+                return None
+            src, expected = self.aliases[src], {src}
         sym = self.sym.get(src) if isinstance(src, fx.Node) else None
         if not isinstance(sym, Ref) or sym.name not in self.ops or self.owner[sym.name] is not src:
             return None
-        readers = [u for u in src.users if u.meta.get(DYNAMIC, True)]  # shape queries don't count
-        return self.ops[sym.name] if readers == [reader] else None
+        return self.ops[sym.name] if set(_readers(src)) == expected else None
 
     def rebind(self, op: Op, node: fx.Node) -> None:
         """Now ``op`` yields ``node``'s value: it absorbed a BatchNorm or an activation."""
@@ -228,6 +242,11 @@ class Builder:
         expr = Apply(operator.getitem, (self.sym[node], i), {}, "operator.getitem")
         return self.emit(node, "call", expr, {"target": label}, meta.numel, meta=meta,
                          suffix=f".{i}", bind=False)
+
+
+def _readers(node: fx.Node) -> list[fx.Node]:
+    """The fx nodes that read ``node``'s data (shape queries don't count)."""
+    return [u for u in node.users if u.meta.get(DYNAMIC, True)]
 
 
 def base_name(node: fx.Node) -> str:

@@ -13,9 +13,13 @@ A reference is either
   - a tensor: its dim 0 is the batch; when ``batch`` differs, its samples are repeated (or cut)
     to ``batch`` rows;
   - a shape: 3 numbers are ``(C, H, W)`` and ``batch`` is put in front; 4 numbers are
-    ``(N, C, H, W)`` and ``batch`` replaces ``N``; the input is seeded random normal float32.
+    ``(N, C, H, W)`` and ``batch`` replaces ``N``; the input is seeded random normal float32;
+  - for a model with several inputs, a tuple (or list) of those, one per input in the order of
+    ``forward``'s arguments: ``(x1, (3, 32, 32))``. Random inputs are drawn one after the other
+    from one seeded generator (the first is the one a single shape would give).
 
-The module is returned in eval mode.
+The module is returned in eval mode; ``example_input`` is a tensor, or a tuple of tensors for
+several inputs (as :func:`~ios_core.frontend.tracing.trace_model` takes it).
 """
 
 from __future__ import annotations
@@ -47,7 +51,13 @@ class LoadedModel:
 
     name: str  # the reference it was loaded from (a sample name or package.module:callable)
     module: nn.Module  # in eval mode
-    example_input: torch.Tensor  # batch first
+    example_input: torch.Tensor | tuple[torch.Tensor, ...]  # batch first; a tuple: several inputs
+
+    @property
+    def inputs(self) -> tuple[torch.Tensor, ...]:
+        """The example input(s) as a tuple, one tensor per input of ``forward``."""
+        x = self.example_input
+        return x if isinstance(x, tuple) else (x,)
 
 
 def list_models() -> list[tuple[str, tuple[int, ...], str]]:
@@ -99,7 +109,7 @@ def _random_input(shape: tuple[int, ...], seed: int) -> torch.Tensor:
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
-def _load_reference(ref: str, batch: int, seed: int) -> tuple[nn.Module, torch.Tensor]:
+def _load_reference(ref: str, batch: int, seed: int) -> tuple[nn.Module, Any]:
     factory = _resolve(ref)
     kwargs = {k: v for k, v in (("batch", batch), ("seed", seed)) if _accepts(factory, k)}
     try:
@@ -150,21 +160,46 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
     return name in params and params[name].kind in kinds
 
 
-def _example_input(ref: str, example: Any, batch: int, seed: int) -> torch.Tensor:
-    """The callable's example (tensor or shape) at batch size ``batch`` (rules: see top)."""
+def _example_input(
+    ref: str, example: Any, batch: int, seed: int
+) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """The callable's example (tensor, shape, or a tuple of them) at batch size ``batch``."""
+    generator = torch.Generator().manual_seed(seed)  # one for all inputs (they differ); not global
+    if _is_several(example):
+        if not example:
+            raise ModelLoadError(f"{ref} returned an empty tuple of example inputs")
+        return tuple(_one_input(ref, x, batch, generator, i) for i, x in enumerate(example))
+    return _one_input(ref, example, batch, generator, None)
+
+
+def _is_several(example: Any) -> bool:
+    """Whether ``example`` is a tuple or list of inputs rather than one shape.
+
+    >>> _is_several((3, 8, 8)), _is_several(((3, 8, 8), (3, 4, 4))), _is_several([])
+    (False, True, True)
+    """
+    return isinstance(example, (tuple, list)) and not isinstance(example, torch.Size) and all(
+        isinstance(x, (torch.Tensor, tuple, list)) for x in example)
+
+
+def _one_input(
+    ref: str, example: Any, batch: int, generator: torch.Generator, index: int | None
+) -> torch.Tensor:
+    what = "example input" if index is None else f"example input {index}"
     if isinstance(example, torch.Tensor):
         if example.dim() == 0:
-            raise ModelLoadError(f"{ref} returned a 0-d example input; it needs a batch dim")
+            raise ModelLoadError(f"{ref} returned a 0-d {what}; it needs a batch dim")
         rows = torch.arange(batch) % example.shape[0]  # repeat (or cut) samples to `batch`
         return example if example.shape[0] == batch else example[rows].clone()
     shape = tuple(example) if isinstance(example, (tuple, list, torch.Size)) else None
     valid = shape is not None and len(shape) in (3, 4)
     if not valid or not all(type(d) is int and d > 0 for d in shape):
+        several = "" if index is not None else ", or a tuple of those for several inputs"
         raise ModelLoadError(
-            f"{ref} returned {example!r} as example input; give a tensor, a (C, H, W) shape or an "
-            "(N, C, H, W) shape of positive ints"
+            f"{ref} returned {example!r} as {what}; give a tensor, a (C, H, W) shape or an "
+            f"(N, C, H, W) shape of positive ints{several}"
         )
-    return _random_input((batch, *shape[-3:]), seed)
+    return torch.randn((batch, *shape[-3:]), generator=generator)
 
 
 def _kind(obj: Any) -> str:

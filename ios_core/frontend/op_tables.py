@@ -6,14 +6,18 @@ An fx node calls a function (``call_function``: ``torch.relu``, ``F.max_pool2d``
 :mod:`ios_core.frontend.ops` read them; what is in no table becomes an opaque ``call`` node.
 
 * activations (fused into their producer, or an ``act`` node): :data:`ACT_MODULES`,
-  :data:`ACT_FUNCTIONS`, :data:`ACT_METHODS`; the producers that take one: :data:`FUSIBLE`;
+  :data:`ACT_FUNCTIONS` (their parameters: :data:`ACT_PARAMS`), :data:`ACT_METHODS`; the
+  producers that take one: :data:`FUSIBLE`; the gates ``x * gate(x)`` that are activations:
+  :data:`SELF_GATES`;
 * aliases and views (folded into their readers): :data:`DROPOUTS`, :data:`DROPOUT_FNS`,
-  :data:`VIEW_FNS`, :data:`VIEW_METHODS`, and the splits whose pieces are views
-  :data:`SPLIT_FNS`, :data:`SPLIT_METHODS`;
+  :data:`DROP_PATH_FNS`, :data:`VIEW_FNS`, :data:`VIEW_METHODS`, the splits whose pieces are
+  views :data:`SPLIT_FNS`, :data:`SPLIT_METHODS`, and memory movement replayed like views
+  :data:`MOVE_MODULES`, :data:`MOVE_FNS`;
 * elementwise binaries (``add`` / ``mul`` nodes): :data:`BINARY_FUNCTIONS`,
   :data:`BINARY_METHODS`;
 * matrix products: :data:`MATMUL_FUNCTIONS`, :data:`MATMUL_METHODS`; concatenation:
-  :data:`CAT_FUNCTIONS`; pooling: :data:`POOL_FUNCTIONS`;
+  :data:`CAT_FUNCTIONS`; pooling: :data:`POOL_FUNCTIONS`, and the reductions over H and W that
+  are global pooling: :data:`REDUCE_FUNCTIONS` (and the methods ``mean`` / ``amax``);
 * the positional parameters of functional convs and pools, to read their arguments by name:
   :data:`CONV_ARGS` / :data:`CONV_DEFAULTS`, :data:`POOL_ARGS`.
 
@@ -32,9 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "ACT_FUNCTIONS", "ACT_METHODS", "ACT_MODULES", "BINARY_FUNCTIONS", "BINARY_METHODS",
-    "CAT_FUNCTIONS", "CONV_ARGS", "CONV_DEFAULTS", "DROPOUTS", "DROPOUT_FNS", "FUSIBLE",
-    "MATMUL_FUNCTIONS", "MATMUL_METHODS", "POOL_ARGS", "POOL_FUNCTIONS", "SPLIT_FNS",
+    "ACT_FUNCTIONS", "ACT_METHODS", "ACT_MODULES", "ACT_PARAMS", "BINARY_FUNCTIONS",
+    "BINARY_METHODS", "CAT_FUNCTIONS", "CONV_ARGS", "CONV_DEFAULTS", "DROPOUTS", "DROPOUT_FNS",
+    "DROP_PATH_FNS", "FUSIBLE", "MATMUL_FUNCTIONS", "MATMUL_METHODS", "MOVE_FNS", "MOVE_MODULES",
+    "POOL_ARGS", "POOL_FUNCTIONS", "REDUCE_FUNCTIONS", "SELF_GATES", "SPLIT_FNS",
     "SPLIT_METHODS", "VIEW_FNS", "VIEW_METHODS", "fns", "lookup", "member",
 ]
 
@@ -74,28 +79,50 @@ def fns(*names: str, ns: Any = torch) -> set:
 
 # ---- activations --------------------------------------------------------------------------------
 ACT_MODULES = {
-    nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.SiLU: "silu",
-    nn.GELU: "gelu", nn.Hardswish: "hardswish",
+    nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "leaky_relu", nn.Sigmoid: "sigmoid",
+    nn.Tanh: "tanh", nn.SiLU: "silu", nn.GELU: "gelu", nn.Hardswish: "hardswish",
+    nn.Hardsigmoid: "hardsigmoid", nn.Mish: "mish",
 }
 ACT_FUNCTIONS = {
     **{f: "relu" for f in fns("relu", "relu_") | fns("relu", "relu_", ns=F)},
+    **{f: "leaky_relu" for f in fns("leaky_relu", "leaky_relu_", ns=F)},
     F.relu6: "relu6", F.silu: "silu", F.gelu: "gelu", F.hardswish: "hardswish",
+    F.hardsigmoid: "hardsigmoid", F.mish: "mish",
     **{f: "sigmoid" for f in fns("sigmoid", "sigmoid_") | fns("sigmoid", ns=F)},
     **{f: "tanh" for f in fns("tanh", "tanh_") | fns("tanh", ns=F)},
 }
+# the parameters of functional activations after the input (all others take ``inplace`` only)
+ACT_PARAMS = {"leaky_relu": ("negative_slope", "inplace"), "gelu": ("approximate",)}
 ACT_METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid",
                "tanh": "tanh", "tanh_": "tanh"}
-FUSIBLE = ("conv", "add", "pool", "linear")  # producers that take a fused activation
+FUSIBLE = ("conv", "add", "pool", "linear", "norm")  # producers that take a fused activation
+SELF_GATES = {"sigmoid": "silu", "hardsigmoid": "hardswish"}  # x * gate(x) is this activation
 
 # ---- aliases, views and splits ------------------------------------------------------------------
 DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
             nn.FeatureAlphaDropout)
 DROPOUT_FNS = fns("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
                   "feature_alpha_dropout", ns=F)
-VIEW_FNS = fns("flatten", "unflatten", "reshape", "squeeze", "unsqueeze")
+# functions outside torch that are the identity when not training or with drop probability 0,
+# by qualified name (ios_core does not import their packages): name -> (parameters, defaults)
+DROP_PATH_FNS: dict[str, tuple[tuple[str, ...], dict]] = {
+    "torchvision.ops.stochastic_depth.stochastic_depth": (
+        ("input", "p", "mode", "training"), {"training": True}),
+    "timm.layers.drop.drop_path": (
+        ("x", "drop_prob", "training", "scale_by_keep"),
+        {"drop_prob": 0.0, "training": False, "scale_by_keep": True}),
+}
+VIEW_FNS = fns("flatten", "unflatten", "reshape", "squeeze", "unsqueeze", "narrow", "transpose",
+               "swapaxes", "swapdims", "permute", "movedim", "moveaxis")
 SPLIT_FNS = fns("split", "chunk", "unbind", "tensor_split", "split_with_sizes")
-VIEW_METHODS = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "contiguous"}
+VIEW_METHODS = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "contiguous",
+                "narrow", "transpose", "swapaxes", "swapdims", "permute", "movedim", "moveaxis",
+                "view_as", "reshape_as", "expand", "expand_as"}
 SPLIT_METHODS = {"split", "chunk", "unbind", "tensor_split", "split_with_sizes"}
+# memory movement that is no view: replayed inside their readers like views (a pad that a conv
+# or pool absorbs is folded into its padding instead, see ops/padding.py)
+MOVE_MODULES = (nn.ChannelShuffle,)
+MOVE_FNS = fns("channel_shuffle", "native_channel_shuffle") | fns("channel_shuffle", ns=F)
 
 # ---- elementwise binaries, matrix products, concatenation ---------------------------------------
 BINARY_FUNCTIONS = {
@@ -124,5 +151,6 @@ POOL_ARGS = {
     "adaptive_avg": (("input", "output_size"), {}),
     "adaptive_max": (("input", "output_size", "return_indices"), {"return_indices": False}),
 }
+REDUCE_FUNCTIONS = {torch.mean: "mean", torch.amax: "amax"}  # global pooling over H and W
 POOL_FUNCTIONS = {F.max_pool2d: "max", torch.max_pool2d: "max", F.avg_pool2d: "avg",
                   F.adaptive_avg_pool2d: "adaptive_avg", F.adaptive_max_pool2d: "adaptive_max"}

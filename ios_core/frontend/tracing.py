@@ -3,7 +3,9 @@
 ``trace_model(model, example_input)`` switches the model to eval mode and runs, on one
 ``torch.fx`` graph:
 
-1. :func:`~ios_core.frontend.capture.capture`: torch.fx tracing, with ``leaf_modules`` kept whole;
+1. :func:`~ios_core.frontend.capture.capture`: torch.fx tracing, with ``leaf_modules`` kept whole
+   (symbolic; where that fails, again with the example input's values, so that Python reading
+   input sizes runs);
 2. :func:`~ios_core.frontend.functionalize.functionalize`: in-place ops made out-of-place;
 3. :func:`~ios_core.frontend.shapes.record_shapes`: one run on the example input, without grad;
 4. :func:`~ios_core.frontend.ops.lower`: the OpGraph and one kernel per node;
@@ -21,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ios_core.frontend.capture import LeafSpec, capture
+from ios_core.frontend.capture import LeafSpec, capture, leaf_label
 from ios_core.frontend.errors import TraceError
 from ios_core.frontend.functionalize import functionalize
 from ios_core.frontend.kernels import Kernel
@@ -40,6 +42,7 @@ class TracedModel:
     kernels: dict[str, Kernel]  # node name -> kernel(*input tensors) -> output tensor
     module: nn.Module  # the traced model, left in eval mode
     example_input: torch.Tensor  # a tuple of tensors for a model with several inputs
+    leaf_modules: tuple[str, ...] = ()  # the leaf modules asked for, as strings (leaf_label)
 
 
 def trace(
@@ -56,19 +59,23 @@ def trace_model(
 ) -> TracedModel:
     """Trace ``model`` (switched to eval mode) on ``example_input`` into an OpGraph and kernels.
 
-    ``leaf_modules`` (classes or qualified names) are kept whole, each call one ``call`` node: the
-    way to get past a submodule whose control flow depends on tensor values. Raises
-    :class:`TraceError`, saying where and what to do, for a model that cannot be traced.
+    ``example_input`` is a tensor, or a tuple of tensors for a model with several inputs. Python
+    that depends on input sizes is run with the example's (the graph is specific to its shape).
+    ``leaf_modules`` (classes, or strings: qualified names or class names) are kept whole, each
+    call one ``call`` node: the way to get past a submodule whose control flow depends on tensor
+    values. Raises :class:`TraceError`, naming every module that cannot be traced and what to
+    do, for a model that cannot be traced.
     """
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+    leaves = tuple(leaf_modules)
     model.eval()
-    gm = capture(model, tuple(leaf_modules))
+    gm = capture(model, leaves, inputs)
     functionalize(gm)
     with torch.no_grad():
         record_shapes(gm, *inputs)
         graph, kernels = lower(gm, name)
     graph.validate()
-    return TracedModel(graph, kernels, model, example_input)
+    return TracedModel(graph, kernels, model, example_input, tuple(map(leaf_label, leaves)))
 
 
 @torch.no_grad()

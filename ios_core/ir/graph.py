@@ -8,22 +8,28 @@ Operator kinds (``OpNode.kind``):
 
 ``conv``     a 2-d convolution with BatchNorm folded in, its bias, and a following activation fused
              (attrs: in_channels, out_channels, kernel (kh, kw), stride, padding, dilation, groups,
-             activation: "none" | "relu" | ...)
+             activation: "none" | "relu" | ...; in_slice (start, stop) where it reads only those
+             channels of its input, a piece of a split)
 ``pool``     max / avg / global pooling (attrs: mode "max" | "avg" | "global_avg" | "global_max",
              kernel, stride, padding, activation)
 ``concat``   channel (or other dim) concatenation (attrs: dim)
 ``add``      elementwise sum of its inputs, optionally followed by a fused activation
-``mul``      other elementwise binary ops (attrs: op)
-``act``      a standalone activation (attrs: fn "relu" | "sigmoid" | ...)
+``mul``      other elementwise binary ops, broadcasting allowed (attrs: op "mul" | "sub" | ...)
+``act``      a standalone activation (attrs: fn "relu" | "sigmoid" | "leaky_relu(0.2)" | ...)
+``norm``     a normalisation not folded into a conv, optionally followed by a fused activation
+             (attrs: mode "batch": eval BatchNorm, a per-channel scale-shift (num_features) |
+             "layer": LayerNorm over the last dims (normalized_shape) | "group": GroupNorm
+             (num_groups); activation)
 ``linear``   a fully connected layer (attrs: in_features, out_features, activation)
 ``matmul``   a matrix product
 ``call``     any other torch op: kept as an opaque node, scheduled like any other but never merged
              (attrs: target, the op's qualified name)
 
-View-only ops (flatten, reshape, view, dropout in eval mode, identity) are *folded away* by the
-frontend: the node that consumes them reads the view's source and applies the view itself, so they
-cost nothing. Where a view must exist as a value of its own (a conv reads it, or the model returns
-it), it stays as a zero-FLOP ``call`` node with ``attrs["view"] = True``.
+View-only ops (flatten, reshape, view, permute, transpose, dropout in eval mode, identity) and
+pure memory movement (constant pads, channel shuffles) are *folded away* by the frontend: the node
+that consumes them reads the view's source and applies the view itself, so they cost nothing.
+Where a view must exist as a value of its own (a conv reads it, or the model returns it), it stays
+as a zero-FLOP ``call`` node with ``attrs["view"] = True``: memory movement, priced by its bytes.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-OP_KINDS = ("conv", "pool", "concat", "add", "mul", "act", "linear", "matmul", "call")
+OP_KINDS = ("conv", "pool", "concat", "add", "mul", "act", "norm", "linear", "matmul", "call")
 
 
 class GraphError(ValueError):

@@ -6,6 +6,13 @@ takes the largest kernel; a smaller kernel is zero-padded in the centre of it, w
 when every convolution's padding is "same"-centred (``padding == (k - 1) / 2 * dilation`` per
 dimension). Convolutions with equal kernels also merge with any equal padding.
 
+Convolutions on channel slices of one tensor (attr ``in_slice``: the pieces of a split, as in
+timm's ``MixedConv2d``) merge into one *grouped* convolution over those slices, gathered in the
+merge's order: they must agree in channels per group, in and out (``in_channels / groups`` and
+``out_channels / groups``: depthwise convs on any pieces, or plain convs on equal pieces), besides
+stride, dilation, output size, activation and centred kernels as above. A conv on a slice never
+merges with one on the whole tensor.
+
 These rules make "can merge" an equivalence relation: two convolutions merge iff their
 :func:`merge_key` is equal, and a set merges iff its members pairwise do.
 
@@ -33,6 +40,15 @@ True
 True
 >>> merge_stage_problem(g2, ["a", "cat"])
 "the concat 'cat' reads 'b', which the merge does not compute"
+>>> def dw(name, k, start, stop):  # depthwise convs on channels start:stop of x
+...     c = stop - start
+...     attrs = dict(kernel=(k, k), stride=(1, 1), padding=(k // 2, k // 2), dilation=(1, 1),
+...                  groups=c, in_channels=c, out_channels=c, activation="relu",
+...                  in_slice=(start, stop))
+...     return OpNode(name, "conv", ("x",), (1, c, 8, 8), attrs)
+>>> g3 = OpGraph("m", g.inputs, (dw("d3", 3, 0, 4), dw("d5", 5, 4, 8)), ("d3", "d5"))
+>>> merge_problem(g3, ["d3", "d5"]) is None
+True
 """
 
 from __future__ import annotations
@@ -69,7 +85,15 @@ def _conv_attrs(node: OpNode) -> dict[str, Any]:
         "dilation": dilation,
         "groups": int(a.get("groups", 1)),
         "padding_mode": str(a.get("padding_mode", "zeros")),
+        "in_slice": tuple(a["in_slice"]) if a.get("in_slice") is not None else None,
     }
+
+
+def _per_group(node: OpNode, attrs: dict[str, Any]) -> tuple[int, int]:
+    """(input, output) channels per group of a conv."""
+    groups = max(attrs["groups"], 1)
+    a = node.attrs
+    return int(a.get("in_channels", 0)) // groups, int(a.get("out_channels", 0)) // groups
 
 
 def _centred(attrs: dict[str, Any]) -> bool:
@@ -90,8 +114,9 @@ def _lone_problem(graph: OpGraph, name: str) -> str | None:
     if len(node.inputs) != 1:
         return f"{name!r} reads {len(node.inputs)} tensors; a mergeable convolution reads one"
     attrs = _conv_attrs(node)
-    if attrs["groups"] != 1:
-        return f"{name!r} is a grouped convolution (groups={attrs['groups']}); only groups=1 merge"
+    if attrs["groups"] != 1 and attrs["in_slice"] is None:
+        return (f"{name!r} is a grouped convolution (groups={attrs['groups']}); only groups=1 "
+                "merge, or convolutions on channel slices of one tensor")
     if attrs["padding_mode"] != "zeros":
         return f"{name!r} pads with {attrs['padding_mode']!r}; only zero padding merges"
     return None
@@ -107,8 +132,9 @@ def merge_key(graph: OpGraph, name: str) -> Hashable | None:
     node = graph[name]
     attrs = _conv_attrs(node)
     shape = ("centred",) if _centred(attrs) else (attrs["kernel"], attrs["padding"])
-    return (node.inputs[0], attrs["stride"], attrs["dilation"], tuple(node.shape[2:]),
-            node.activation, shape)
+    key = (node.inputs[0], attrs["stride"], attrs["dilation"], tuple(node.shape[2:]),
+           node.activation, shape)
+    return key if attrs["in_slice"] is None else (*key, "slices", _per_group(node, attrs))
 
 
 def _pair_problem(graph: OpGraph, first: str, name: str) -> str | None:
@@ -126,6 +152,14 @@ def _pair_problem(graph: OpGraph, first: str, name: str) -> str | None:
     if a.activation != b.activation:
         return (f"{name!r} applies activation {b.activation!r} but {first!r} applies "
                 f"{a.activation!r}")
+    if (fa["in_slice"] is None) != (fb["in_slice"] is None):
+        sliced, whole = (first, name) if fb["in_slice"] is None else (name, first)
+        return (f"{sliced!r} reads a channel slice of {a.inputs[0]!r} but {whole!r} reads all "
+                "of it")
+    if fa["in_slice"] is not None and _per_group(a, fa) != _per_group(b, fb):
+        return (f"{name!r} has {_per_group(b, fb)} (input, output) channels per group but "
+                f"{first!r} has {_per_group(a, fa)}; convolutions on channel slices merge into "
+                "one grouped convolution only when they agree")
     if fa["kernel"] == fb["kernel"] and fa["padding"] == fb["padding"]:
         return None
     for n, f in ((first, fa), (name, fb)):

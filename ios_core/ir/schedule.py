@@ -11,17 +11,21 @@ A :class:`Schedule` lists :class:`Stage` s that run one after another. A stage's
 File format ``ios-schedule/1`` (JSON)::
 
     {"format": "ios-schedule/1",
-     "model":  {"name", "fingerprint", "input_shape"},
+     "model":  {"name", "fingerprint", "input_shape", "leaf_modules" (optional)},
      "target": {"device", "batch", "dtype", "torch", "cudnn"},
      "search": {"strategy", "r", "s", "max_part_ops", "cost", "stats"},
      "stages": [{"strategy", "groups", "predicted_ms", "measured_ms", "estimated"}],
-     "totals": {"predicted_ms", "measured_ms", "stages", "operators"}}
+     "totals": {"predicted_ms", "measured_ms", "stages", "operators", "estimated_stages",
+                "note" (when stages were estimated: Schedule.estimate_note)}}
+
+``totals`` is for readers of the file; loading recomputes it from the stages.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -65,6 +69,9 @@ class ModelRef:
     name: str  # a sample model name or "package.module:callable"
     fingerprint: str
     input_shape: tuple[int, ...]
+    # the modules traced whole (qualified or class names), so that the same graph can be rebuilt;
+    # written only when there are some (older files have none)
+    leaf_modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,25 @@ class Schedule:
     def estimated_stages(self) -> int:
         return sum(s.estimated for s in self.stages)
 
+    def estimate_note(self) -> str:
+        """'' when every stage cost is what the cost source gives; else how many stages were
+        estimated and that the total is therefore not a measurement of ``target.device`` (a
+        profile of another model, or of part of this one: its missing stages are simulated).
+
+        >>> st = Stage("concurrent", (("a",),), 1.0, estimated=True)
+        >>> s = Schedule(ModelRef("m", "f", (1,)), Target("NVIDIA H200", 1),
+        ...              SearchInfo("sequential", 1, 1, 1, "profile:h200"), (st, replace(st)))
+        >>> s.estimate_note()[:49]
+        '2 stage costs are estimated (of 2), not measured:'
+        >>> s.estimate_note().endswith("is not a measurement of NVIDIA H200")
+        True
+        """
+        n = self.estimated_stages
+        if not n:
+            return ""
+        return (f"{n} stage costs are estimated (of {len(self.stages)}), not measured: the "
+                f"predicted total is not a measurement of {self.target.device}")
+
     def with_stages(self, stages: tuple[Stage, ...]) -> Schedule:
         return replace(self, stages=tuple(stages))
 
@@ -117,7 +143,7 @@ class Schedule:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
-            "model": {**asdict(self.model), "input_shape": list(self.model.input_shape)},
+            "model": _model_json(self.model),
             "target": asdict(self.target),
             "search": {**asdict(self.search), "stats": dict(self.search.stats)},
             "stages": [s.to_json() for s in self.stages],
@@ -126,6 +152,9 @@ class Schedule:
                 "measured_ms": self.measured_ms,
                 "stages": len(self.stages),
                 "operators": len(self.ops),
+                # for readers of the file; recomputed from the stages when it is loaded
+                "estimated_stages": self.estimated_stages,
+                **({"note": self.estimate_note()} if self.estimated_stages else {}),
             },
         }
 
@@ -138,24 +167,66 @@ class Schedule:
 
     @staticmethod
     def loads(text: str | bytes) -> Schedule:
-        """Parse a schedule file; raise :class:`ScheduleError` naming the first problem."""
+        """Parse a schedule file; raise :class:`ScheduleError` naming the first problem.
+
+        >>> Schedule.loads('{"format": ')  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ios_core.ir.schedule.ScheduleError: not valid JSON (Expecting value, line 1 column 12); ...
+        """
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ScheduleError(
-                f"the file is not valid JSON ({e.msg if hasattr(e, 'msg') else e}); "
-                "it may be truncated: export the schedule again"
-            ) from None
-        return Schedule.from_json(data)
+        except json.JSONDecodeError as e:
+            detail = f"{e.msg}, line {e.lineno} column {e.colno}"
+        except UnicodeDecodeError:
+            detail = "it is not UTF-8 text"
+        except RecursionError:
+            detail = "nested too deeply"
+        except ValueError as e:  # e.g. an integer of more digits than Python converts
+            detail = str(e).splitlines()[0]
+        else:
+            return Schedule.from_json(data)
+        raise ScheduleError(
+            f"not valid JSON ({detail}); it may be truncated or not a schedule: save the schedule "
+            "again (`python -m ios_core optimize ... --out FILE`, or the app's Export page)"
+        )
 
     @staticmethod
-    def load(path: str) -> Schedule:
-        with open(path, "rb") as f:
-            return Schedule.loads(f.read())
+    def load(path: str | os.PathLike[str]) -> Schedule:
+        """Read a schedule file; every :class:`ScheduleError` names the file."""
+        try:
+            with open(path, "rb") as f:
+                text = f.read()
+        except IsADirectoryError:
+            raise ScheduleError(f"{path} is a folder, not a schedule file") from None
+        except FileNotFoundError:
+            raise ScheduleError(f"schedule file {path} does not exist") from None
+        except OSError as e:
+            raise ScheduleError(f"cannot read schedule file {path}: {e.strerror or e}") from None
+        try:
+            return Schedule.loads(text)
+        except ScheduleError as e:
+            raise ScheduleError(f"schedule file {path}: {e}") from None
 
     @staticmethod
     def from_json(data: Any) -> Schedule:
         return _parse(data)
+
+
+def _model_json(model: ModelRef) -> dict[str, Any]:
+    """The file's ``model`` object; ``leaf_modules`` only when there are some.
+
+    >>> _model_json(ModelRef("m", "f", (1, 3), ("stem.gate",)))["leaf_modules"]
+    ['stem.gate']
+    >>> "leaf_modules" in _model_json(ModelRef("m", "f", (1, 3)))
+    False
+    """
+    data = {**asdict(model), "input_shape": list(model.input_shape)}
+    if model.leaf_modules:
+        data["leaf_modules"] = list(model.leaf_modules)
+    else:
+        del data["leaf_modules"]
+    return data
 
 
 # ---- parsing ----------------------------------------------------------------------------------
@@ -172,6 +243,13 @@ def _need(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     return value
 
 
+def _leaf_modules(m: dict[str, Any]) -> tuple[str, ...]:
+    leaves = m.get("leaf_modules", [])
+    if not isinstance(leaves, list) or not all(isinstance(x, str) and x for x in leaves):
+        raise ScheduleError("model.leaf_modules must be a list of module or class names")
+    return tuple(leaves)
+
+
 def _parse(data: Any) -> Schedule:
     if not isinstance(data, dict):
         raise ScheduleError("the file does not hold a schedule object (expected a JSON object)")
@@ -185,7 +263,10 @@ def _parse(data: Any) -> Schedule:
         name=_need(m, "name", str, "model"),
         fingerprint=_need(m, "fingerprint", str, "model"),
         input_shape=tuple(_need(m, "input_shape", list, "model")),
+        leaf_modules=_leaf_modules(m),
     )
+    if not all(type(d) is int and d >= 0 for d in model.input_shape):
+        raise ScheduleError("model.input_shape must be a list of non-negative integers")
     t = _need(data, "target", dict, "schedule")
     target = Target(
         device=_need(t, "device", str, "target"),
@@ -194,7 +275,11 @@ def _parse(data: Any) -> Schedule:
         torch=str(t.get("torch", "")),
         cudnn=str(t.get("cudnn", "")),
     )
+    if target.batch < 1:
+        raise ScheduleError(f"target.batch must be at least 1 (got {target.batch})")
     s = _need(data, "search", dict, "schedule")
+    if not isinstance(s.get("stats") or {}, dict):
+        raise ScheduleError("search.stats must be an object")
     search = SearchInfo(
         strategy=_need(s, "strategy", str, "search"),
         r=_need(s, "r", int, "search"),
@@ -221,8 +306,10 @@ def _parse(data: Any) -> Schedule:
         predicted = _need(st, "predicted_ms", float, where)
         measured = st.get("measured_ms")
         bad_measured = isinstance(measured, bool) or not isinstance(measured, (int, float))
-        if measured is not None and bad_measured:
-            raise ScheduleError(f"{where}.measured_ms must be a number or null")
+        if measured is not None and (bad_measured or not math.isfinite(measured)
+                                     or measured < 0):
+            raise ScheduleError(f"{where}.measured_ms must be a finite, non-negative number "
+                                "or null")
         if not math.isfinite(predicted) or predicted < 0:
             raise ScheduleError(f"{where}.predicted_ms must be a finite, non-negative number")
         stages.append(

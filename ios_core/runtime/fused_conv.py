@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ios_core.frontend.kernels import ConvKernel, Kernel
 from ios_core.ir.graph import OpGraph
 from ios_core.runtime.kernel_patterns import sum_terms
-from ios_core.runtime.merged_conv import MergedConv
+from ios_core.runtime.merged_conv import MergedConv, gather_input
 
 __all__ = [
     "FUSED_DEVICES",
@@ -93,9 +93,10 @@ def conv_add_relu(x: torch.Tensor, conv: ConvKernel, z: torch.Tensor, bias: torc
     """relu(conv(x) + z) for a conv without activation: one cuDNN call where it can run, else
     ``conv`` then the add. ``bias`` is the conv's, zeros where it has none (the op would
     allocate them on every call)."""
-    if _can_fuse(x, conv.weight, state):
+    part = conv.take(x)  # the channels the conv reads
+    if _can_fuse(part, conv.weight, state):
         try:
-            y = _cudnn_conv_add_relu(x, conv.weight, z, bias, conv.stride, conv.padding,
+            y = _cudnn_conv_add_relu(part, conv.weight, z, bias, conv.stride, conv.padding,
                                      conv.dilation, conv.groups)
             state.last = "fused"
             return y
@@ -119,8 +120,8 @@ class FusedConvKernel(ConvKernel):
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         if self.activation != "relu":
             return super().__call__(x)
-        return conv_relu(x, self.weight, self._bias, self.stride, self.padding, self.dilation,
-                         self.groups, self.state)
+        return conv_relu(self.take(x), self.weight, self._bias, self.stride, self.padding,
+                         self.dilation, self.groups, self.state)
 
     def to(self, device, dtype=None) -> FusedConvKernel:
         return fused(ConvKernel.to(self, device, dtype))
@@ -129,7 +130,7 @@ class FusedConvKernel(ConvKernel):
 def fused(k: ConvKernel) -> FusedConvKernel:
     """``k`` as a :class:`FusedConvKernel` (same tensors, a fresh :class:`FuseState`)."""
     return FusedConvKernel(k.weight, k.bias, k.stride, k.padding, k.dilation, k.groups,
-                           k.activation)
+                           k.activation, k.in_slice)
 
 
 @dataclass(frozen=True)
@@ -141,15 +142,15 @@ class FusedMergedConv(MergedConv):
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.activation != "relu" or self.bias is None:
             return super().__call__(x)
-        return conv_relu(x, self.weight, self.bias, self.stride, self.padding, self.dilation, 1,
-                         self.state)
+        return conv_relu(gather_input(x, self.gather), self.weight, self.bias, self.stride,
+                         self.padding, self.dilation, self.groups, self.state)
 
 
 def fused_merged(conv: MergedConv) -> FusedMergedConv:
     """``conv`` as a :class:`FusedMergedConv`, with a zero bias where it has none."""
     bias = conv.bias if conv.bias is not None else conv.weight.new_zeros(conv.weight.shape[0])
     return FusedMergedConv(conv.weight, bias, conv.stride, conv.padding, conv.dilation,
-                           conv.activation, conv.slices)
+                           conv.activation, conv.slices, conv.groups, conv.gather)
 
 
 def fuse_states(kernels: Mapping[str, object]) -> list[FuseState]:

@@ -43,9 +43,12 @@ class MergedConv:
     dilation: tuple[int, int]
     activation: str
     slices: tuple[tuple[int, int], ...]
+    groups: int = 1
+    gather: tuple[tuple[int, int], ...] | None = None  # input channel slices, in kernel order
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, 1)
+        y = F.conv2d(gather_input(x, self.gather), self.weight, self.bias, self.stride,
+                     self.padding, self.dilation, self.groups)
         return apply_activation(self.activation, y)
 
     def split(self, y: torch.Tensor) -> list[torch.Tensor]:
@@ -53,11 +56,30 @@ class MergedConv:
         return [y[:, a:b] for a, b in self.slices]
 
 
+def gather_input(x: torch.Tensor, gather: tuple[tuple[int, int], ...] | None) -> torch.Tensor:
+    """The channel slices ``gather`` of ``x`` side by side: a view where they are adjacent and
+    in order, else a copy; ``x`` itself for None.
+
+    >>> x = torch.arange(6.0).view(1, 6, 1, 1)
+    >>> gather_input(x, ((0, 2), (2, 5))).flatten().tolist()
+    [0.0, 1.0, 2.0, 3.0, 4.0]
+    >>> gather_input(x, ((4, 6), (0, 1))).flatten().tolist()
+    [4.0, 5.0, 0.0]
+    """
+    if gather is None:
+        return x
+    if all(a[1] == b[0] for a, b in zip(gather, gather[1:], strict=False)):
+        return x[:, gather[0][0]:gather[-1][1]]
+    return torch.cat([x[:, a:b] for a, b in gather], 1)
+
+
 def merge_convs(kernels: Sequence[ConvKernel]) -> MergedConv:
     """Build the wide convolution for ``kernels`` (output channels in the order given).
 
     Raises :class:`MergeError` when they differ in stride, dilation, activation or input
-    channels, use grouped convolution, or pad a smaller kernel off-centre.
+    channels, use grouped convolution, or pad a smaller kernel off-centre. Kernels on channel
+    slices of their input (``in_slice``) become one grouped convolution over those slices,
+    gathered in the order given; they must agree in channels per group, in and out.
     """
     if not kernels:
         raise MergeError("nothing to merge")
@@ -75,8 +97,11 @@ def merge_convs(kernels: Sequence[ConvKernel]) -> MergedConv:
         weight[start : start + out, :, oh : oh + kh, ow : ow + kw] = k.weight
         slices.append((start, start + out))
         start += out
+    sliced = first.in_slice is not None
+    groups = sum(k.groups for k in kernels) if sliced else 1
+    gather = tuple(tuple(k.in_slice) for k in kernels) if sliced else None  # type: ignore[misc]
     return MergedConv(weight, _merged_bias(kernels), tuple(first.stride), padding,
-                      tuple(first.dilation), first.activation, tuple(slices))
+                      tuple(first.dilation), first.activation, tuple(slices), groups, gather)
 
 
 def _check_compatible(kernels: Sequence[ConvKernel]) -> None:
@@ -84,8 +109,15 @@ def _check_compatible(kernels: Sequence[ConvKernel]) -> None:
     for i, k in enumerate(kernels):
         if not isinstance(k, ConvKernel):
             raise MergeError(f"operator {i} of the merge is not a convolution")
-        if k.groups != 1:
-            raise MergeError(f"convolution {i} is grouped (groups={k.groups}); only groups=1 merge")
+        if (k.in_slice is None) != (first.in_slice is None):
+            raise MergeError(f"convolutions 0 and {i}: one reads a channel slice of the input, "
+                             "the other all of it")
+        if k.groups != 1 and k.in_slice is None:
+            raise MergeError(f"convolution {i} is grouped (groups={k.groups}); only groups=1 "
+                             "merge, or convolutions on channel slices")
+        if k.weight.shape[0] // k.groups != first.weight.shape[0] // first.groups and (
+                k.in_slice is not None):
+            raise MergeError(f"convolutions 0 and {i} differ in output channels per group")
         if not all(isinstance(p, int) for p in k.padding):
             raise MergeError(f"convolution {i} has symbolic padding {k.padding!r}")
         for attr in ("stride", "dilation", "activation"):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ios_core.frontend.kernels import ACTIVATIONS, ConvKernel, FnKernel, Kernel
+from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel, apply_activation
 from ios_core.frontend.replay import add_all
 from ios_core.runtime.channels_last import nhwc
 from ios_core.runtime.concat_views import (
@@ -160,7 +160,7 @@ def _activate_(name: str, out: torch.Tensor) -> None:
     if name == "relu":
         out.relu_()
     elif name != "none":
-        out.copy_(ACTIVATIONS[name](out))
+        out.copy_(apply_activation(name, out))
 
 
 Step = OpStep | MergedStep | ConcatStep | SlotStep | ConvAddReluStep

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ios_core.cost.base import CostModel, Groups, StageCost
 from ios_core.ir.graph import OpGraph
 from ios_core.ir.merge import merge_problem, mergeable_groups
-from ios_core.ir.partition import find_blocks
+from ios_core.ir.partition import count_downsets, find_blocks
 from ios_core.ir.schedule import SEARCH_STRATEGIES, ModelRef, Schedule, SearchInfo, Stage, Target
 from ios_core.search.config import SearchConfig
 from ios_core.search.costing import StageCostCache
@@ -36,12 +37,14 @@ from ios_core.search.explain import search_parts, solve_part_with
 from ios_core.search.greedy import greedy_stages
 from ios_core.search.observer import SearchObserver
 from ios_core.search.pricing import price_schedule
+from ios_core.search.progress import ProgressTracker, SearchProgress, SearchStopped
 from ios_core.search.sequential import sequential_stages
 
 __all__ = [
     "SEARCH_STRATEGIES",
     "SearchConfig",
     "SearchObserver",
+    "SearchProgress",
     "merge_problem",
     "mergeable_groups",
     "optimize",
@@ -58,12 +61,14 @@ def optimize(
     config: SearchConfig | None = None,
     observer: SearchObserver | None = None,
     model_name: str | None = None,
+    leaf_modules: Sequence[str] = (),
 ) -> Schedule:
     """Find a schedule of ``graph`` with ``strategy``, costing stages with ``cost``.
 
     Stage latencies in the result come from ``cost`` (each distinct stage asked once); the
     search statistics (states, transitions, stages costed, cache hits, seconds, per part) are
-    in ``schedule.search.stats``.
+    in ``schedule.search.stats``. ``model_name`` and ``leaf_modules`` (as the graph was traced
+    with: ``TracedModel.leaf_modules``) are recorded so that the graph can be rebuilt.
     """
     config = config or SearchConfig()
     if strategy not in SEARCH_STRATEGIES:
@@ -96,6 +101,7 @@ def optimize(
             name=model_name or graph.name,
             fingerprint=graph.fingerprint(),
             input_shape=tuple(graph.inputs[0].shape),
+            leaf_modules=tuple(leaf_modules),
         ),
         # a profile's schedule records the versions its latencies were measured with
         target=Target(
@@ -128,17 +134,36 @@ def _search(
     Parts share no operator, so no stage recurs across parts: each part memoizes its own
     stage latencies by bitmask, and the cost model is called once per distinct stage. Each part
     is solved by :func:`solve_part_with`, the entry a teaching view calls too.
+
+    When the observer asks to stop (:mod:`~ios_core.search.progress`), the parts solved so far
+    keep their DP stages and every op left runs in greedy wavefronts (``stats["stopped"]``).
     """
     parts = search_parts(graph, config)
+    observer = observer or SearchObserver()
+    tracker = ProgressTracker(
+        observer, [count_downsets(graph, names, config.max_part_states) for names in parts])
     plan: list[tuple[str, Groups, StageCost]] = []
     per_part = []
+    stopped = None
     for i, names in enumerate(parts):
-        result = solve_part_with(graph, names, strategy, cost, config, observer, i, len(parts))
+        try:
+            result = solve_part_with(graph, names, strategy, cost, config, observer, i,
+                                     len(parts), tracker=tracker)
+        except SearchStopped:
+            stopped = i
+            break
         plan.extend(result.stages)
         per_part.append(result.stats)
     stats = _stats(per_part, len(find_blocks(graph)))
     for key in ("states", "transitions", "stages_costed", "cache_hits", "transitions_pruned"):
         stats[key] = sum(p[key] for p in per_part)
+    stats["states_total"] = tracker.states_total
+    if stopped is not None:
+        done = {name for part in parts[:stopped] for name in part}
+        cache = StageCostCache(graph, cost)
+        rest = greedy_stages(graph, config.stream_cap, skip=done)
+        plan.extend((st, groups, cache(st, groups)) for st, groups in rest)
+        stats.update(stopped=True, parts_solved=stopped, greedy_stages=len(rest))
     return plan, stats
 
 

@@ -39,16 +39,20 @@ from typing import Any
 
 from ios_core.cost.base import Groups, StageCost
 from ios_core.ir.graph import OpGraph
+from ios_core.search.batch import BatchFactory
 from ios_core.search.bitsets import bits, bits_masks, downsets
 from ios_core.search.endings import PartIndex, index_part
 from ios_core.search.observer import SearchObserver
+from ios_core.search.progress import ProgressTracker, SearchStopped
+from ios_core.search.vectorized import MAX_OPS, solve_vectorized
 
 MODES = {  # search strategy -> (concurrent endings beyond single ops?, merge endings?)
     "ios-merge": (False, True),
     "ios-parallel": (True, False),
     "ios-both": (True, True),
 }
-PROGRESS_EVERY = 2048  # states between two on_progress calls
+REPORT_EVERY = 64  # states between two looks at the clock (plain DP)
+REPORT_SECONDS = 0.2  # at most this often a progress report (and a stop check), plus at the end
 
 
 @dataclass
@@ -72,12 +76,19 @@ def solve_part(
     n_parts: int = 1,
     bound_slack: float | None = None,
     merge_concat: bool = False,
+    *,
+    batch: BatchFactory | None = None,
+    tracker: ProgressTracker | None = None,
 ) -> PartResult:
     """Run the IOS DP over one part; ``names`` are the part's ops in topological order.
 
     ``bound_slack``: cost a stage of several groups (or a merge) only when it could still win,
     taking ``bound_slack`` times its slowest group alone as its lower bound (see ``_Search``);
     None costs every stage. ``merge_concat``: merge stages may end in the concat of their convs.
+    ``batch``: concurrent-stage latencies in bulk (:func:`~ios_core.search.batch.concurrent_batch`);
+    with it, and no observer that wants every step, the part is solved on arrays
+    (:mod:`~ios_core.search.vectorized`), with the same result. ``tracker`` gathers the
+    progress of a whole search; the observer's ``should_stop`` raises :class:`SearchStopped`.
     """
     if strategy not in MODES:
         raise ValueError(f"unknown DP strategy {strategy!r}; expected one of {sorted(MODES)}")
@@ -89,31 +100,54 @@ def solve_part(
     ix = index_part(graph, names, r if concurrent else 1, s if concurrent else 1, merges,
                     merge_concat)
     states = downsets(ix.pred)
-    observer.on_part_start(part_index, n_parts, ix.n)
-    search = _Search(ix, stage_cost, concurrent, merges, bound_slack)
-    steps = observer.wants_steps()
     total = len(states)
-    for done, (state, sinks) in enumerate(states.items(), 1):
-        if state:
-            search.solve(state, sinks)
-            if steps:
-                _report_state(ix, search, state, sinks, observer, part_index)
-        if done % PROGRESS_EVERY == 0 or done == total:
-            observer.on_progress(done, total, part_index, n_parts)
-    full = (1 << ix.n) - 1
-    stats = {
-        "part": part_index,
-        "ops": ix.n,
-        "states": total,
-        "transitions": search.transitions,
-        "stages_costed": search.costed,
-        "cache_hits": search.hits,
-        "transitions_pruned": search.pruned,
-        "seconds": round(time.perf_counter() - start, 6),
-        "cost_ms": search.cost[full],
-    }
+    observer.on_part_start(part_index, n_parts, ix.n)
+    if tracker is not None:
+        tracker.start_part(part_index)
+
+    def report(done: int, transitions: int, costed: int) -> None:
+        observer.on_progress(done, total, part_index, n_parts)
+        stop = (tracker.report(part_index, done, transitions, costed) if tracker is not None
+                else observer.should_stop())
+        if stop:
+            raise SearchStopped(part_index)
+
+    steps = observer.wants_steps()
+    fast = None
+    if batch is not None and not steps and ix.n <= MAX_OPS:
+        fast = solve_vectorized(ix, states, concurrent, merges, batch, stage_cost, bound_slack,
+                                report)
+    if fast is not None:
+        stages, cost_ms, stats = fast
+    else:
+        search = _Search(ix, stage_cost, concurrent, merges, bound_slack)
+        last = time.perf_counter()
+        for done, (state, sinks) in enumerate(states.items(), 1):
+            if state:
+                search.solve(state, sinks)
+                if steps:
+                    _report_state(ix, search, state, sinks, observer, part_index)
+            # a measured search may spend seconds on a few states: report by time, not count
+            if done % REPORT_EVERY == 0 and time.perf_counter() - last >= REPORT_SECONDS:
+                last = time.perf_counter()
+                report(done, search.transitions, search.costed)
+        full = (1 << ix.n) - 1
+        stages, cost_ms = search.walk_back(full), search.cost[full]
+        stats = {
+            "states": total,
+            "transitions": search.transitions,
+            "stages_costed": search.costed,
+            "cache_hits": search.hits,
+            "transitions_pruned": search.pruned,
+            "engine": "python",
+        }
+    report(total, stats["transitions"], stats["stages_costed"])
+    stats = {"part": part_index, "ops": ix.n, **stats,
+             "seconds": round(time.perf_counter() - start, 6), "cost_ms": cost_ms}
+    if tracker is not None:
+        tracker.end_part(part_index, stats["transitions"], stats["stages_costed"])
     observer.on_part_end(part_index, stats)
-    return PartResult(search.walk_back(full), search.cost[full], stats)
+    return PartResult(stages, cost_ms, stats)
 
 
 class _Search:

@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from ios_core.cost.base import CostModel, Groups, StageCost
 from ios_core.ir.graph import OpGraph
 from ios_core.ir.partition import split_parts
+from ios_core.search.batch import concurrent_batch
 from ios_core.search.config import SearchConfig
 from ios_core.search.dp import PartResult, solve_part
 from ios_core.search.observer import SearchObserver
+from ios_core.search.progress import ProgressTracker
 
 __all__ = ["DP_KNOBS", "PART_KNOBS", "search_parts", "solve_part_with"]
 
@@ -52,13 +54,18 @@ def solve_part_with(
     observer: SearchObserver | None = None,
     part_index: int = 0,
     n_parts: int = 1,
+    *,
+    tracker: ProgressTracker | None = None,
 ) -> PartResult:
     """Run the IOS DP (``strategy``: ios-merge, ios-parallel or ios-both) over ``part`` (its ops
     in topological order) exactly as a search under ``config`` runs it: r, s, bound_slack and
     merge_concat all come from ``config``, and stages are costed by ``cost`` as in the search.
 
     Pass an observer that overrides ``on_state`` / ``on_transition`` to see every step. The result
-    equals the search's stages for ``part`` when ``part`` is one of :func:`search_parts`.
+    equals the search's stages for ``part`` when ``part`` is one of :func:`search_parts`: a cost
+    model with bulk latencies (:func:`~ios_core.search.batch.concurrent_batch`) is solved on
+    arrays unless the observer wants every step, and both ways pick the same stages.
+    ``tracker``: the whole search's progress (:func:`~ios_core.search.optimize` passes one).
     """
 
     def stage_cost(kind: str, groups: Groups) -> StageCost:
@@ -68,4 +75,5 @@ def solve_part_with(
     return solve_part(
         graph, list(part), strategy, stage_cost, config.r, config.s, observer, part_index,
         n_parts, bound_slack=config.bound_slack, merge_concat=config.merge_concat,
+        batch=concurrent_batch(cost, graph), tracker=tracker,
     )

@@ -16,7 +16,10 @@ False
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ios_core.search.progress import SearchProgress
 
 Groups = tuple[tuple[str, ...], ...]
 
@@ -26,6 +29,11 @@ class SearchObserver:
 
     ``on_part_start`` → (``on_state`` → ``on_transition`` …)* with ``on_progress`` now and then
     → ``on_part_end``.
+
+    Whole-search progress with an estimate of the time left comes to ``on_search_progress``
+    (from :func:`~ios_core.search.optimize`, right after each ``on_progress``), and
+    ``should_stop`` is asked at the same moments: return True to stop the search and keep the
+    best schedule it has (:mod:`ios_core.search.progress`).
     """
 
     def on_part_start(self, part_index: int, n_parts: int, n_ops: int) -> None:
@@ -38,6 +46,16 @@ class SearchObserver:
 
     def on_part_end(self, part_index: int, stats: Mapping[str, Any]) -> None:
         """A part is solved; ``stats`` holds its states, transitions, seconds, cost..."""
+
+    def on_search_progress(self, progress: SearchProgress) -> None:
+        """The whole search's counts so far and the seconds left (``progress.eta_s``, None
+        until there is an estimate); ``progress.describe()`` is one status line."""
+
+    def should_stop(self) -> bool:
+        """Asked at every progress report: True stops the search, which then returns the DP
+        stages of the parts it solved and greedy stages for the rest (``stats["stopped"]``).
+        A CLI can set a flag on Ctrl-C, an app on a Stop button."""
+        return False
 
     # ---- teaching: every step of the DP ------------------------------------------------------
     def on_state(

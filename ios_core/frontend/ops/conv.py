@@ -1,11 +1,15 @@
 """Convolutions: a plain 2-d conv becomes a ``conv`` node with a :class:`ConvKernel`.
 
 ``nn.Conv2d`` (not subclassed in its forward, zero padding) or ``F.conv2d`` with a constant 4-d
-weight, on a 4-d input, with symmetric padding (``"same"`` only where that is symmetric). Its
+weight, on a 4-d input, with symmetric padding (``"same"`` only where that is symmetric; a
+symmetric zero pad before it is added to it, see :mod:`~ios_core.frontend.ops.padding`). Its
 input is a plain tensor (a folded view is materialised), so that convs that read one tensor can
-be merged into one wide conv. FLOPs: 2 x MACs; attrs: channels, kernel, stride, padding,
-dilation, groups, and ``activation`` (a fused one, see :mod:`~ios_core.frontend.ops.activations`).
-Any other conv is an opaque ``call``.
+be merged into one wide conv; a conv on channels ``a:b`` of a tensor (a piece of a split or
+chunk, ``narrow``, ``x[:, a:b]``: timm's ``MixedConv2d``) reads that tensor, attr
+``in_slice: (a, b)``, and its kernel takes the channels itself, so that the convs on the pieces
+of one tensor can merge into one grouped conv (:mod:`~ios_core.ir.merge`). FLOPs: 2 x MACs;
+attrs: channels, kernel, stride, padding, dilation, groups, and ``activation`` (a fused one, see
+:mod:`~ios_core.frontend.ops.activations`). Any other conv is an opaque ``call``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from ios_core.frontend.builder import Builder
 from ios_core.frontend.kernels import ConvKernel
 from ios_core.frontend.op_tables import CONV_ARGS, CONV_DEFAULTS
 from ios_core.frontend.ops.args import bind_static, pair
+from ios_core.frontend.ops.padding import absorbed_pad
+from ios_core.frontend.ops.views import channel_slice
 from ios_core.frontend.shapes import META, is_tensor_node
 
 __all__ = ["conv_padding", "conv_spec", "emit_conv"]
@@ -35,15 +41,25 @@ def emit_conv(b: Builder, node: fx.Node) -> bool:
     pad = conv_padding(padding, (kh, kw), pair(dilation))
     if pad is None or not is_tensor_node(src) or len(src.meta[META].shape) != 4:
         return False
-    kernel = ConvKernel(weight, bias, pair(stride), pad, pair(dilation), int(groups))
+    zeros = absorbed_pad(b, src, 0.0)
+    if zeros is not None:  # a symmetric zero pad before it: the conv pads itself
+        src, pad = zeros.src, (pad[0] + zeros.top, pad[1] + zeros.left)
     attrs = {
         "in_channels": weight.shape[1] * groups, "out_channels": weight.shape[0],
         "kernel": (kh, kw), "stride": pair(stride), "padding": pad,
         "dilation": pair(dilation), "groups": int(groups), "activation": "none",
     }
+    piece = channel_slice(b, src)
+    if piece is not None:  # channels a:b of a tensor: read that tensor (merge candidates)
+        source, in_slice = piece[0], piece[1:]
+        attrs["in_slice"] = in_slice
+    else:
+        source, in_slice = b.plain(src), None
+    kernel = ConvKernel(weight, bias, pair(stride), pad, pair(dilation), int(groups),
+                        in_slice=in_slice)
     flops = 2 * node.meta[META].numel * weight.shape[1] * kh * kw  # MACs x 2
     weights = [weight] if bias is None else [weight, bias]
-    b.add(node, "conv", (b.plain(src),), kernel, attrs, flops, weights)
+    b.add(node, "conv", (source,), kernel, attrs, flops, weights)
     return True
 
 

@@ -1,11 +1,12 @@
 """Every other op: an opaque ``call`` node whose kernel replays it exactly (nothing is dropped).
 
-Functions, methods and modules the rules do not take (``pixel_shuffle``, ``ZeroPad2d``, a
-BatchNorm that follows no conv, a leaf module...) become a ``call`` node, attr ``target``: the
-op's qualified name, plus for a module its settings (:func:`module_settings`), so that two calls
-differ in the fingerprint when the modules do. The kernel replays the op out of place. FLOPs are a
-guess: one per element read or written, whichever is more. A ``getitem`` on a tuple-valued op
-(``topk``, a leaf module returning a pair...) recomputes the op and picks its piece.
+Functions, methods and modules the rules do not take (``pixel_shuffle``, a reflection pad, a
+``ZeroPad2d`` that crops, a BatchNorm without running statistics, a leaf module...) become a
+``call`` node, attr ``target``: the op's qualified name, plus for a module its settings
+(:func:`module_settings`), so that two calls differ in the fingerprint when the modules do. The
+kernel replays the op out of place. FLOPs are a guess: one per element read or written,
+whichever is more. A ``getitem`` on a tuple-valued op (``topk``, a leaf module returning a
+pair...) recomputes the op and picks its piece.
 """
 
 from __future__ import annotations
