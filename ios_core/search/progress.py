@@ -75,7 +75,7 @@ def _duration(seconds: float) -> str:
     """Seconds in words a status bar can show.
 
     >>> _duration(4.2), _duration(125), _duration(7300)
-    ('4 s', '2 min 5 s', '2 h 2 min')
+    ('4 s', '2 min 5 s', '2 h 1 min')
     """
     s = round(seconds)
     if s < 60:
