@@ -15,7 +15,7 @@ import pytest
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.ir.merge import merge_problem, merge_stage_problem
 from ios_core.ir.schedule import Schedule, validate_schedule
-from ios_core.search import SearchConfig, SearchObserver, optimize, search_parts
+from ios_core.search import SearchConfig, SearchObserver, dp, optimize, search_parts
 from ios_core.search.batch import concurrent_batch
 from ios_core.search.bitsets import bits, downsets
 from ios_core.search.dp import solve_part
@@ -502,6 +502,13 @@ def test_teaching_path_shows_merge_stages_that_end_in_their_concat():
 
 
 # ---- the DP on arrays (search/vectorized.py) equals the plain DP --------------------------------
+@pytest.fixture
+def arrays_always(monkeypatch):
+    """Solve every part on arrays, however small (the search leaves parts under
+    ``dp.ARRAYS_FROM`` states to the plain DP, which is faster there)."""
+    monkeypatch.setattr(dp, "ARRAYS_FROM", 0)
+
+
 class ToyBatch:
     """ToyCost's concurrent latencies in bulk, folded as ``ToyCost.latency`` sums: ties abound
     (weights of three decimals, stages of equal sums), which is what the tie rule must survive."""
@@ -541,12 +548,10 @@ def _solve_both(graph, strategy, cost, batch, r, s, slack, merge_concat=False):
     return plain, fast
 
 
-@pytest.mark.slow  # minutes on a 2-core machine: 1,800 plain and vectorised DPs per r, s
-@pytest.mark.parametrize("r,s", [(1, 1), (2, 2), (3, 3), (3, 8), (BIG, BIG)])
-def test_vectorized_dp_picks_the_plain_dps_stages(r, s):
-    """Same stages (ties broken alike), same cost to the bit, same counts, with and without the
-    bound; ToyCost's ties and SimulatedCost's float sums both."""
-    for seed in range(30):
+def _sweep(seeds, r, s):
+    """The arrays against the plain DP: same stages (ties broken alike), same cost to the bit,
+    same counts, with and without the bound; ToyCost's ties and SimulatedCost's float sums."""
+    for seed in seeds:
         rng = random.Random(40000 + seed)
         graph = random_dag(rng, rng.randint(4, 9), fans=seed % 2 == 0)
         toy = BoundedToyCost.random(graph, seed)
@@ -564,7 +569,17 @@ def test_vectorized_dp_picks_the_plain_dps_stages(r, s):
                         assert fast.stats["stages_costed"] == plain.stats["stages_costed"]
 
 
-def test_vectorized_dp_equals_brute_force():
+def test_vectorized_dp_picks_the_plain_dps_stages(arrays_always):
+    _sweep(range(6), 3, 8)
+
+
+@pytest.mark.slow  # minutes on a 2-core machine: 1,800 plain and vectorised DPs per r, s
+@pytest.mark.parametrize("r,s", [(1, 1), (2, 2), (3, 3), (3, 8), (BIG, BIG)])
+def test_vectorized_dp_picks_the_plain_dps_stages_everywhere(r, s, arrays_always):
+    _sweep(range(30), r, s)
+
+
+def test_vectorized_dp_equals_brute_force(arrays_always):
     for seed in range(40):
         rng = random.Random(41000 + seed)
         graph = random_dag(rng, rng.randint(4, 8))
@@ -588,7 +603,7 @@ class _Priced:
         return self.cost.stage_cost(self.graph, strategy, groups)
 
 
-def test_a_merge_below_the_bound_sends_the_part_to_the_plain_dp():
+def test_a_merge_below_the_bound_sends_the_part_to_the_plain_dp(arrays_always):
     """ToyCost's merges (0.6 x their ops) can cost less than 0.9 x an op alone: the bound does
     not hold, so the arrays give way to the plain DP and its (bounded) answer."""
     fell_back = 0
@@ -626,7 +641,7 @@ def test_simulated_batch_is_stage_cost_to_the_bit():
     assert checked > 5_000  # the first six parts of Inception V3 hold 6,276 endings
 
 
-def test_optimize_uses_the_arrays_for_the_simulated_device_and_not_for_steps():
+def test_optimize_uses_the_arrays_for_the_simulated_device_and_not_for_steps(arrays_always):
     graph = random_dag(random.Random(8), 9)
     cost = SimulatedCost("h100")
     fast = optimize(graph, "ios-both", cost)
@@ -680,7 +695,7 @@ def test_search_progress_counts_every_state_and_gives_an_eta():
 
 @pytest.mark.parametrize("cost_of", [lambda g: ToyCost.random(g, 4), lambda g: SimulatedCost()],
                          ids=["plain", "arrays"])
-def test_a_stopped_search_keeps_its_solved_parts_and_finishes_greedily(cost_of):
+def test_a_stopped_search_keeps_its_solved_parts_and_finishes_greedily(cost_of, arrays_always):
     class StopAfter(SearchObserver):
         def __init__(self, parts):
             self.parts = parts

@@ -9,11 +9,15 @@ The DP runs part by part (blocks between cut points, cut into parts of at most
 ``max_part_ops``: :mod:`ios_core.ir.partition`). For one part, :mod:`~ios_core.search.dp` holds
 the recurrence and its branch and bound, :mod:`~ios_core.search.endings` the tables that
 enumerate every state's endings exactly, and :mod:`~ios_core.search.bitsets` the bitmask loops
-they share; :func:`~ios_core.search.explain.solve_part_with` solves one part with a search's own
+they share; :mod:`~ios_core.search.vectorized` runs the same DP on numpy arrays for cost models
+with bulk latencies (:mod:`~ios_core.search.batch`: the simulated device), with the same result;
+:func:`~ios_core.search.explain.solve_part_with` solves one part with a search's own
 :class:`~ios_core.search.config.SearchConfig` (what :func:`optimize` and the app's teaching view
 both call). Stage latencies come only through the :class:`~ios_core.cost.base.CostModel`
 protocol, memoised per search (:mod:`~ios_core.search.costing`); progress and the teaching
-view's steps go to a :class:`~ios_core.search.observer.SearchObserver`, never to print.
+view's steps go to a :class:`~ios_core.search.observer.SearchObserver`, never to print, and so
+do the whole search's counts with an ETA, and the request to stop with the best schedule so far
+(:mod:`~ios_core.search.progress`).
 :func:`~ios_core.search.pricing.price_schedule` re-prices a finished schedule under another
 cost model.
 """

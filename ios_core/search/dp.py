@@ -27,6 +27,14 @@ Endings are enumerated exactly, without duplicates (tables in :mod:`ios_core.sea
 Stage latencies are memoized per part by bitmask; parts share no op, so each distinct stage of
 a search is costed exactly once. States are generated op by op in an order that lists every
 subset before its supersets, so the DP is one loop, with no recursion.
+
+Two engines solve a part, with the same result. The plain DP here (:class:`_Search`) asks the
+cost model for one stage at a time, and its branch and bound asks for as few as it can: what a
+measured or profiled cost model needs. A cost model with bulk latencies (the simulated device:
+:func:`~ios_core.search.batch.concurrent_batch`) is solved on arrays instead
+(:mod:`~ios_core.search.vectorized`), 30-50x faster on RandWire and NASNet; the plain DP still
+takes parts under :data:`ARRAYS_FROM` states, parts too wide for int64 masks, and observers that
+want every step.
 """
 
 from __future__ import annotations
@@ -51,6 +59,9 @@ MODES = {  # search strategy -> (concurrent endings beyond single ops?, merge en
     "ios-parallel": (True, False),
     "ios-both": (True, True),
 }
+# parts with fewer states are solved by the plain DP even with a batch: numpy's fixed costs
+# per part (~0.3 ms) outweigh its speed below ~32 states (Inception V3's small parts)
+ARRAYS_FROM = 32
 REPORT_EVERY = 64  # states between two looks at the clock (plain DP)
 REPORT_SECONDS = 0.2  # at most this often a progress report (and a stop check), plus at the end
 
@@ -114,7 +125,7 @@ def solve_part(
 
     steps = observer.wants_steps()
     fast = None
-    if batch is not None and not steps and ix.n <= MAX_OPS:
+    if batch is not None and not steps and ix.n <= MAX_OPS and total >= ARRAYS_FROM:
         fast = solve_vectorized(ix, states, concurrent, merges, batch, stage_cost, bound_slack,
                                 report)
     if fast is not None:
@@ -170,6 +181,10 @@ class _Search:
         self._groups: set[int] | None = None  # every valid group's mask
         self._conc_parts: dict[int, list[int]] = {}
         self._merge_parts: dict[int, list[int]] = {}
+        # the slowest part alone of each ending (the bound before sub-stages), memoized: parts
+        # alone are costed once and never change
+        self._conc_alone: dict[int, float] = {}
+        self._merge_alone: dict[int, float] = {}
         self.stage_cost = stage_cost
         self.concurrent = concurrent
         self.merges = merges
@@ -252,32 +267,39 @@ class _Search:
     def _solve_bounded(self, state: int, conc: list[int], merge: list[int]) -> None:
         """``solve`` with endings costed lazily, by bound (see the class docstring)."""
         cost = self.cost
-        single = {m: self._latency(m, False) for m in conc if self._one_group(m)}
-        best = min((cost[state ^ m] + ms for m, ms in single.items()), default=float("inf"))
-        # (bound on the total, position, is merge, the ending's parts: groups or single ops)
-        # first bounds from the parts alone; sub-stages tighten an ending's bound when it is popped
         slack = self.slack
         assert slack is not None
+        if self._groups is None:
+            self._groups = {g for table in self.ix.groups_by_top for g, _ in table}
+        groups, latency = self._groups, self._latency
+        single = {m: latency(m, False) for m in conc if m in groups}
+        best = min((cost[state ^ m] + ms for m, ms in single.items()), default=float("inf"))
+        # (bound on the total, position, is merge, mask, cost of the rest): first bounds from
+        # the parts alone; sub-stages tighten an ending's bound when it is popped. Positions are
+        # unique, so the tuples never compare further than them.
         heap = []
-        for is_merge, masks in ((False, conc), (True, merge)):
+        for is_merge, masks, alone in ((False, conc, self._conc_alone),
+                                       (True, merge, self._merge_alone)):
             for i, m in enumerate(masks):
                 if not is_merge and m in single:
                     continue
-                parts = self._parts(m, is_merge)
-                heap.append((cost[state ^ m] + slack * max(self._alone(parts)), i,
-                             is_merge, parts))
+                slowest = alone.get(m)
+                if slowest is None:
+                    slowest = alone[m] = max(self._alone(self._parts(m, is_merge)))
+                rest = cost[state ^ m]
+                heap.append((rest + slack * slowest, i, is_merge, m, rest))
         heapq.heapify(heap)
         exact: dict[tuple[bool, int], float] = {}
         while heap and heap[0][0] <= best:
-            bound, i, is_merge, parts = heapq.heappop(heap)
-            m = merge[i] if is_merge else conc[i]
-            tighter = cost[state ^ m] + self._bound(m, parts, is_merge)
+            bound, i, is_merge, m, rest = heapq.heappop(heap)
+            tighter = rest + self._bound(m, is_merge)
             if tighter > bound:  # sub-stages costed since: re-queue under the better bound
-                heapq.heappush(heap, (tighter, i, is_merge, parts))
+                heapq.heappush(heap, (tighter, i, is_merge, m, rest))
                 continue
-            total = cost[state ^ m] + self._latency(m, is_merge)
+            total = rest + latency(m, is_merge)
             exact[(is_merge, i)] = total
-            best = min(best, total)
+            if total < best:
+                best = total
         self.pruned += len(heap)
         # the full DP's choice among what was costed: the first minimum, concurrent before merge
         pick, pick_cost = (False, 0), float("inf")
@@ -304,19 +326,19 @@ class _Search:
                                else self.ix.ending_groups(m))
         return found
 
-    def _bound(self, m: int, parts: list[int], merge: bool) -> float:
+    def _bound(self, m: int, merge: bool) -> float:
         """A lower bound on ending ``m``'s latency: ``slack`` times the slowest of its parts
         alone, or of its already-costed sub-stages one part smaller (adding work to a stage
         does not make it faster)."""
-        lat = self.lat
-        known = self._alone(parts)
-        table = self.merge_lat if merge else lat
-        for g in parts:
+        known = (self._merge_alone if merge else self._conc_alone)[m]
+        table = self.merge_lat if merge else self.lat
+        for g in self._parts(m, merge):
             sub = m ^ g
-            if sub in table and (not merge or sub & (sub - 1)):
-                known.append(table[sub])
+            ms = table.get(sub)
+            if ms is not None and ms > known and (not merge or sub & (sub - 1)):
+                known = ms
         assert self.slack is not None
-        return self.slack * max(known)
+        return self.slack * known
 
     def _alone(self, parts: list[int]) -> list[float]:
         """Latencies of an ending's parts, each alone: every part alone is an ending of the same
@@ -324,12 +346,6 @@ class _Search:
         so they are costed already; the lookup costs one only if that ever fails to hold."""
         lat = self.lat
         return [lat[g] if g in lat else self._latency(g, False) for g in parts]
-
-    def _one_group(self, m: int) -> bool:
-        """Whether a concurrent ending is a single group (its own lower bound)."""
-        if self._groups is None:
-            self._groups = {g for table in self.ix.groups_by_top for g, _ in table}
-        return m in self._groups
 
     def stage(self, state: int) -> tuple[str, Groups, StageCost]:
         """The best last stage of a solved state: (strategy, groups, its latency)."""

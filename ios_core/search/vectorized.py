@@ -2,34 +2,38 @@
 
 The plain DP (:class:`ios_core.search.dp._Search`) spends microseconds of Python per transition,
 and a RandWire or NASNet part has up to millions of them. Here the same recurrence runs on
-arrays, in the same order, so it picks the same stages:
+arrays and picks the same stages, ties included:
 
 1. **States** (the part's downsets) are ordered by size, then in
    :func:`~ios_core.search.bitsets.downsets` order. An ending makes a state smaller, so the
    states of one size (a *layer*) depend only on earlier layers.
-2. **Concurrent endings**, level by level as :func:`~ios_core.search.bitsets.combine_disjoint`
-   builds them: level 1 is every valid group of every state (one matrix test; this also gives
-   ``state - group`` for each, the only state lookup by mask); level ``c + 1`` joins each valid
-   group ``g`` of a state with each level-``c`` ending of that state built from groups before
-   ``g`` that it does not overlap. Levels are kept sorted by (state, last group, parent), which
-   is the plain enumeration order, and they come out of the join that way: no sorting. The rest
-   of a joined ending is ``rest(parent) - g``, read from the level-1 table (``g`` is a valid
-   group of ``rest(parent)`` too).
+2. **Concurrent endings**, one *level* per number of groups. Level 1 is every valid group of
+   every state (one matrix test; it also gives ``state - group``, the only state looked up by
+   its mask). Level ``c + 1`` joins each valid group ``g`` of a state with each level-``c``
+   ending of that state whose groups all start before ``g`` (lowest op) and do not overlap it.
+   A level stays sorted by (state, last group), so those parents are a contiguous run, found
+   with no search, and an ending is built once, adding its groups in the order the batch folds
+   them in (below). Its rest is ``rest(parent) - g``, read from the level-1 table (``g`` is a
+   valid group of ``rest(parent)`` too).
 3. **Merge endings** through :meth:`~ios_core.search.endings.PartIndex.merge_endings` on the
    states that have two mergeable sinks or a joinable concat (few).
-4. **Latencies**: concurrent stages in bulk through a
-   :class:`~ios_core.search.batch.ConcurrentBatch` (groups ordered by their lowest op, as
-   ``stage_cost`` gets them), merge stages one by one through ``stage_cost`` (a few hundred in
-   a model).
+4. **Latencies**: concurrent stages through a :class:`~ios_core.search.batch.ConcurrentBatch`,
+   whose running sums each join extends by one group (groups by lowest op, as ``stage_cost``
+   gets them, so the floats are the scalar ones); merge stages one by one through
+   ``stage_cost`` (a few hundred in a model).
 5. **The DP**, one layer at a time: ``cost[rest] + latency`` for its transitions, the minimum per
-   state and the first transition reaching it, in enumeration order with concurrent endings
-   before merges: the plain DP's tie rule.
+   state, and of the transitions reaching it the first in the plain DP's order: fewer groups
+   first, merges last, and among endings of as many groups the order of
+   :func:`~ios_core.search.bitsets.combine_disjoint`, which each ending's ``key`` encodes
+   (:func:`transitions`). Ties are common (two stages in either order cost the same), so this
+   is what makes the stages the plain DP's.
 
 It computes the *full* DP. With ``bound_slack`` set, the plain DP costs fewer stages, and its
 choice is the full DP's wherever its bound holds (:mod:`ios_core.search.dp`): the batch vouches
 for the bound on concurrent stages (:mod:`ios_core.search.batch`); merge stages are checked here
 against their ops alone and their sub-merges. Where a check fails, or the part has more than
-:data:`MAX_OPS` ops, :func:`solve_vectorized` returns None and the caller runs the plain DP.
+:data:`MAX_OPS` ops, :func:`solve_vectorized` returns None and the caller runs the plain DP; the
+stages it picks are costed again through ``stage_cost``, and a difference also means None.
 
 A distinct stage is counted once, at its *own* state: the smallest downset holding it, which is
 the one whose sinks all lie in the stage.
@@ -43,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ios_core.cost.base import Groups, StageCost
-from ios_core.search.batch import ConcurrentBatch
+from ios_core.search.batch import BatchFactory, ConcurrentBatch
 from ios_core.search.bitsets import bits
 from ios_core.search.endings import PartIndex
 
@@ -361,7 +365,7 @@ def solve_vectorized(
     states_sinks: dict[int, int],
     concurrent: bool,
     merges: bool,
-    batch: Callable[..., ConcurrentBatch],
+    batch: BatchFactory,
     stage_cost: Callable[[str, Groups], StageCost],
     slack: float | None,
     progress: Progress | None = None,
