@@ -22,9 +22,10 @@ anywhere.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
@@ -123,15 +124,25 @@ def cuda_device_name() -> str | None:
     return torch.cuda.get_device_name() if torch.cuda.is_available() else None
 
 
-@st.cache_data(show_spinner=False, ttl=60)
 def shipped_profiles() -> list[tuple[str, int, str]]:
     """(name, batch, device) of every profile database ios_core finds in data/profiles."""
+    return _shipped_profiles(profiles_stamp())
+
+
+@st.cache_data(show_spinner=False)
+def _shipped_profiles(stamp: tuple) -> list[tuple[str, int, str]]:
     return sorted({(name, batch, device) for name, batch, device, _ in _profile_listing()})
 
 
-@st.cache_data(show_spinner=False, ttl=60)
 def _profile_listing() -> list[tuple[str, int, str, tuple[str, ...]]]:
     """(name, batch, device, models measured) of every shipped profile database."""
+    return _profile_listing_of(profiles_stamp())
+
+
+@st.cache_data(show_spinner=False)
+def _profile_listing_of(stamp: tuple) -> list[tuple[str, int, str, tuple[str, ...]]]:
+    # keyed by the folders' files and times, not a time to live: an expiry reloaded every
+    # database (seconds) on the first widget change after a minute idle
     from ios_core.cost.profile_db import ProfileDB, ProfileError, list_profiles
 
     rows = []
@@ -144,9 +155,13 @@ def _profile_listing() -> list[tuple[str, int, str, tuple[str, ...]]]:
     return rows
 
 
-@st.cache_data(show_spinner=False, ttl=60)
 def profile_summary(spec: str, model_ref: str, batch: int) -> str | None:
     """How a shipped profile's numbers for this model and batch were measured, in one line."""
+    return _profile_summary(spec, model_ref, batch, profiles_stamp())
+
+
+@st.cache_data(show_spinner=False)
+def _profile_summary(spec: str, model_ref: str, batch: int, stamp: tuple) -> str | None:
     from ios_core.cost.profile_db import ProfileDB, ProfileError, list_profiles
 
     name = spec.removeprefix("profile:")
@@ -474,3 +489,139 @@ def animation(schedule: Schedule, model_ref: str, batch: int,
               only: tuple[str, ...] | None = None) -> Any:
     """The stage animation figure, built once per schedule (st.plotly_chart never mutates it)."""
     return _animation(schedule_key(schedule), model_ref, batch, only, schedule)
+
+
+# ---- shipped files, what-if searches, teaching (appended: issue 17) -----------------------------
+def profiles_stamp() -> tuple[tuple[str, int, int], ...]:
+    """(path, size, mtime) of every file in the profile folders: the key that makes the cached
+    listings see a new or rewritten profile at once, for the price of a directory listing."""
+    from ios_core.cost.profile_db import profile_dirs
+
+    found = []
+    for folder in profile_dirs():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for e in entries:
+            if e.name.endswith(".json") and e.is_file():
+                info = e.stat()
+                found.append((e.path, info.st_size, info.st_mtime_ns))
+    return tuple(sorted(found))
+
+
+@dataclass(frozen=True)
+class ShippedFile:
+    """A schedule a GPU search found, shipped beside its profile database."""
+
+    profile: str  # the profile's name, as in ``profile:<name>``
+    model: str
+    batch: int
+    strategy: str
+    path: str
+
+
+def shipped_schedule_files() -> list[ShippedFile]:
+    """Every ``<profile>-<model>-b<batch>.<strategy>.schedule.json`` in the profile folders."""
+    return _shipped_schedule_files(profiles_stamp())
+
+
+@st.cache_data(show_spinner=False)
+def _shipped_schedule_files(stamp: tuple) -> list[ShippedFile]:
+    from ios_core.cost.profile_db import SCHEDULE_SUFFIX
+    from ios_core.ir.schedule import SEARCH_STRATEGIES
+
+    found = []
+    for path, _, _ in stamp:
+        name = os.path.basename(path)
+        if not name.endswith(SCHEDULE_SUFFIX):
+            continue
+        stem, _, strategy = name.removesuffix(SCHEDULE_SUFFIX).rpartition(".")
+        profile, _, rest = stem.partition("-")
+        model, _, b = rest.rpartition("-b")
+        if strategy in SEARCH_STRATEGIES and b.isdigit() and model:
+            found.append(ShippedFile(profile, model, int(b), strategy, path))
+    return found
+
+
+def shipped_file(cost_spec: str, model_ref: str, batch: int, strategy: str) -> ShippedFile | None:
+    """The shipped GPU schedule of this model, batch and strategy under a profile, if any (a
+    model traced with leaf modules is another graph: none)."""
+    if not cost_spec.startswith("profile:"):
+        return None
+    name = cost_spec.removeprefix("profile:")
+    want = (name, model_ref, batch, strategy)
+    return next((f for f in shipped_schedule_files()
+                 if (f.profile, f.model, f.batch, f.strategy) == want), None)
+
+
+@st.cache_data(show_spinner="Loading the schedule the GPU search found…", max_entries=32)
+def shipped_schedule(cost_spec: str, model_ref: str, batch: int, strategy: str) -> Schedule | None:
+    """The shipped GPU schedule (see :func:`shipped_file`), checked against the model as traced
+    here and priced by the app's cost model (the profile holds the GPU's measurements of its
+    stages); None when there is none or it does not fit this graph."""
+    from ios_core.ir.schedule import ScheduleError, validate_schedule
+    from ios_core.search import price_schedule
+
+    found = shipped_file(cost_spec, model_ref, batch, strategy)
+    if found is None:
+        return None
+    loaded = Schedule.load(found.path)
+    g = graph(model_ref, batch)
+    try:
+        validate_schedule(loaded, g)
+    except ScheduleError:
+        return None  # traced differently here (another torch): search instead
+    priced = price_schedule(loaded, g, cost_model(cost_spec, model_ref, batch))
+    search = replace(loaded.search, cost=cost_spec, stats={
+        **loaded.search.stats, "searched_with": loaded.search.cost,
+        "shipped_file": os.path.basename(found.path)})
+    return replace(priced, search=search)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def teaching_schedules(profile: str, model: str, batch: int) -> dict[str, Schedule]:
+    """strategy -> the shipped schedule file as the GPU search wrote it (no trace, no torch
+    work: the first page reads these), for one profile, model and batch."""
+    return {f.strategy: Schedule.load(f.path) for f in shipped_schedule_files()
+            if (f.profile, f.model, f.batch) == (profile, model, batch)}
+
+
+@st.cache_data(show_spinner="Re-solving under your constraints…", max_entries=32)
+def constrained_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str,
+                         config: SearchConfig, constraints: Any) -> Schedule:
+    """ios_core's search under what-if constraints (ios_core.search.constraints.Constraints):
+    the full DP with ``config``'s knobs; a ConstraintError says when nothing meets them."""
+    from ios_core.search.constraints import optimize_constrained
+
+    return optimize_constrained(graph(model_ref, batch), strategy,
+                                cost_model(cost_spec, model_ref, batch), constraints, config,
+                                model_name=split_model_key(model_ref)[0])
+
+
+def constraints(pinned: Sequence[tuple[str, Sequence[str]]] = (),
+                forbidden: Sequence[tuple[str, Sequence[str]]] = (),
+                no_merge: Sequence[str] = ()) -> Any:
+    """ios_core's Constraints from (strategy, ops) pairs and op names."""
+    from ios_core.search.constraints import Constraints
+
+    return Constraints(pinned=tuple((s, frozenset(ops)) for s, ops in pinned),
+                       forbidden=tuple((s, frozenset(ops)) for s, ops in forbidden),
+                       no_merge=frozenset(no_merge))
+
+
+def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
+    """Trace the model and build its cost model in a background thread, so that the first page
+    (which needs neither) draws at once and the next one finds them ready."""
+    import threading
+
+    def work() -> None:
+        try:
+            cost_model(cost_spec, model_ref, batch)
+            graph(model_ref, batch)
+        except Exception:  # noqa: BLE001 - the page that needs them will say what failed
+            pass
+
+    if not st.session_state.get("_warmed"):
+        st.session_state["_warmed"] = True
+        threading.Thread(target=work, name="ios-warm-up", daemon=True).start()
