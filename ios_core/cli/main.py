@@ -6,7 +6,9 @@ memory the work needs is there) before any long work starts, reports progress an
 on stderr and results on stdout, and ends in one plain message, never a traceback. Exit status:
 0 done; 1 ``run --check`` found the schedule's output wrong; 2 the command could not do what was
 asked (the message says why and what to do); 70 an internal error (a bug: ``IOS_DEBUG=1`` shows
-where); 130 interrupted; 141 stdout was closed early (``... | head``).
+where); 130 interrupted (Ctrl-C during ``optimize``'s search stops it and still writes the best
+schedule found so far, marked ``"stopped": true`` in its search statistics and in the summary:
+:mod:`ios_core.cli.search_progress`); 141 stdout was closed early (``... | head``).
 """
 
 from __future__ import annotations
@@ -29,12 +31,11 @@ from ios_core.cli.loading import (
     refuse_if_too_big,
     to_device,
 )
-from ios_core.cli.output import LiveLine
 from ios_core.cli.paths import check_writable
 from ios_core.cli.profile import add_profile_parser
+from ios_core.cli.search_progress import ProgressPrinter, estimate_lines, stop_on_interrupt
 from ios_core.ir.schedule import SEARCH_STRATEGIES, Schedule, ScheduleError
 from ios_core.search.config import SearchConfig
-from ios_core.search.observer import SearchObserver
 
 __all__ = ["CliError", "ProgressPrinter", "build_parser", "main", "summary"]
 
@@ -66,6 +67,8 @@ def _slack(text: str) -> float | None:
 def cmd_optimize(args: argparse.Namespace) -> int:
     from ios_core.cost import make_cost_model
     from ios_core.search import optimize
+    from ios_core.search.batch import concurrent_batch
+    from ios_core.search.estimate import estimate_search
 
     check_writable(args.out, "--out")
     try:
@@ -92,15 +95,22 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         need = measure_need(graph, module_bytes(loaded.module), loaded.name)
         refuse_if_too_big(need, "cuda", "use a smaller --batch")
         cost = make_cost_model(args.cost, traced=traced)
-    observer = ProgressPrinter(enabled=not args.quiet)
-    schedule = optimize(graph, args.strategy, cost, config, observer=observer,
-                        model_name=loaded.name, leaf_modules=traced.leaf_modules)
+    for line in estimate_lines(estimate_search(graph, args.strategy, config),
+                               bulk=concurrent_batch(cost, graph) is not None, measured=measured):
+        say(line)
+    observer = ProgressPrinter(enabled=not args.quiet, verb="measured" if measured else "costed")
+    with stop_on_interrupt(observer, say):
+        schedule = optimize(graph, args.strategy, cost, config, observer=observer,
+                            model_name=loaded.name, leaf_modules=traced.leaf_modules)
     observer.finish()
     schedule.save(args.out)
     print(summary(schedule))
     if getattr(cost, "hits", None) == 0 and getattr(cost, "derived", 0) == 0:
         print(f"  {cost.name} holds no measurement of {loaded.name} at batch {args.batch}: it "
               "was measured on other models; profile this one (`profile`) or use simulated:...")
+    if schedule.search.stats.get("stopped"):
+        print(f"wrote {args.out} (PARTIAL: the search was stopped; run it again to finish)")
+        return EXIT_INTERRUPTED
     print(f"wrote {args.out}")
     return 0
 
@@ -281,6 +291,12 @@ def summary(schedule: Schedule) -> str:
             f"  search: {stats.get('states')} states, {stats.get('transitions')} transitions, "
             f"{stats.get('stages_costed')} stages costed, {_seconds(stats.get('seconds')):.2f} s"
         )
+    if stats.get("stopped"):
+        solved, total = stats.get("parts_solved", "?"), stats.get("parts_total", "?")
+        lines.append(
+            f"  STOPPED before the end (a partial search): the DP solved {solved} of {total} "
+            f"parts, the other operators run in {stats.get('greedy_stages', '?')} greedy stages; "
+            "the best schedule found so far, not the search's answer")
     return "\n".join(lines)
 
 
@@ -289,31 +305,6 @@ def _seconds(value: Any) -> float:
         return float(value or 0)
     except (TypeError, ValueError):
         return 0.0
-
-
-class ProgressPrinter(SearchObserver):
-    """Search observer that shows the search's progress on stderr (see :class:`LiveLine`)."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.line = LiveLine(enabled=enabled)
-        self._whole = False  # the search reports whole-search progress (with the time left)
-
-    def on_part_start(self, part_index: int, n_parts: int, n_ops: int) -> None:
-        self.line.show(f"searching part {part_index + 1}/{n_parts} ({n_ops} ops)",
-                       force=part_index == 0)
-
-    def on_progress(self, states_done: int, states_total: int, part_index: int,
-                    n_parts: int) -> None:
-        if not self._whole:  # a search without on_search_progress: the part's own count
-            self.line.show(f"searching part {part_index + 1}/{n_parts}: "
-                           f"{states_done}/{states_total} states")
-
-    def on_search_progress(self, progress: Any) -> None:
-        self._whole = True
-        self.line.show(f"searching {progress.describe()}")
-
-    def finish(self) -> None:
-        self.line.done()
 
 
 def _sayer(args: argparse.Namespace):
@@ -336,7 +327,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog or _prog(),
         description="Find, run and export IOS inter-operator schedules of CNNs.",
         epilog="Exit status: 0 done, 1 `run --check` found a wrong output, 2 the command could "
-               "not do what was asked (the message says why), 130 interrupted.",
+               "not do what was asked (the message says why), 130 interrupted (Ctrl-C during "
+               "`optimize`'s search writes the best schedule so far, marked as stopped).",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -167,7 +167,8 @@ def _search(
         cache = StageCostCache(graph, cost)
         rest = greedy_stages(graph, config.stream_cap, skip=done)
         plan.extend((st, groups, cache(st, groups)) for st, groups in rest)
-        stats.update(stopped=True, parts_solved=stopped, greedy_stages=len(rest))
+        stats.update(stopped=True, parts_solved=stopped, parts_total=len(parts),
+                     greedy_stages=len(rest))
     return plan, stats
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ios_core.search.observer import SearchObserver
 
-__all__ = ["ProgressTracker", "SearchProgress", "SearchStopped"]
+__all__ = ["ProgressTracker", "SearchProgress", "SearchStopped", "duration_text"]
 
 
 class SearchStopped(Exception):  # noqa: N818 - a request, not an error
@@ -66,15 +66,15 @@ class SearchProgress:
 
     def describe(self) -> str:
         """One line for a status bar."""
-        eta = "estimating time left" if self.eta_s is None else f"{_duration(self.eta_s)} left"
+        eta = "estimating time left" if self.eta_s is None else f"{duration_text(self.eta_s)} left"
         return (f"part {self.part_index + 1}/{self.n_parts} · {self.states_done:,}/"
                 f"{self.states_total:,} states · {self.stages_costed:,} stages costed · {eta}")
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     """Seconds in words a status bar can show.
 
-    >>> _duration(4.2), _duration(125), _duration(7300)
+    >>> duration_text(4.2), duration_text(125), duration_text(7300)
     ('4 s', '2 min 5 s', '2 h 1 min')
     """
     s = round(seconds)
