@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import backend
 from app.errors import guard
-from app.state import Selection, selection
+from app.state import SearchChoice, Selection, selection
 from app.views.colors import KIND_COLORS
 from ios_core.ir.graph import OpGraph
 from ios_core.ir.schedule import Schedule
@@ -71,6 +71,9 @@ def current_schedule(sel: Selection) -> Schedule:
     from app.state import search_choice
 
     c = search_choice()
+    shipped = shipped_first(sel, c.strategy, c)
+    if shipped is not None:
+        return shipped
     if needs_confirmation(sel, c.strategy):
         confirm_long_search(sel, f"the {c.strategy} search (r={c.r}, s={c.s})",
                             (sel, c))
@@ -96,3 +99,49 @@ def active_schedule_ui(sel: Selection) -> Schedule:
         if pick != "Optimized schedule":
             return uploaded[1]
     return current_schedule(sel)
+
+
+def _searched_here() -> set:
+    return st.session_state.setdefault("search_here", set())
+
+
+def shipped_first(sel: Selection, strategy: str, choice: SearchChoice | None = None,
+                  note: bool = True) -> Schedule | None:
+    """The schedule a GPU search found for this model, batch and strategy, where one ships with
+    the profile in use and the user has not asked to search here instead; None otherwise.
+
+    With ``note``, says so above the page's figures, with a button that searches here (with the
+    Optimize page's knobs, which the shipped schedule may not have used).
+    """
+    key = (sel, strategy)
+    if key in _searched_here() or backend.shipped_file(sel.cost_spec, sel.model_ref, sel.batch,
+                                                       strategy) is None:
+        return None
+    with guard(f"Could not load the shipped {strategy} schedule"):
+        found = backend.shipped_schedule(sel.cost_spec, sel.model_ref, sel.batch, strategy)
+    if found is None or not note:
+        return found
+    s = found.search
+    knobs = f"r={s.r}, s={s.s}, max part {s.max_part_ops}"
+    differ = choice is not None and (choice.r, choice.s, choice.max_part_ops) != (
+        s.r, s.s, s.max_part_ops) and strategy.startswith("ios-")
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.info(f"Shown at once: the {strategy} schedule the search found on the GPU ({knobs}), "
+             f"shipped with {sel.cost_spec}"
+             + (f"; your knobs (r={choice.r}, s={choice.s}, max part {choice.max_part_ops}) "
+                "are not applied to it." if differ else "."), icon=":material/bolt:")
+    if row.button("Search here instead", key=f"search_here:{sel}:{strategy}",
+                  help="Run the search on this machine with the Optimize page's knobs"):
+        _searched_here().add(key)
+        st.rerun()
+    return found
+
+
+def schedule_for(sel: Selection, strategy: str, choice: SearchChoice) -> Schedule:
+    """A strategy's schedule for side-by-side views: the shipped one where there is one, else
+    a search with ``choice``'s knobs (cached)."""
+    found = shipped_first(sel, strategy, note=False)
+    if found is not None:
+        return found
+    return backend.find_schedule(sel.model_ref, sel.batch, sel.cost_spec, strategy, choice.r,
+                                 choice.s, choice.max_part_ops, choice.max_part_states)

@@ -1,4 +1,5 @@
-"""Schedule page: the stages played over the DAG, a per-stream Gantt chart, a per-stage table."""
+"""Schedule page: ONE stage control (slider, step buttons, play, a click on the table) drives the
+stage shown over the graph, the block drawing, the Gantt chart and the stage table."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import streamlit as st
 
 from app import backend
 from app.errors import guard
-from app.ui import active_schedule_ui, require_model, selection_caption
+from app.ui import active_schedule_ui, require_model, selection_caption, sequential_schedule
 from app.views.dot import BIG_GRAPH_OPS, block_of, blocks_overview_dot, model_dot
+from app.views.frame import still_frame
 from app.views.gantt import gantt_figure, trace_bars
 from app.views.steps import op_states, stage_title
-from app.views.tables import STAGE_COLUMNS, stage_rows
+from app.views.tables import NOT_MEASURED, STAGE_COLUMNS, efficiency, stage_rows
+from app.views.teach import alone_times, stage_story, story_text
 
-FOCUS_OPS = 40  # above this the step view opens the running stage's block, not the whole DAG
+FOCUS_OPS = 40  # above this the block drawing opens the running stage's block, not the whole DAG
+PLAY_EVERY_S = 1.2  # one stage per tick while playing: every view redraws on each
 
 sel, graph = require_model()
 st.title("Schedule")
@@ -26,66 +30,119 @@ if n == 0:
 with guard("Could not lay out the schedule"):
     blocks = backend.blocks(sel.model_ref, sel.batch)
     trace = backend.chrome_trace(schedule, sel.model_ref, sel.batch, sel.cost_spec)
+    same_cost = schedule.search.cost == sel.cost_spec
+    bounds = (backend.stage_bounds(schedule, sel.model_ref, sel.batch, sel.cost_spec)
+              if same_cost else None)
+    alone = alone_times(sequential_schedule(sel, schedule.search.max_part_ops))
 where = block_of(blocks)
-big = len(graph) > BIG_GRAPH_OPS
-focus = len(graph) > FOCUS_OPS
 merges = sum(s.strategy == "merge" for s in schedule.stages)
 st.markdown(f"**{schedule.search.strategy}**: {n} stages ({merges} merge, {n - merges} "
             f"concurrent), **{schedule.predicted_ms:.3f} ms** on {schedule.target.device}.")
 
-st.subheader("Stages over the graph")
-st.caption("▶ plays the stages one after another; ❚❚ pauses; drag the slider to step. The running "
-           "stage's ops are large: wine ◆ = merge (one wide conv), ● coloured by stream = "
-           "concurrent; small grey = finished. The list beside the graph names the running ops by "
-           "stream. Hover an operator for its name and stage.")
-only = None
-if big:
-    anim_block = st.selectbox("Block to animate (the graph is too big to animate whole)",
-                              range(len(blocks)), key=f"anim_block:{sel.model_ref}",
-                              format_func=lambda i: f"block {i}: {len(blocks[i])} ops")
-    only = tuple(blocks[anim_block])
-st.plotly_chart(backend.animation(schedule, sel.model_ref, sel.batch, only), width="stretch",
-                key="anim")
-
-st.subheader("Step through")
 skey = backend.schedule_key(schedule)  # a new schedule starts again at its first stage
-step = st.slider("Stage", 1, n + 1, 1, key=f"step:{skey}",
-                 help="the last position shows everything done") - 1
-st.markdown(f"**{stage_title(schedule, step)}**")
-if step < n:
-    st.caption(" | ".join(", ".join(g) for g in schedule.stages[step].groups))
-states = op_states(schedule, step)
-if focus:
-    # follow the running stage: open the block that holds its first op, beside the overview
-    current = where.get(schedule.stages[min(step, n - 1)].ops[0], 0)
-    st.graphviz_chart(blocks_overview_dot(graph, blocks, states=states, selected=current))
-    st.caption(f"Block {current}, which holds the selected stage (outlined above):")
-    st.graphviz_chart(model_dot(graph, blocks, states=states, only=blocks[current]))
-else:
-    st.graphviz_chart(model_dot(graph, blocks, states=states))
+STAGE = f"stage:{skey}"  # the one control: 1..n, n + 1 = all done
+PLAY = f"play:{skey}"
+st.session_state.setdefault(STAGE, 1)
 
-st.subheader("Streams against time")
-bars, bounds = trace_bars(trace)
-st.plotly_chart(gantt_figure(bars, bounds, highlight_stage=step if step < n else None),
-                width="stretch", key="gantt")
-st.caption("Each row is a CUDA stream; dotted lines are stage barriers; the dashed box is the "
-           "stage selected above; hatched wine bars are merged convolutions. Op slices inside a "
-           "stage follow their isolated times. Drag to zoom in until names fit; hover a bar for "
-           "its op.")
 
-st.subheader("Stages")
-same_cost = schedule.search.cost == sel.cost_spec
-with guard("Could not compute the stages' lower bounds"):
-    bounds = (backend.stage_bounds(schedule, sel.model_ref, sel.batch, sel.cost_spec)
-              if same_cost else None)
-st.dataframe(stage_rows(schedule, bounds), hide_index=True, width="stretch", height=360,
-             column_config=STAGE_COLUMNS)
-why = ("" if bounds is not None else
-       f" No stage bounds here: the schedule's times come from {schedule.search.cost}, not "
-       f"{sel.cost_spec}." if not same_cost else
-       f" No stage bounds under {sel.cost_spec}: it has nothing to prove them from.")
-st.caption("**predicted ms**: the cost model's time for the stage (“measured” in *source*: a "
-           "profile's measurement of that very stage). **measured ms**: timed when the schedule "
-           "itself ran on a GPU. **stage bound ms**: no stage of these operators, grouped so, "
-           "costs less under the cost model; **efficiency** is that bound over the predicted "
-           "time." + why)
+def _move(to: int) -> None:
+    st.session_state[STAGE] = min(max(to, 1), n + 1)
+
+
+def _picked_row() -> None:
+    rows = st.session_state[f"stage_table:{skey}"].selection.rows
+    if rows:
+        _move(rows[0] + 1)
+
+
+def stage_views() -> None:
+    """Everything that follows the selected stage (a fragment: a step or a tick of play
+    redraws these, not the page above)."""
+    if st.session_state.get(PLAY):  # playing: each run moves on one stage, then stops at the end
+        if st.session_state[STAGE] > n:
+            st.session_state[PLAY] = False
+        else:
+            _move(st.session_state[STAGE] + 1)
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    value = st.session_state[STAGE]
+    row.button("⏮", key="first", on_click=_move, args=(1,), help="first stage")
+    row.button("◀", key="prev", on_click=_move, args=(value - 1,), help="previous stage")
+    row.button("▶", key="next", on_click=_move, args=(value + 1,), help="next stage")
+    row.toggle("Play", key=PLAY, help=f"one stage every {PLAY_EVERY_S:g} s; every view follows")
+    st.slider("Stage", 1, n + 1, key=STAGE,
+              help="the last position shows everything done; the table below selects too")
+    step = st.session_state[STAGE] - 1
+    stage_summary_ui(step)
+
+    st.subheader("Stages over the graph")
+    only = tuple(blocks[where.get(schedule.stages[min(step, n - 1)].ops[0], 0)]) if (
+        len(graph) > BIG_GRAPH_OPS) else None
+    fig = backend.animation(schedule, sel.model_ref, sel.batch, only)
+    st.plotly_chart(still_frame(fig, step), width="stretch", key="anim")
+    st.caption("The selected stage's ops are large: wine ◆ = merge (one wide conv), ● coloured "
+               "by stream = concurrent; small grey = finished. "
+               + ("Only the block that runs the stage is drawn (the graph is big). "
+                  if only else "") + "Hover an operator for its name and stage.")
+    states = op_states(schedule, step)
+    if len(graph) > FOCUS_OPS:
+        # follow the stage: open the block that holds its first op, beside the overview
+        current = where.get(schedule.stages[min(step, n - 1)].ops[0], 0)
+        st.graphviz_chart(blocks_overview_dot(graph, blocks, states=states, selected=current))
+        st.caption(f"Block {current}, which holds the selected stage (outlined above):")
+        st.graphviz_chart(model_dot(graph, blocks, states=states, only=blocks[current]))
+    else:
+        st.graphviz_chart(model_dot(graph, blocks, states=states))
+
+    st.subheader("Streams against time")
+    bars, barriers = trace_bars(trace)
+    st.plotly_chart(gantt_figure(bars, barriers, highlight_stage=step if step < n else None),
+                    width="stretch", key="gantt")
+    st.caption("Each row is a CUDA stream; dotted lines are stage barriers; the dashed box is the "
+               "selected stage; hatched wine bars are merged convolutions. Op slices inside a "
+               "stage follow their isolated times. Drag to zoom in; hover a bar for its op.")
+
+    st.subheader("Stages")
+    rows = stage_rows(schedule, bounds)
+    for i, r in enumerate(rows):  # the selected stage, marked in its own first column
+        rows[i] = {"": "▶" if i == step else ""} | r
+    st.dataframe(rows, hide_index=True, width="stretch", height=360,
+                 column_config=STAGE_COLUMNS, key=f"stage_table:{skey}", on_select=_picked_row,
+                 selection_mode="single-row")
+    why = ("" if bounds is not None else
+           f" No stage bounds here: the schedule's times come from {schedule.search.cost}, not "
+           f"{sel.cost_spec}." if not same_cost else
+           f" No stage bounds under {sel.cost_spec}: it has nothing to prove them from.")
+    st.caption("Click a row to select its stage. **predicted ms**: the cost model's time for "
+               "the stage (“measured” in *source*: a profile's measurement of that very stage). "
+               "**measured ms**: timed when the schedule itself ran on a GPU. **stage bound "
+               "ms**: no stage of these operators, grouped so, costs less under the cost "
+               "model; **efficiency** is that bound over the predicted time." + why)
+
+
+def stage_summary_ui(step: int) -> None:
+    """The selected stage in figures: predicted, measured, its own bound, efficiency, and its
+    members alone against it."""
+    st.markdown(f"**{stage_title(schedule, step)}**")
+    if step >= n:
+        return
+    stage = schedule.stages[step]
+    st.caption(" | ".join(", ".join(g) for g in stage.groups))
+    row = st.container(horizontal=True)
+    row.metric("predicted ms", f"{stage.predicted_ms:.4f}", width=150,
+               help="the cost model's time for this stage")
+    row.metric("measured ms", NOT_MEASURED if stage.measured_ms is None
+               else f"{stage.measured_ms:.4f}", width=150,
+               help="timed when this schedule ran on a GPU")
+    if bounds is not None:
+        row.metric("stage bound ms", f"{bounds[step]:.4f}", width=150,
+                   help="no stage of these ops, grouped so, costs less under the cost model")
+        row.metric("efficiency", f"{efficiency(bounds[step], stage.predicted_ms):.0%}",
+                   width=150, help="the stage's own bound over its predicted time")
+    story = stage_story(schedule, step, alone)
+    if story is not None:
+        row.metric("ops alone, one after another", f"{story.sum_ms:.4f} ms", width=230,
+                   help="the sequential alternative, under the same cost source")
+        st.caption(story_text(story))
+
+
+st.fragment(run_every=PLAY_EVERY_S if st.session_state.get(PLAY) else None)(stage_views)()

@@ -1,0 +1,163 @@
+"""What the first page teaches: a stage's members measured alone against the stage as IOS ran
+it, from schedule files alone (no trace, no torch work).
+
+A shipped sequential schedule runs every operator as a stage of its own, so its stage times are
+the operators' measured times alone; an IOS schedule's stage times are the same GPU's
+measurements of its stages. Nothing here is typed in: every figure comes from those files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from ios_core.ir.schedule import Schedule, Stage
+
+from .colors import STRATEGY_COLORS, group_color
+
+__all__ = ["NOISE", "StageStory", "alone_times", "stage_figure", "stage_story", "totals_rows"]
+
+# stage times within 2 % of the one-after-another sum are read as "no change": repeated
+# medians of the same short stage differ by about that much on the profiled GPUs
+NOISE = 0.02
+
+
+@dataclass(frozen=True)
+class StageStory:
+    index: int  # 0-based stage index
+    strategy: str  # "concurrent" | "merge"
+    groups: tuple[tuple[str, ...], ...]
+    alone: tuple[tuple[str, float], ...]  # (op, its measured time alone, ms)
+    stage_ms: float  # the stage as IOS ran it, measured
+    estimated: bool  # True when any figure was estimated rather than measured
+
+    @property
+    def sum_ms(self) -> float:
+        """The sequential alternative: the members one after another."""
+        return sum(ms for _, ms in self.alone)
+
+    @property
+    def max_ms(self) -> float:
+        """Perfect overlap: the slowest member alone."""
+        return max((ms for _, ms in self.alone), default=0.0)
+
+    @property
+    def saved_ms(self) -> float:
+        return self.sum_ms - self.stage_ms
+
+    @property
+    def verdict(self) -> str:
+        """'helped', 'hurt' or 'did nothing' (within NOISE of the sum; one op alone has nothing
+        to overlap or merge)."""
+        return verdict(self.sum_ms, self.stage_ms, len(self.alone))
+
+    @property
+    def how(self) -> str:
+        return "merging" if self.strategy == "merge" else "concurrency"
+
+
+def verdict(sum_ms: float, stage_ms: float, n_ops: int) -> str:
+    """What running ``n_ops`` ops as one stage did against running them one after another.
+
+    >>> verdict(1.0, 0.7, 3), verdict(1.0, 1.01, 2), verdict(1.0, 1.2, 2), verdict(1.0, 1.0, 1)
+    ('helped', 'did nothing', 'hurt', 'did nothing')
+    """
+    if n_ops < 2 or abs(stage_ms - sum_ms) <= NOISE * sum_ms:
+        return "did nothing"
+    return "helped" if stage_ms < sum_ms else "hurt"
+
+
+def alone_times(sequential: Schedule) -> dict[str, tuple[float, bool]]:
+    """op -> (its time alone, estimated?) from a sequential schedule (one op per stage)."""
+    return {st.ops[0]: (st.predicted_ms, st.estimated) for st in sequential.stages
+            if len(st.ops) == 1}
+
+
+def stage_story(schedule: Schedule, index: int,
+                alone: Mapping[str, tuple[float, bool]]) -> StageStory | None:
+    """Stage ``index`` of ``schedule`` against its members alone; None when some member has no
+    time alone (a sequential schedule of another graph)."""
+    st: Stage = schedule.stages[index]
+    if any(op not in alone for op in st.ops):
+        return None
+    return StageStory(index, st.strategy, st.groups, tuple((op, alone[op][0]) for op in st.ops),
+                      st.predicted_ms, st.estimated or any(alone[op][1] for op in st.ops))
+
+
+def story_text(story: StageStory) -> str:
+    """The stage in one paragraph of plain words (times in µs: stages are tens of µs)."""
+    us = 1000.0
+    what = ("one wide convolution (merged)" if story.strategy == "merge" else
+            f"{len(story.groups)} stream(s) side by side" if len(story.groups) > 1 else
+            "one stream")
+    parts = [f"Stage {story.index + 1} runs {len(story.alone)} operator(s) as {what}. "
+             f"Alone, one after another, they take {story.sum_ms * us:.1f} µs "
+             f"(the slowest alone {story.max_ms * us:.1f} µs); the stage took "
+             f"{story.stage_ms * us:.1f} µs."]
+    if len(story.alone) < 2:
+        parts.append(" One operator alone: nothing to overlap or merge, so the stage is the "
+                     "sequential choice.")
+    elif story.verdict == "helped":
+        parts.append(f" {story.how.capitalize()} helped: it saved {story.saved_ms * us:.1f} µs "
+                     f"({story.saved_ms / story.sum_ms:.0%}) against running them one after "
+                     "another.")
+    elif story.verdict == "hurt":
+        parts.append(f" {story.how.capitalize()} hurt: {-story.saved_ms * us:.1f} µs slower "
+                     "than one after another.")
+    else:
+        parts.append(f" {story.how.capitalize()} did nothing measurable (within "
+                     f"{NOISE:.0%}).")
+    if story.estimated:
+        parts.append(" Some of these times are estimated, not measured.")
+    return "".join(parts)
+
+
+def stage_figure(story: StageStory) -> go.Figure:
+    """Two timelines of the same operators: one stream (members back to back, measured alone)
+    and the stage as IOS ran it (measured), with the slowest member alone as a dotted line."""
+    us = 1000.0
+    fig = go.Figure()
+    start = 0.0
+    stream_of = {op: gi for gi, g in enumerate(story.groups) for op in g}
+    for op, ms in story.alone:
+        fig.add_trace(go.Bar(
+            y=["one stream"], x=[ms * us], base=[start * us], orientation="h", name=op,
+            marker={"color": group_color(stream_of.get(op, 0)), "line": {"color": "#ffffff",
+                                                                        "width": 1}},
+            hovertemplate=f"{op}<br>alone: %{{x:.1f}} µs<extra></extra>", showlegend=False))
+        start += ms
+    color = STRATEGY_COLORS.get(story.strategy, "#888888")
+    label = "IOS: merged" if story.strategy == "merge" else "IOS: concurrent"
+    fig.add_trace(go.Bar(
+        y=[label], x=[story.stage_ms * us], base=[0], orientation="h", name="stage",
+        marker={"color": color}, showlegend=False,
+        text=[f"{story.stage_ms * us:.1f} µs"], textposition="inside",
+        hovertemplate="the stage, measured: %{x:.1f} µs<extra></extra>"))
+    fig.add_annotation(x=story.sum_ms * us, y="one stream", text=f"{story.sum_ms * us:.1f} µs",
+                       showarrow=False, xanchor="left", xshift=4)
+    fig.add_vline(x=story.max_ms * us, line={"dash": "dot", "color": "#333333"},
+                  annotation_text="slowest alone", annotation_position="top")
+    fig.update_layout(barmode="overlay", height=190, margin={"l": 10, "r": 60, "t": 30, "b": 10},
+                      xaxis_title="µs", plot_bgcolor="white",
+                      yaxis={"autorange": "reversed"})
+    return fig
+
+
+def totals_rows(by_gpu: Mapping[str, Mapping[str, Schedule]],
+                order: Sequence[str]) -> list[dict]:
+    """One row per GPU: each strategy's total (the sum of its stages' measured times) and its
+    speedup over one stream (sequential)."""
+    rows = []
+    for gpu, found in by_gpu.items():
+        seq = found.get("sequential")
+        row: dict = {"GPU": gpu}
+        for strategy in order:
+            if strategy not in found:
+                continue
+            ms = found[strategy].predicted_ms
+            speed = f" ({seq.predicted_ms / ms:.2f}×)" if seq and ms > 0 else ""
+            row[strategy] = f"{ms:.3f} ms{speed}"
+        rows.append(row)
+    return rows
