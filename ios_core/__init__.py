@@ -7,6 +7,11 @@ The names a user needs::
     schedule = optimize(traced.graph, "ios-both", make_cost_model("simulated:h100"), SearchConfig())
     print(check(traced, schedule))
 
+and in one's own inference code (:mod:`ios_core.dropin`)::
+
+    fast = optimize_module(model, (x,))                     # or:
+    fast = torch.compile(model, backend="ios")              # after `import ios_core.dropin`
+
 Heavy modules (torch) load on first use, so importing the package stays cheap.
 """
 
@@ -30,6 +35,8 @@ _LAZY = {
     "SimulatedCost": "cost.analytic",
     "compile_schedule": "runtime.executor",
     "check": "runtime.executor",
+    "optimize_module": "dropin",  # importing ios_core.dropin registers backend="ios" too
+    "OptimizedModule": "dropin",
 }
 
 __all__ = [

@@ -1,6 +1,7 @@
 """The house rule: ios_core's packages sit in layers and every import points down.
 
-``ir`` ← ``frontend`` ← ``runtime`` ← ``cost`` ← ``search`` ← ``export`` / ``profiling`` ← ``cli``.
+``ir`` ← ``frontend`` ← ``runtime`` ← ``cost`` ← ``search`` ← ``export`` / ``profiling`` ← ``cli`` /
+``dropin``.
 Imports made inside functions count as much as those at the top of a file: a lazy import that
 runs upward is still a knot. The package's own ``__init__`` and ``__main__`` sit above all of them
 (they re-export the public names).
@@ -19,7 +20,7 @@ PACKAGE = ROOT / "ios_core"
 
 # floor of each room; a room may import its own floor's modules only when it is the same room
 FLOORS = {"ir": 0, "frontend": 1, "runtime": 2, "cost": 3, "search": 4, "export": 5,
-          "profiling": 5, "cli": 6, "__init__": 7, "__main__": 8}
+          "profiling": 5, "cli": 6, "dropin": 6, "__init__": 7, "__main__": 8}
 # what ios_core itself may import from outside (the GPU machine has nothing else)
 ALLOWED_THIRD_PARTY = {"torch", "numpy", "networkx", "sample_models"}
 
