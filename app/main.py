@@ -10,10 +10,12 @@ from app.errors import show_error
 from app.state import init_state, sidebar_ui
 
 PAGES = [
-    st.Page("app_pages/model.py", title="Model", icon=":material/account_tree:", default=True),
+    st.Page("app_pages/learn.py", title="Learn", icon=":material/lightbulb:", default=True),
+    st.Page("app_pages/model.py", title="Model", icon=":material/account_tree:"),
     st.Page("app_pages/optimize.py", title="Optimize", icon=":material/tune:"),
     st.Page("app_pages/schedule.py", title="Schedule", icon=":material/play_circle:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/whatif.py", title="What if", icon=":material/science:"),
     st.Page("app_pages/dp.py", title="How the DP decides", icon=":material/school:"),
     st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
 ]

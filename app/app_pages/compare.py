@@ -7,7 +7,13 @@ import streamlit as st
 from app import backend
 from app.errors import guard
 from app.state import search_choice
-from app.ui import confirm_long_search, needs_confirmation, require_model, selection_caption
+from app.ui import (
+    confirm_long_search,
+    needs_confirmation,
+    require_model,
+    schedule_for,
+    selection_caption,
+)
 from app.views.compare import strategies_figure, sweep_figure
 from app.views.tables import SUMMARY_COLUMNS, schedule_summary
 from ios_core.cost.bounds import LowerBounds
@@ -27,17 +33,20 @@ key = (sel.model_ref, sel.batch, sel.cost_spec)
 st.subheader("Strategies side by side")
 picked = st.multiselect("Strategies", SEARCH_STRATEGIES, default=list(SEARCH_STRATEGIES),
                         key="cmp_strategies")
-if any(needs_confirmation(sel, s) for s in picked):
-    confirm_long_search(sel, "the comparison and the pruning sweep",
-                        ("compare", sel, tuple(picked), choice))
+unshipped = [s for s in picked  # shipped GPU schedules are shown at once, never searched
+             if backend.shipped_file(sel.cost_spec, sel.model_ref, sel.batch, s) is None]
+if any(needs_confirmation(sel, s) for s in unshipped):
+    confirm_long_search(sel, f"the {', '.join(unshipped)} search",
+                        ("compare", sel, tuple(unshipped), choice))
 rows = []
 with guard("Could not search every strategy"):
     found = backend.bounds(*key)
     bounds = found if isinstance(found, LowerBounds) else None
     for strategy in picked:
-        sched = backend.find_schedule(*key, strategy, choice.r, choice.s, choice.max_part_ops,
-                                      choice.max_part_states)
-        rows.append(schedule_summary(sched, bounds.lower_ms if bounds else None))
+        sched = schedule_for(sel, strategy, choice)
+        row = schedule_summary(sched, bounds.lower_ms if bounds else None)
+        rows.append(row | {"found": "on the GPU (shipped)" if "shipped_file" in
+                           sched.search.stats else "here"})
 if rows:
     base = next((r["latency ms"] for r in rows if r["strategy"] == "sequential"), None)
     for r in rows:
@@ -46,13 +55,17 @@ if rows:
     st.plotly_chart(strategies_figure(rows, bounds), width="stretch", key="cmp_fig")
     st.dataframe(rows, hide_index=True, width="stretch", column_config=SUMMARY_COLUMNS)
 st.caption(f"r = {choice.r}, s = {choice.s}, max part {choice.max_part_ops} (set on the Optimize "
-           "page); sequential and greedy do not search (“no DP”). "
+           "page) where a strategy is searched here; a schedule *found on the GPU* ships with "
+           "the profile and keeps its own r and s. Sequential and greedy do not search "
+           "(“no DP”). "
            + (f"Lower bounds {bounds.how}: no schedule of this model under {sel.cost_spec} beats "
               "them, merges included. The isolated-op path is only a reference: merges beat it."
               if bounds else f"No lower bound: {found}."))
 
 st.subheader("Pruning: latency against search cost")
 sweep_strategy = choice.strategy if choice.strategy.startswith("ios-") else "ios-both"
+if needs_confirmation(sel, sweep_strategy):
+    confirm_long_search(sel, "the pruning sweep (9 searches)", ("sweep", sel, choice))
 st.caption(f"{sweep_strategy} for r ∈ {{{', '.join(map(str, SWEEP_R))}}} and "
            f"s ∈ {{{', '.join(map(str, SWEEP_S))}}}, as in the IOS "
            "paper's pruning figure: smaller r and s cut transitions (and GPU measurements) at "
