@@ -139,11 +139,6 @@ def build_plan(module: nn.Module, inputs: tuple[torch.Tensor, ...], settings: Dr
     inputs = tuple(x.to(device) for x in inputs)
     traced = trace_model(module, inputs if len(inputs) > 1 else inputs[0], name=name)
     cost_spec = settings.resolved_cost(device)
-    if cost_spec != settings.cost.strip():
-        warnings.warn(f"cost='measured' times stages on a CUDA GPU, and this model runs on "
-                      f"{device}: its schedule is searched with {cost_spec} instead (pass "
-                      f"cost='{cost_spec}' to choose it and silence this)", DropinWarning,
-                      stacklevel=4)
     key = _key(traced, inputs, device, settings, cost_spec)
     source, path = "file", None
     if schedule is not None:
@@ -153,6 +148,11 @@ def build_plan(module: nn.Module, inputs: tuple[torch.Tensor, ...], settings: Dr
         source = "cache"
         if found is None:
             source = "search"
+            if cost_spec != settings.cost.strip():
+                warnings.warn(f"cost='measured' times stages on a CUDA GPU, and this model runs "
+                              f"on {device}: its schedule is searched with {cost_spec} instead "
+                              f"(pass cost='{cost_spec}' to choose it and silence this)",
+                              DropinWarning, stacklevel=4)
             found = _search(traced, settings, cost_spec, cache, device, name)
             found = replace(found, target=replace(found.target, cudnn=key["cudnn"]))
             if cache is not None:
