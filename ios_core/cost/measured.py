@@ -260,11 +260,15 @@ def parameter_bytes(kernels: Mapping[str, Kernel], dtype: torch.dtype) -> int:
             numel += k.weight.numel() + (k.bias.numel() if k.bias is not None else 0)
         elif isinstance(k, FnKernel):
             numel += sum(t.numel() for t in k.tensors.values())
+        elif hasattr(k, "parameter_numel"):  # fused regions (frontend.regions, runtime.epilogue)
+            numel += k.parameter_numel()
     return numel * size
 
 
 def fresh_copy(k: Kernel) -> Kernel:
     """The same kernel over its own copies of its tensors (elsewhere in memory, not in L2)."""
+    if hasattr(k, "fresh"):  # a compiled region (runtime.epilogue) copies its own
+        return k.fresh()
     if isinstance(k, ConvKernel):  # FusedConvKernel too: replace() re-runs its __post_init__
         bias = None if k.bias is None else k.bias.clone()
         return replace(k, weight=k.weight.clone(), bias=bias)

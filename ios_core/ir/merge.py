@@ -119,6 +119,8 @@ def _lone_problem(graph: OpGraph, name: str) -> str | None:
                 "merge, or convolutions on channel slices of one tensor")
     if attrs["padding_mode"] != "zeros":
         return f"{name!r} pads with {attrs['padding_mode']!r}; only zero padding merges"
+    if node.attrs.get("epilogue"):  # a fused region (frontend.regions): its epilogue is its own
+        return f"{name!r} is a fused region with an epilogue ({', '.join(node.attrs['epilogue'])})"
     return None
 
 

@@ -28,6 +28,10 @@ equal to the model's up to rounding, and falls back to the plain path where it c
 * ``nhwc_pool`` (with ``channels_last``): 2-d max pools as one 3-d pool over the NHWC tensor's
   (N, 1, H, W, C) view (:mod:`ios_core.runtime.nhwc_pool`).
 * ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` on through the warm-up and the capture.
+* ``fuse_epilogues``: a conv's bias and non-ReLU activation, and a fused region's elementwise ops
+  (graphs from :func:`ios_core.frontend.regions.fuse_regions`), as ONE compiled pointwise kernel
+  after the conv (torch.compile, cached per region signature; CUDA only, eager elsewhere;
+  :mod:`ios_core.runtime.epilogue`).
 * ``stream_cap``, ``order``, ``stream_priority``: how a concurrent stage's groups map onto
   streams (:mod:`ios_core.runtime.lanes`): at most ``stream_cap`` side streams, longest group
   first, the first stream at high priority.
@@ -72,6 +76,7 @@ class EngineOptions:
     pack_slices: bool = False  # with channels_last: merged slices copied packed in their stage
     strided_views: bool = False  # concats of consecutive strided slices of one tensor are views
     nhwc_pool: bool = False  # with channels_last: max pools as one 3-d pool
+    fuse_epilogues: bool = False  # compiled pointwise epilogues (off until measured to pay)
 
     def __post_init__(self) -> None:
         if self.concat not in CONCAT_MODES:
@@ -103,7 +108,8 @@ class EngineOptions:
                                         ("nhwc", self.channels_last),
                                         ("pack", self.pack_slices),
                                         ("sviews", self.strided_views),
-                                        ("pool3d", self.nhwc_pool)) if on]
+                                        ("pool3d", self.nhwc_pool),
+                                        ("epi", self.fuse_epilogues)) if on]
         if self.stream_cap is not None:
             parts.append(f"cap{self.stream_cap}")
         return "+".join(parts) or "plain"
@@ -144,7 +150,7 @@ def resolve_options(options: EngineOptions | None) -> EngineOptions:
 # label part -> the boolean field it switches
 _FLAGS = {"fused": "fuse_conv_relu", "add": "fuse_conv_add_relu", "bench": "cudnn_benchmark",
           "prio": "stream_priority", "nhwc": "channels_last", "pack": "pack_slices",
-          "sviews": "strided_views", "pool3d": "nhwc_pool"}
+          "sviews": "strided_views", "pool3d": "nhwc_pool", "epi": "fuse_epilogues"}
 
 
 def options_from_label(text: str) -> EngineOptions:

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
+from ios_core.frontend.regions import RegionKernel
 from ios_core.runtime.channels_last import nhwc
+from ios_core.runtime.epilogue import epilogue_conv, epilogue_region
 from ios_core.runtime.fused_conv import FusedConvKernel, fused, fused_merged
 from ios_core.runtime.merged_conv import MergedConv
 from ios_core.runtime.nhwc_pool import nhwc_pool_kernel
@@ -24,6 +26,11 @@ __all__ = ["prepare_kernel", "prepare_kernels", "prepare_merged"]
 
 def prepare_kernel(k: Kernel, options: EngineOptions) -> Kernel:
     """``k`` with the kernel-level levers of ``options`` applied (``k`` itself when none apply)."""
+    if isinstance(k, RegionKernel):  # a fused region: its head gets the levers, then its epilogue
+        head = prepare_kernel(k.head, options)
+        if options.fuse_epilogues:
+            return epilogue_region(k, head, options.fuse_conv_add_relu)
+        return replace(k, head=head)
     if isinstance(k, FnKernel) and options.channels_last and options.nhwc_pool:
         return nhwc_pool_kernel(k)
     if not isinstance(k, ConvKernel):
@@ -32,6 +39,8 @@ def prepare_kernel(k: Kernel, options: EngineOptions) -> Kernel:
         k = replace(k, weight=nhwc(k.weight))
     if options.fuse_conv_relu and k.activation == "relu" and not isinstance(k, FusedConvKernel):
         k = fused(k)
+    elif options.fuse_epilogues and k.activation not in ("none", "relu"):
+        k = epilogue_conv(k)
     return k
 
 

@@ -1,0 +1,99 @@
+"""Fused regions (frontend.regions) and their compiled epilogues (runtime.epilogue), on the CPU:
+the region graph computes what the module computes under every lever set, merges skip regions
+with an epilogue, and the compiled path (Dynamo's eager backend standing in for Inductor) traces
+each epilogue without a graph break and compiles once per signature."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ios_core.cost.analytic import SimulatedCost
+from ios_core.cost.measured import fresh_copy, parameter_bytes
+from ios_core.frontend import run_graph
+from ios_core.frontend.regions import RegionKernel, fuse_regions
+from ios_core.ir.graph import OpGraph, OpNode, TensorSpec
+from ios_core.ir.merge import merge_problem
+from ios_core.runtime import epilogue
+from ios_core.runtime.executor import check
+from ios_core.runtime.lowering import Lowering
+from ios_core.runtime.options import options_from_label
+from ios_core.search import optimize
+from tests._region_models import region_traced
+
+
+@pytest.fixture(scope="module")
+def traced():
+    return region_traced()
+
+
+@pytest.fixture(scope="module")
+def fused(traced):
+    return fuse_regions(traced)
+
+
+def test_regions_absorb_single_reader_chains(traced, fused) -> None:
+    epilogues = {n.name: n.attrs.get("epilogue") for n in fused.graph}
+    assert epilogues["se_fc2"] == ["mul"]  # gating: stem.0 has two readers, the gate one
+    assert epilogues["proj.0"] == ["add"]  # the residual add joins the conv, not the SE output
+    assert epilogues["a2.0"] == ["add+relu"]  # not `down`: its input is shared (it may merge)
+    assert epilogues["down"] is None and isinstance(fused.kernels["bn"], RegionKernel)
+    assert len(fused.graph.nodes) == len(traced.graph.nodes) - 3
+    assert fused.graph["se_fc2"].inputs == ("se_fc1", "stem.0")
+    x = traced.example_input
+    with torch.no_grad():
+        torch.testing.assert_close(run_graph(fused, x), traced.module(x), rtol=1e-5, atol=1e-5)
+
+
+def test_merge_skips_regions_with_an_epilogue() -> None:
+    attrs = dict(kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+                 in_channels=4, out_channels=4, activation="none")
+    a = OpNode("a", "conv", ("x",), (1, 4, 4, 4), attrs)
+    b = OpNode("b", "conv", ("x",), (1, 4, 4, 4), {**attrs, "epilogue": ["hardswish"]})
+    g = OpGraph("m", (TensorSpec("x", (1, 4, 4, 4)),), (a, b), ("a", "b"))
+    assert "fused region" in merge_problem(g, ["a", "b"])
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "ios-both"])
+@pytest.mark.parametrize("label", ["plain", "default", "default+epi", "epi"])
+def test_region_schedules_match_the_module(fused, strategy: str, label: str) -> None:
+    schedule = optimize(fused.graph, strategy, SimulatedCost("h100"))
+    result = check(fused, schedule, options=options_from_label(label))
+    assert result.ok, result
+
+
+@pytest.fixture
+def compile_on_cpu(monkeypatch):
+    """The compiled path on the CPU, with Dynamo's eager backend (no C compiler needed)."""
+    monkeypatch.setattr(epilogue, "COMPILE_DEVICES", {"cpu"})
+    monkeypatch.setattr(epilogue, "BACKEND", "eager")
+    monkeypatch.setattr(epilogue, "_CACHE", {})
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def test_compiled_epilogues_trace_whole_and_are_cached(fused, compile_on_cpu) -> None:
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    schedule = optimize(fused.graph, "ios-both", SimulatedCost("h100"))
+    assert check(fused, schedule, options=options_from_label("default+epi")).ok
+    # stem.0's hardswish, se_fc2 + gating, proj.0 + add, bn + relu (a2.0 is cuDNN's add+relu)
+    assert epilogue.compiled_signatures() == 4
+    assert sum(counters["graph_break"].values()) == 0
+    bigger = fuse_regions(region_traced(hw=12))  # other sizes, same structure: no new compile
+    schedule = optimize(bigger.graph, "sequential", SimulatedCost("h100"))
+    assert check(bigger, schedule, options=options_from_label("default+epi")).ok
+    assert epilogue.compiled_signatures() == 4
+
+
+def test_fresh_copies_of_regions_compute_the_same(fused) -> None:
+    lowering = Lowering(fused.graph, fused.kernels, options=options_from_label("default+epi"))
+    k = lowering.kernels["se_fc2"]
+    copy = fresh_copy(k)
+    assert copy.epilogue.params[0].data_ptr() != k.epilogue.params[0].data_ptr()
+    x, gate = torch.randn(1, 4, 1, 1), torch.randn(1, 8, 8, 8)
+    torch.testing.assert_close(copy(x, gate), k(x, gate))
+    assert parameter_bytes({"r": k}, torch.float32) == parameter_bytes(
+        {"r": fused.kernels["se_fc2"]}, torch.float32) > 0
