@@ -23,6 +23,7 @@ anywhere.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -36,6 +37,7 @@ from ios_core.ir.graph import OpGraph
 from ios_core.ir.schedule import Schedule
 from ios_core.search.config import SearchConfig
 from ios_core.search.observer import SearchObserver
+from ios_core.search.progress import SearchProgress
 
 DEFAULT_MODEL = "inception_v3"
 DEFAULT_STRATEGY = "ios-both"
@@ -312,14 +314,24 @@ class ProgressObserver(SearchObserver):
         self.states += int(stats.get("states", 0) or 0)
         self.transitions += int(stats.get("transitions", 0) or 0)
 
+    def on_search_progress(self, progress: SearchProgress) -> None:
+        """The whole search's counts and time left replace the part's own line from now on."""
+        self._whole = True
+        self._draw(progress.fraction, f"{self.title}: {progress.describe()}")
+
     def _show(self, frac: float, part: int, n_parts: int, extra: str, force: bool = False) -> None:
+        if getattr(self, "_whole", False) and not force:
+            return
+        self._draw(frac, f"{self.title}: part {part + 1}/{n_parts} ({self.n_ops} ops){extra} · "
+                         f"{self.states:,} states and {self.transitions:,} transitions so far",
+                   force)
+
+    def _draw(self, frac: float, text: str, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.every_s:
             return  # a websocket message per DP state would slow the search down
         self._last = now
-        self.bar.progress(min(max(frac, 0.0), 1.0), text=(
-            f"{self.title}: part {part + 1}/{n_parts} ({self.n_ops} ops){extra} · "
-            f"{self.states:,} states and {self.transitions:,} transitions so far"))
+        self.bar.progress(min(max(frac, 0.0), 1.0), text=text)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -330,6 +342,10 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
     does not show keep ios_core's defaults)."""
     from ios_core.search import optimize
 
+    key = (model_ref, batch, cost_spec, strategy, r, s, max_part_ops, max_part_states)
+    done = _finished_searches().get(key)
+    if done is not None:  # searched in the background (start_search), to the end
+        return done
     config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops, max_part_states=max_part_states)
     g = graph(model_ref, batch)
     cost = cost_model(cost_spec, model_ref, batch)
@@ -341,6 +357,147 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
                         observer=ProgressObserver(bar, f"{strategy} r={r} s={s}"))
     finally:
         bar.empty()
+
+
+# ---- long searches, in the background: progress, time left, stop ------------------------------
+# Streamlit reruns the page's script on every click, interrupting a search that runs inside it
+# (its work lost), and a cached function cannot show a Stop button. So a long search runs in a
+# thread of its own that calls no Streamlit command (the pattern of Streamlit's multithreading
+# guide); the page polls it from a fragment that reruns every half second (st.fragment's
+# run_every) with the progress and a Stop button whose click sets the job's flag, which the
+# search reads through SearchObserver.should_stop. The search stops at its next progress report
+# (a fifth of a second at most) and returns the best schedule so far (ios_core.search.progress).
+SearchKey = tuple[str, int, str, str, int, int, int, int]  # find_schedule's arguments
+LONG_GUESS_S = 2.0  # a simulated search guessed to take longer runs in the background
+LONG_STATES = 2000  # so does one of this many states with stages costed one at a time
+
+
+@dataclass(frozen=True)
+class SearchSize:
+    """A search's size before it starts, in words for the page."""
+
+    states: int
+    parts: int
+    text: str  # "45 DP parts, 151,947 states (per part: …)"
+    guess_s: float | None  # a rough guess of the DP's seconds, None where there is none
+    measured: bool  # stages are measured on the GPU one by one
+
+
+@st.cache_data(show_spinner="Counting the search's states…", max_entries=32)
+def search_size(model_ref: str, batch: int, cost_spec: str, strategy: str, r: int, s: int,
+                max_part_ops: int, max_part_states: int) -> SearchSize:
+    """ios_core's estimate of a search (states per part, counted without solving)."""
+    from ios_core.search.batch import concurrent_batch
+    from ios_core.search.estimate import estimate_search
+
+    g = graph(model_ref, batch)
+    config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops, max_part_states=max_part_states)
+    est = estimate_search(g, strategy, config)
+    bulk = concurrent_batch(cost_model(cost_spec, model_ref, batch), g) is not None
+    return SearchSize(est.states_total, len(est.part_states), est.describe(), est.guess_s(bulk),
+                      cost_spec == "measured")
+
+
+def is_long(size: SearchSize) -> bool:
+    """Whether a search should run in the background with progress and a Stop button."""
+    if size.guess_s is not None:
+        return size.guess_s >= LONG_GUESS_S
+    return size.states >= LONG_STATES
+
+
+class SearchJob(SearchObserver):
+    """One background search: its latest progress, the stop flag, and its end (a schedule or an
+    error in words). Written by the search's thread, read by the page's reruns."""
+
+    def __init__(self, key: SearchKey) -> None:
+        self.key = key
+        self.progress: SearchProgress | None = None
+        self.stop_requested = False
+        self.schedule: Schedule | None = None
+        self.error: str | None = None
+        self.started = time.monotonic()
+        self.thread: threading.Thread | None = None
+
+    def on_search_progress(self, progress: SearchProgress) -> None:
+        self.progress = progress
+
+    def should_stop(self) -> bool:
+        return self.stop_requested
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    @property
+    def stopped(self) -> bool:
+        """Ended by the Stop button: ``schedule`` is the best found so far, not the answer."""
+        return self.schedule is not None and bool(self.schedule.search.stats.get("stopped"))
+
+    def run(self, g: OpGraph, cost: Any, strategy: str, config: SearchConfig,
+            model_name: str) -> None:
+        from app.errors import explain
+        from ios_core.search import optimize
+
+        try:
+            found = optimize(g, strategy, cost, config, observer=self, model_name=model_name)
+        except Exception as e:  # noqa: BLE001 - shown on the page in words, never a traceback
+            self.error = explain(e)
+            return
+        if not found.search.stats.get("stopped"):  # only a finished search is the answer
+            _finished_searches()[self.key] = found
+        self.schedule = found
+
+
+@st.cache_resource(show_spinner=False)
+def _finished_searches() -> dict[SearchKey, Schedule]:
+    """Schedules of background searches that ran to the end, for find_schedule (every session)."""
+    return {}
+
+
+def _jobs() -> dict[SearchKey, SearchJob]:
+    return st.session_state.setdefault("search_jobs", {})
+
+
+def search_job(key: SearchKey) -> SearchJob | None:
+    """This session's background search of ``key`` (running or ended), if any."""
+    return _jobs().get(key)
+
+
+def start_search(key: SearchKey) -> SearchJob:
+    """Start the search of ``key`` (find_schedule's arguments) in a background thread; the model
+    and the cost model are built here, in the page's own run (they are cached resources)."""
+    model_ref, batch, cost_spec, strategy, r, s, max_part_ops, max_part_states = key
+    job = SearchJob(key)
+    g = graph(model_ref, batch)
+    cost = cost_model(cost_spec, model_ref, batch)
+    config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops, max_part_states=max_part_states)
+    job.thread = threading.Thread(
+        target=job.run, args=(g, cost, strategy, config, split_model_key(model_ref)[0]),
+        name=f"ios-search {strategy} {model_ref}", daemon=True)
+    _jobs()[key] = job
+    job.thread.start()
+    return job
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds in words, as ios_core's progress line says them ("2 min 5 s")."""
+    from ios_core.search.progress import duration_text as words
+
+    return words(seconds)
+
+
+def stop_search(key: SearchKey) -> None:
+    """Ask the background search of ``key`` to stop and keep the best schedule so far."""
+    job = search_job(key)
+    if job is not None:
+        job.stop_requested = True
+
+
+def forget_search(key: SearchKey) -> None:
+    """Drop this session's ended search of ``key`` (to search again)."""
+    job = _jobs().get(key)
+    if job is not None and not job.running:
+        del _jobs()[key]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -622,6 +779,8 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
         except Exception:  # noqa: BLE001 - the page that needs them will say what failed
             pass
 
+    if os.environ.get("IOS_APP_WARM_UP", "1") == "0":  # tests that want no background work
+        return
     if not st.session_state.get("_warmed"):
         st.session_state["_warmed"] = True
         threading.Thread(target=work, name="ios-warm-up", daemon=True).start()

@@ -10,8 +10,15 @@ import streamlit as st
 
 from app import backend
 from app.errors import guard
-from app.state import persistent
-from app.ui import current_schedule, require_model, selection_caption, sequential_schedule
+from app.search_ui import long_search_ui
+from app.state import persistent, search_choice
+from app.ui import (
+    current_schedule,
+    require_model,
+    selection_caption,
+    sequential_schedule,
+    shipped_first,
+)
 from app.views.colors import STRATEGY_COLORS
 from app.views.tables import search_stat_rows
 from ios_core.cost.bounds import LowerBounds
@@ -54,7 +61,14 @@ with c4:
                help="Wide blocks (RandWire, NASNet) are also cut where a part would have more "
                     "DP states than this: it bounds the search time")
 
-schedule = current_schedule(sel)
+choice = search_choice()
+# a long search runs in the background with progress and a Stop button (app/search_ui.py),
+# unless a shipped GPU search answers it (current_schedule shows that one)
+schedule = None
+if shipped_first(sel, choice.strategy, note=False) is None:
+    schedule = long_search_ui(sel, choice)
+if schedule is None:
+    schedule = current_schedule(sel)
 baseline = sequential_schedule(sel, int(st.session_state["max_part_ops"]))
 with guard("Could not compute the lower bounds"):
     found = backend.bounds(sel.model_ref, sel.batch, sel.cost_spec)
