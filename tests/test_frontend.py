@@ -117,6 +117,24 @@ def test_functional_and_method_activations_are_fused() -> None:
     assert acts == {"conv": "relu", "add": "sigmoid", "pool": "relu6", "linear": "tanh"}
 
 
+class KeywordInputs(nn.Module):
+    """Inputs passed by keyword, as some hand-written models do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 3, 3, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(input=F.conv2d(input=x, weight=self.w, padding=1))
+        return F.max_pool2d(input=y, kernel_size=2)
+
+
+def test_inputs_passed_by_keyword_lower_like_positional_ones() -> None:
+    traced = _check(KeywordInputs(), torch.randn(2, 3, 8, 8))
+    assert _kinds(traced) == ["conv", "pool"]
+    assert traced.graph.nodes[0].attrs["activation"] == "relu"
+
+
 class SharedOutput(nn.Module):
     def __init__(self) -> None:
         super().__init__()

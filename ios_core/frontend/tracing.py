@@ -6,7 +6,9 @@
 1. :func:`~ios_core.frontend.capture.capture`: torch.fx tracing, with ``leaf_modules`` kept whole
    (symbolic; where that fails, again with the example input's values, so that Python reading
    input sizes runs);
-2. :func:`~ios_core.frontend.functionalize.functionalize`: in-place ops made out-of-place;
+2. :func:`~ios_core.frontend.positional.positional_inputs`: an input passed by keyword moved to
+   the front of its call's arguments, where every rule reads it; then
+   :func:`~ios_core.frontend.functionalize.functionalize`: in-place ops made out-of-place;
 3. :func:`~ios_core.frontend.shapes.record_shapes`: one run on the example input, without grad;
 4. :func:`~ios_core.frontend.ops.lower`: the OpGraph and one kernel per node;
 
@@ -28,6 +30,7 @@ from ios_core.frontend.errors import TraceError
 from ios_core.frontend.functionalize import functionalize
 from ios_core.frontend.kernels import Kernel
 from ios_core.frontend.ops import lower
+from ios_core.frontend.positional import positional_inputs
 from ios_core.frontend.shapes import record_shapes
 from ios_core.ir.graph import OpGraph
 
@@ -70,6 +73,7 @@ def trace_model(
     leaves = tuple(leaf_modules)
     model.eval()
     gm = capture(model, leaves, inputs)
+    positional_inputs(gm)
     functionalize(gm)
     with torch.no_grad():
         record_shapes(gm, *inputs)
