@@ -1,0 +1,211 @@
+"""The public zoo on the GPU: our schedules against the model's own CUDA graph and torch.compile.
+
+    python -m benchmarks.zoo --models mobilenet_v3_large resnet50 --out-dir $OUT
+    python -m benchmarks.zoo --smoke --models mobilenet_v3_large   # CPU, end to end, no GPU
+
+Per model (``sample_models.zoo:<name>``, random weights, batch ``--batch``), all methods in one
+run: ``eager`` (the module), ``cudagraph`` (the module's own forward captured in one CUDA graph,
+one stream), ``compile-ro`` (``torch.compile(mode="reduce-overhead")``), and ios-both searched
+with the measured cost model from a cold cache (``--r``, s=8) twice, side by side: ``ios-both``
+on today's graph with the default levers, and ``ios-both+epi`` on the graph with fused regions
+(:func:`ios_core.frontend.regions.fuse_regions`) and the ``fuse_epilogues`` lever. Rows:
+``{model, batch, method, ms, search_s, predicted_ms, peak_mb, rel_err}`` (median ms from CUDA
+events; ``peak_mb``: ``torch.cuda.max_memory_allocated`` from building the method through its
+timed replays, the CUDA graph pools included; ``rel_err`` against the module's float64 output
+on the CPU, fp32 with TF32 convs as run). Writes ``<gpu>-zoo.json`` and ``<gpu>-zoo.md``.
+
+``--smoke`` runs the same path on the CPU with the simulated H100 as cost model and host timing
+(no CUDA graph, no compile): a check that the script works, not a measurement.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from benchmarks.harness import ALARM, GuardedCost, ModelRun, attempt, environment, free
+from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table
+from ios_core.cost.analytic import SimulatedCost
+from ios_core.cost.factory import default_measured
+from ios_core.frontend.regions import fuse_regions
+from ios_core.frontend.tracing import TracedModel
+from ios_core.runtime import executor
+from ios_core.runtime.options import DEFAULT_OPTIONS, EngineOptions, options_from_label
+from ios_core.runtime.timing import time_samples
+from ios_core.search import SearchConfig, optimize
+
+METHODS = ("eager", "cudagraph", "compile-ro", "ios-both", "ios-both+epi")
+EPI_OPTIONS = options_from_label("default+epi")
+
+
+def _peak(device: str) -> Callable[[], float | None]:
+    """Start a peak-memory span; the returned function gives its peak in MB (None off CUDA)."""
+    if device != "cuda":
+        return lambda: None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    return lambda: torch.cuda.max_memory_allocated() / 2**20
+
+
+def _timed(fn: Any, device: str, args: Any) -> dict[str, float]:
+    t = time_samples(fn, args.warmup, args.iters, device)
+    return {"ms": t.median_ms, "p10_ms": t.percentile_ms(10), "p90_ms": t.percentile_ms(90)}
+
+
+def module_row(run: ModelRun, method: str, device: str, args: Any) -> Row:
+    module = run.module.to(device).eval()
+    x = [t.to(device) for t in run.inputs]
+    peak = _peak(device)
+    with torch.no_grad():
+        if method == "eager":
+            fn: Callable[[], Any] = lambda: module(*x)  # noqa: E731
+        elif method == "cudagraph":
+            fn = _own_graph(module, x)
+        else:
+            torch._dynamo.reset()
+            compiled = torch.compile(module, mode="reduce-overhead")
+            fn = lambda: compiled(*x)  # noqa: E731
+        t0 = time.perf_counter()
+        out = fn()
+        build_s = time.perf_counter() - t0
+        timing = _timed(fn, device, args)
+        err = run.rel_err([o.detach().cpu() for o in _tensors(out)])
+    return {"method": method, **timing, "build_s": build_s, "peak_mb": peak(), "rel_err": err}
+
+
+def _own_graph(module: torch.nn.Module, x: list[torch.Tensor]) -> Callable[[], Any]:
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            module(*x)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = module(*x)
+
+    def replay() -> Any:
+        graph.replay()
+        return out
+    return replay
+
+
+def _tensors(out: Any) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    return [t for o in out for t in _tensors(o)]
+
+
+def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOptions,
+            device: str, args: Any) -> Row:
+    config = SearchConfig(r=args.r, s=8)
+    peak_search = _peak(device)
+    if device == "cuda":
+        cost: Any = GuardedCost(default_measured(traced, options=options))
+    else:
+        cost = SimulatedCost("h100")
+    t0 = time.perf_counter()
+    with ALARM.limit(args.search_limit, f"{run.name} {method} search"):
+        schedule = optimize(traced.graph, "ios-both", cost, config, model_name=run.name)
+    search_s = time.perf_counter() - t0
+    search_peak = peak_search()
+    del cost
+    free()
+    peak = _peak(device)
+    compiled = executor.compile_schedule(traced, schedule, device, options=options)
+    out = compiled(*(t.to(device) for t in run.inputs))
+    err = run.rel_err([o.detach().cpu() for o in _tensors(out)])
+    timing = _timed(compiled, device, args)
+    return {"method": method, **timing, "search_s": search_s, "predicted_ms": schedule.predicted_ms,
+            "peak_mb": peak(), "search_peak_mb": search_peak, "rel_err": err,
+            "ops": len(traced.graph.nodes), "stages": len(schedule.stages),
+            "streams": compiled.num_streams, "options": options.label()}
+
+
+def model_rows(report: Report, name: str, args: Any) -> None:
+    device = "cpu" if args.smoke else "cuda"
+    run = ModelRun(f"sample_models.zoo:{name}", args.batch)
+    run.name = name
+    key = {"model": name, "batch": args.batch}
+    fused = fuse_regions(run.traced)
+    for method in args.methods:
+        if args.smoke and method in ("cudagraph", "compile-ro"):
+            continue
+        if method == "ios-both":
+            fn = lambda: ios_row(run, run.traced, "ios-both", DEFAULT_OPTIONS, device, args)  # noqa: E731
+        elif method == "ios-both+epi":
+            fn = lambda: ios_row(run, fused, "ios-both+epi", EPI_OPTIONS, device, args)  # noqa: E731
+        else:
+            fn = lambda m=method: module_row(run, m, device, args)  # noqa: E731
+        row = attempt(report, lambda f=fn: {**key, **f()}, **key, method=method)
+        print({k: v for k, v in row.items() if k != "options"}, flush=True)
+        free()
+
+
+def markdown(data: dict[str, Any]) -> str:
+    rows = data["rows"]
+    head = (f"{data['device']}, torch {data['torch']}, cuDNN {data['cudnn']}, {data['date']}; "
+            f"{data['note']}")
+    lines = [f"# The zoo on {data['device']}", "", head, "",
+             *table(["model", "batch", "method", "ms", "vs compile-ro", "search s",
+                     "predicted ms", "peak MB", "rel_err"],
+                    [[r["model"], r["batch"], r["method"], _num(r.get("ms")), _ratio(r, rows),
+                      _num(r.get("search_s"), 1), _num(r.get("predicted_ms")),
+                      _num(r.get("peak_mb"), 1), _sci(r.get("rel_err"))
+                      + (f" ({r['error'][:80]})" if r.get("error") else "")] for r in rows])]
+    return "\n".join(lines) + "\n"
+
+
+def _ratio(r: Row, rows: Sequence[Row]) -> str:
+    ref = [x for x in rows if x["model"] == r["model"] and x["batch"] == r["batch"]
+           and x["method"] == "compile-ro" and x.get("ms")]
+    if not ref or not r.get("ms"):
+        return ""
+    return f"{ref[0]['ms'] / r['ms']:.2f}x"
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def _sci(x: Any) -> str:
+    return "" if x is None else f"{x:.1e}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argument_parser("benchmarks.zoo", __doc__)
+    p.add_argument("--models", nargs="+", default=["mobilenet_v3_large"])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--r", type=int, default=3, help="ops per group in the search (IOS: 3)")
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--iters", type=int, default=200)
+    p.add_argument("--search-limit", type=float, default=240.0, help="seconds per search")
+    p.add_argument("--smoke", action="store_true", help="CPU, simulated cost: a check, no figures")
+    p.add_argument("--tag", default="", help="appended to the results' file names")
+    add_out_dir(p)
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.warmup, args.iters = 1, 2
+    elif not torch.cuda.is_available():
+        p.error("the zoo benchmark runs on a CUDA GPU (or pass --smoke for the CPU check)")
+    env = environment("cpu" if args.smoke else "cuda")
+    gpu = re.sub(r"[^a-z0-9]+", "-", env["device"].lower()).strip("-")
+    note = (f"batch {args.batch}, fp32 (TF32 convs), ios-both searched with "
+            f"{'the simulated H100 (smoke)' if args.smoke else '`measured`'} at r={args.r}, s=8; "
+            f"{args.warmup} warm-up and {args.iters} timed replays per method")
+    header = {**env, "note": note, "engine": DEFAULT_OPTIONS.label(),
+              "engine_epi": EPI_OPTIONS.label()}
+    report = Report(out_dir(args.out_dir), f"{gpu}-zoo{args.tag}", header, markdown)
+    for name in args.models:
+        model_rows(report, name, args)
+    print(markdown(report.data))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
