@@ -112,7 +112,7 @@ def test_validate_schedule_rejects_an_illegal_merge_stage():
         search=SearchInfo("ios-merge", 3, 8, 50, "toy"),
         stages=(Stage("merge", (("a", "b"),)),),
     )
-    with pytest.raises(ScheduleError, match="illegal merge in stage 0"):
+    with pytest.raises(ScheduleError, match="illegal merge in stage 1"):
         validate_schedule(sched, g, check_fingerprint=True)
 
 

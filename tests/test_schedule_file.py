@@ -70,7 +70,7 @@ def test_operator_missing() -> None:
 def test_operator_repeated() -> None:
     stages = [("concurrent", [["a"], ["b"]]), ("concurrent", [["a"]]), ("concurrent", [["c"]]),
               ("concurrent", [["p"]]), ("concurrent", [["cat"]])]
-    assert "'a' is scheduled twice (stages 0 and 1)" in refused(saved(stages=stages))
+    assert "'a' is scheduled twice (stages 1 and 2)" in refused(saved(stages=stages))
 
 
 def test_dependency_violated_inside_a_stage() -> None:
@@ -83,14 +83,14 @@ def test_dependency_violated_inside_a_stage() -> None:
 def test_dependency_violated_across_stages() -> None:
     stages = [("concurrent", [["b"], ["p"]]), ("concurrent", [["c"]]), ("concurrent", [["a"]]),
               ("concurrent", [["cat"]])]
-    assert "'c' (stage 1) reads 'a', which is scheduled in a later stage" in refused(
+    assert "'c' (stage 2) reads 'a', which is scheduled in a later stage" in refused(
         saved(stages=stages))
 
 
 def test_illegal_merge() -> None:
     stages = [("merge", [["a", "p"]]), ("concurrent", [["b"]]), ("concurrent", [["c"]]),
               ("concurrent", [["cat"]])]
-    assert "illegal merge in stage 0" in refused(saved(stages=stages))
+    assert "illegal merge in stage 1" in refused(saved(stages=stages))
 
 
 def test_legal_merge_is_accepted() -> None:
@@ -111,6 +111,6 @@ def test_missing_field_and_wrong_type() -> None:
     data = saved()
     del data["target"]
     assert "schedule has no 'target' field" in refused(data)
-    assert "stage 0.predicted_ms" in refused(
+    assert "stage 1.predicted_ms" in refused(
         saved(stages=[("concurrent", [["a"]])]) | {"stages": [
             {"strategy": "concurrent", "groups": [["a"]], "predicted_ms": "fast"}]})

@@ -291,7 +291,8 @@ def _parse(data: Any) -> Schedule:
     if search.r < 1 or search.s < 1:
         raise ScheduleError(f"search r and s must be at least 1 (got r={search.r}, s={search.s})")
     stages = []
-    for i, st in enumerate(_need(data, "stages", list, "schedule")):
+    # stages are counted from 1 in messages, as the app, `show` and the CSV count them
+    for i, st in enumerate(_need(data, "stages", list, "schedule"), start=1):
         where = f"stage {i}"
         strategy = _need(st, "strategy", str, where)
         if strategy not in STRATEGIES:
@@ -342,7 +343,7 @@ def validate_schedule(
         )
     scheduled = set(schedule.ops)
     seen: dict[str, int] = {}
-    for si, stage in enumerate(schedule.stages):
+    for si, stage in enumerate(schedule.stages, start=1):  # counted from 1, as users see them
         group_of: dict[str, int] = {}
         for gi, group in enumerate(stage.groups):
             for name in group:
