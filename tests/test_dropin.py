@@ -302,3 +302,33 @@ def test_backend_falls_back_with_one_warning(dynamo):
 def test_backend_options_are_checked():
     with pytest.raises(ValueError, match="did you mean 'strategy'"):
         DropinSettings.from_options({"stratgy": "greedy"})
+
+
+# ---- the app's Export page ---------------------------------------------------------------------
+@pytest.mark.slow
+def test_export_page_lines_run(tmp_path, monkeypatch):
+    """The two lines the Export page shows run the schedule (here one of the same model)."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from ios_core.cost import make_cost_model
+    from ios_core.frontend import trace_model
+    from ios_core.frontend.models import load_model
+    from ios_core.search import optimize
+
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=300).run()
+    at.switch_page("app_pages/model.py").run()
+    at.selectbox(key="w_model").select("squeezenet").run()
+    at.switch_page("app_pages/export.py").run()
+    assert not at.exception
+    code = next(c.value for c in at.code if "optimize_module" in c.value)
+    name = re.search(r"schedule='([^']+)'", code).group(1)
+    loaded = load_model("squeezenet", batch=1)
+    traced = trace_model(loaded.module, loaded.example_input, name="squeezenet")
+    optimize(traced.graph, "ios-both", make_cost_model("simulated:h100")).save(
+        str(tmp_path / name))
+    monkeypatch.chdir(tmp_path)
+    scope = {"model": loaded.module, "x": loaded.example_input}
+    exec(code, scope)  # noqa: S102 - the page's own text, the point of the test
+    assert scope["fast"].plan.source == "file"
+    assert_same(scope["fast"](loaded.example_input), loaded.module(loaded.example_input), 1e-3)

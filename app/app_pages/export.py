@@ -40,6 +40,16 @@ for col, (label, data, name, mime, help_text) in zip(st.columns(len(files)), fil
                         icon=":material/download:",
                         key=f"dl_{label}", width="stretch")
 
+st.subheader("Run it in your code")
+search = schedule.search
+st.code(f"from ios_core import optimize_module\n"
+        f"fast = optimize_module(model, (x,), strategy={search.strategy!r}, r={search.r}, "
+        f"s={search.s}, schedule={stem + '.schedule.json'!r})", language="python")
+st.caption(f"`model`: {sel.model_ref} as a module on its GPU; `x`: an input of shape "
+           f"{tuple(schedule.model.input_shape)}. `fast(x)` runs this schedule as it is (one "
+           "multi-stream CUDA graph on a GPU); another input shape gets its own search, cached "
+           "on disk. `torch.compile(model, backend=\"ios\")` does the same through Dynamo.")
+
 st.subheader("Load a schedule")
 upload = st.file_uploader("Schedule JSON (ios-schedule/1)", type=["json"], key="upload",
                           help=f"checked against {graph.name} at batch {sel.batch}")
