@@ -45,15 +45,17 @@ def test_merge_replace_takes_every_row_of_a_model_from_its_latest_run() -> None:
     assert [r["runs"] for r in m["runs"]] == [["z b1"], ["a b1"]]
 
 
-def test_ratio_table_speedups_bound_and_geomean() -> None:
+def test_ratio_table_speedups_critical_path_and_geomean() -> None:
     rows = [_row("squeezenet", "ios-both", 1.0), _row("squeezenet", "cudagraph", 2.0),
-            _row("squeezenet", "bound", 0.5),
+            _row("squeezenet", "critical-path", 0.5),
             _row("nasnet", "ios-both", 2.0), _row("nasnet", "cudagraph", 8.0),
             _row("ios_demo", "ios-both", 1.0), _row("ios_demo", "cudagraph", 50.0),
             _row("nasnet", "ios-both", 1.0, batch=16), _row("nasnet", "cudagraph", 100.0, batch=16)]
     lines = ratio_table(rows)
     a = next(line for line in lines if line.startswith("| squeezenet |"))
-    assert "| 2.00 |" in a and a.endswith("| 2.00 |")  # 2x cudagraph; 1.0 / 0.5 of the bound
+    assert "| 2.00 |" in a and a.endswith("| 2.00 |")  # 2x cudagraph; 1.0 / 0.5 of the path
+    legacy = [{**r, "method": "bound"} if r["method"] == "critical-path" else r for r in rows]
+    assert ratio_table(legacy) == lines  # results before 2026-12-03 named the reference "bound"
     geo = lines[-1]
     assert "2.83 (2)" in geo  # sqrt(2 * 4): the batch-16 run and the teaching net are left out
 
