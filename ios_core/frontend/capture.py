@@ -44,6 +44,7 @@ that need it.
 from __future__ import annotations
 
 import difflib
+import os
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -390,10 +391,22 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def inside(filename: str, folder: str) -> bool:
+    """Whether a file lies in a folder (torchvision's files do not lie in torch's).
+
+    >>> inside("/py/site-packages/torch/fx/proxy.py", "/py/site-packages/torch")
+    True
+    >>> inside("/py/site-packages/torchvision/models/resnet.py", "/py/site-packages/torch")
+    False
+    """
+    return filename.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _user_frame(exc: BaseException) -> str:
     """The innermost traceback line outside torch and this file: the user's op that failed."""
-    skip = (str(Path(torch.__file__).parent), __file__)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(skip)]
+    torch_dir = str(Path(torch.__file__).parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename != __file__ and not inside(f.filename, torch_dir)]
     if not frames:
         return ""
     f = frames[-1]
