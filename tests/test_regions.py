@@ -97,3 +97,15 @@ def test_fresh_copies_of_regions_compute_the_same(fused) -> None:
     torch.testing.assert_close(copy(x, gate), k(x, gate))
     assert parameter_bytes({"r": k}, torch.float32) == parameter_bytes(
         {"r": fused.kernels["se_fc2"]}, torch.float32) > 0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_compiled_epilogues_in_a_multi_stream_cuda_graph(fused) -> None:
+    """Inductor's kernels of the epilogues run inside the schedule's one CUDA graph, side
+    streams included, and the output matches the module (TF32 off, ``check``'s default)."""
+    schedule = optimize(fused.graph, "ios-both", SimulatedCost("h100"))
+    assert any(len(s.groups) > 1 for s in schedule.stages)  # side streams are exercised
+    result = check(fused, schedule, device="cuda", options=options_from_label("default+epi"))
+    assert result.ok, result
+    assert epilogue.compiled_signatures() >= 4
