@@ -65,9 +65,12 @@ def stage_views() -> None:
             _move(st.session_state[STAGE] + 1)
     row = st.container(horizontal=True, vertical_alignment="bottom")
     value = st.session_state[STAGE]
-    row.button("⏮", key="first", on_click=_move, args=(1,), help="first stage")
-    row.button("◀", key="prev", on_click=_move, args=(value - 1,), help="previous stage")
-    row.button("▶", key="next", on_click=_move, args=(value + 1,), help="next stage")
+    row.button("First", key="first", icon=":material/first_page:", on_click=_move, args=(1,),
+               help="first stage")
+    row.button("Back", key="prev", icon=":material/chevron_left:", on_click=_move,
+               args=(value - 1,), help="previous stage")
+    row.button("Next", key="next", icon=":material/chevron_right:", on_click=_move,
+               args=(value + 1,), help="next stage")
     row.toggle("Play", key=PLAY, help=f"one stage every {PLAY_EVERY_S:g} s; every view follows")
     st.slider("Stage", 1, n + 1, key=STAGE,
               help="the last position shows everything done; the table below selects too")
@@ -131,7 +134,7 @@ def stage_summary_ui(step: int) -> None:
     row.metric("predicted ms", f"{stage.predicted_ms:.4f}", width=150,
                help="the cost model's time for this stage")
     row.metric("measured ms", NOT_MEASURED if stage.measured_ms is None
-               else f"{stage.measured_ms:.4f}", width=150,
+               else f"{stage.measured_ms:.4f}", width=230,
                help="timed when this schedule ran on a GPU")
     if bounds is not None:
         row.metric("stage bound ms", f"{bounds[step]:.4f}", width=150,
