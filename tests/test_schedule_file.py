@@ -114,3 +114,21 @@ def test_missing_field_and_wrong_type() -> None:
     assert "stage 1.predicted_ms" in refused(
         saved(stages=[("concurrent", [["a"]])]) | {"stages": [
             {"strategy": "concurrent", "groups": [["a"]], "predicted_ms": "fast"}]})
+
+
+def test_atomic_write_leaves_no_temporary_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch
+                                                                            ) -> None:
+    from ios_core.ir import files
+
+    target = tmp_path / "s.json"
+    files.atomic_write_text(target, "old")
+    files.atomic_write_text(target, "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"] and target.read_text() == "new"
+
+    def no_rename(*_args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(files.os, "replace", no_rename)
+    with pytest.raises(OSError):
+        files.atomic_write_text(target, "torn")
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"] and target.read_text() == "new"
