@@ -3,8 +3,11 @@
 Three levers change a kernel rather than a stage: ``channels_last`` stores 4-d conv weights NHWC,
 ``fuse_conv_relu`` turns a conv with ReLU into a
 :class:`~ios_core.runtime.fused_conv.FusedConvKernel`, and ``nhwc_pool`` (with ``channels_last``)
-runs a lone max pool as one 3-d pool. A merged conv, built per merge stage, gets the first two
-(:func:`prepare_merged`). Every other kernel is itself.
+runs a lone max pool as one 3-d pool. ``fuse_epilogues`` runs a conv's bias and non-ReLU
+activation, and a fused region's elementwise ops, as one compiled kernel
+(:mod:`ios_core.runtime.epilogue`); a region's head gets the other levers first. A merged conv,
+built per merge stage, gets the first two (:func:`prepare_merged`; its epilogue stays eager).
+Every other kernel is itself.
 """
 
 from __future__ import annotations
