@@ -34,6 +34,7 @@ import streamlit as st
 from ios_core.cost.base import StageCost
 from ios_core.cost.bounds import LowerBounds
 from ios_core.ir.graph import OpGraph
+from ios_core.ir.hierarchy import Hierarchy
 from ios_core.ir.schedule import Schedule
 from ios_core.search.config import SearchConfig
 from ios_core.search.observer import SearchObserver
@@ -116,6 +117,14 @@ def blocks(model_ref: str, batch: int) -> list[list[str]]:
     from ios_core.ir.partition import find_blocks
 
     return find_blocks(graph(model_ref, batch))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def hierarchy(model_ref: str, batch: int) -> Hierarchy:
+    """The model's operators grouped by module path, to open one level at a time (frozen)."""
+    from ios_core.ir.hierarchy import build_hierarchy
+
+    return build_hierarchy(graph(model_ref, batch))
 
 
 # ---- cost sources ------------------------------------------------------------------------------

@@ -13,10 +13,12 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 
 from ios_core.ir.graph import OpGraph
+from ios_core.ir.hierarchy import Level
 from ios_core.ir.schedule import Schedule
 
 from .colors import DONE_COLOR, STRATEGY_COLORS, STRATEGY_SYMBOLS, group_color
 from .fmt import op_summary, shape_str
+from .layout import dag_positions
 from .steps import OpState, op_states, stage_title
 
 Pos = Mapping[str, tuple[float, float]]
@@ -25,6 +27,7 @@ LIST_PX = 230  # right margin holding the "running now" list
 LABEL_CHARS = 30  # characters per line of that list (12 px text fits the margin)
 LINE_STEP = 0.05  # paper height per line: 23 px of the plot's 460, above a 12 px line's height
 MAX_LINES = 12  # lines below the list's title: 0.05 x 13 keeps the list inside the plot
+SEVERAL_STREAMS = "#555555"  # a box whose running ops are on several streams: no stream's colour
 
 
 def _categories() -> list[tuple[str, dict]]:
@@ -41,6 +44,8 @@ def _categories() -> list[tuple[str, dict]]:
     cats += [(f"concurrent: stream {g}", {"color": group_color(g), "size": 15,
                                           "symbol": STRATEGY_SYMBOLS["concurrent"], "line": line})
              for g in range(MAX_STREAMS)]
+    cats.append(("box running on several streams", {"color": SEVERAL_STREAMS, "size": 15,
+                                                    "symbol": "square", "line": line}))
     return cats
 
 
@@ -54,21 +59,36 @@ def _category(state: OpState | None) -> int:
     return 3 + min(state.group, MAX_STREAMS - 1)
 
 
+def _item_category(states: Mapping[str, OpState], ops: Sequence[str]) -> int:
+    """A box of a level: running if any of its ops runs (in the stream's colour when they share
+    one), finished when all are, else not yet run."""
+    found = [states[o] for o in ops if o in states]
+    running = [s for s in found if s.status == "current"]
+    if running:
+        cats = {_category(s) for s in running}
+        return cats.pop() if len(cats) == 1 else len(_categories()) - 1
+    return 1 if found and all(s.status == "done" for s in found) else 0
+
+
 def _frame_data(graph: OpGraph, schedule: Schedule, step: int, names: list[str], pos: Pos,
-                hover: dict[str, str]) -> list[dict]:
+                hover: dict[str, str],
+                item_ops: Mapping[str, Sequence[str]] | None = None) -> list[dict]:
     states = op_states(schedule, step)
     members: list[list[str]] = [[] for _ in _categories()]
     for name in names:
-        members[_category(states.get(name))].append(name)
+        cat = (_category(states.get(name)) if item_ops is None
+               else _item_category(states, item_ops[name]))
+        members[cat].append(name)
     return [{"type": "scatter", "x": [pos[n][0] for n in ms], "y": [pos[n][1] for n in ms],
              "hovertext": [hover[n] for n in ms]}
             for ms in members]
 
 
 def running_lines(schedule: Schedule, step: int, shown: set[str] | None = None,
-                  width: int = LABEL_CHARS) -> list[tuple[str, str]]:
+                  width: int = LABEL_CHARS, strip: str = "") -> list[tuple[str, str]]:
     """(colour, text) per line of the "running now" list beside the graph: one line per stream of
-    the stage (a merge: one line), at most ``width`` characters each.
+    the stage (a merge: one line), at most ``width`` characters each; ``strip`` (the open level's
+    path, ``cells.3.``) is cut from the front of the names.
 
     The running ops are named here, in a column of fixed-height lines, rather than beside their
     markers, where names of neighbouring ops would overlap.
@@ -82,7 +102,7 @@ def running_lines(schedule: Schedule, step: int, shown: set[str] | None = None,
             head, color, sep = "merge: ", STRATEGY_COLORS["merge"], " + "
         else:
             head, color, sep = f"stream {gi}: ", group_color(gi), " → "
-        names = [n for n in group if shown is None or n in shown]
+        names = [n.removeprefix(strip) for n in group if shown is None or n in shown]
         hidden = len(group) - len(names)
         lines.append((color, head + _fit(names, sep, width - len(head), hidden)))
     if len(lines) > MAX_LINES:  # streams past the last line's room: counted, not listed
@@ -116,11 +136,12 @@ def _fit(names: list[str], sep: str, width: int, hidden: int = 0) -> str:
     return text[:width]
 
 
-def _annotations(schedule: Schedule, step: int, shown: set[str] | None) -> list[dict]:
+def _annotations(schedule: Schedule, step: int, shown: set[str] | None,
+                 strip: str = "") -> list[dict]:
     """The list's title and ``MAX_LINES`` lines, blank past the stage's streams: every frame has
     as many annotations, since an animation frame updates annotations index by index and would
     leave a longer previous stage's extra lines on screen."""
-    lines = running_lines(schedule, step, shown)
+    lines = running_lines(schedule, step, shown, strip=strip)
     title = "running now:" if lines else "nothing running: all done"
     texts = [f"<b>{title}</b>"] + [
         f"<span style='color:{color}'>■</span> {html.escape(text)}" for color, text in lines]
@@ -156,18 +177,32 @@ def _hover(graph: OpGraph, schedule: Schedule, names: list[str]) -> dict[str, st
 
 
 def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: int = 700,
-                       only: Sequence[str] | None = None) -> go.Figure:
+                       only: Sequence[str] | None = None, *,
+                       level: Level | None = None) -> go.Figure:
     """One frame per stage (that stage running, earlier ones done) and a last "all done" frame.
 
     ``only`` restricts the drawing to some ops (one block of a big graph) and the frames to the
-    stages that run them, which keeps the figure small for NASNet and RandWire.
+    stages that run them, which keeps the figure small for NASNet and RandWire. ``level`` (one
+    open group of ios_core.ir.hierarchy) draws that group's items instead, a closed box as one
+    marker that runs while any of its ops runs, laid out on its own (``pos`` is not used), and
+    plays only the stages that run the group's ops.
     """
-    keep = set(only) if only is not None else None
-    names = [n.name for n in graph.nodes if keep is None or n.name in keep]
+    if level is not None:
+        keep = {op for ops in level.item_ops.values() for op in ops}
+        names = list(level.items)
+        depth_y = dag_positions(names, level.edges)
+        pos = {n: (d, y) for n, (d, y) in depth_y.items()}
+        hover = _level_hover(graph, schedule, level)
+        item_ops: Mapping[str, Sequence[str]] | None = level.item_ops
+        strip = f"{level.group}." if level.group else ""
+    else:
+        keep = set(only) if only is not None else None
+        names = [n.name for n in graph.nodes if keep is None or n.name in keep]
+        hover = _hover(graph, schedule, names)
+        item_ops, strip = None, ""
     steps = [k for k, st in enumerate(schedule.stages) if keep is None or keep & set(st.ops)]
     steps.append(len(schedule.stages))
-    hover = _hover(graph, schedule, names)
-    first = _frame_data(graph, schedule, steps[0], names, pos, hover)
+    first = _frame_data(graph, schedule, steps[0], names, pos, hover, item_ops)
     moving = [
         {**d, "mode": "markers", "name": label, "marker": marker, "hoverinfo": "text",
          "showlegend": False}
@@ -181,14 +216,19 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
         "hovertext": [f"input {s.name} {shape_str(s.shape)}" for s in shown],
         "hoverinfo": "text", "showlegend": False, "name": "inputs",
     }
-    trace_ids = list(range(2, 2 + len(moving)))
+    edges = (_level_edges(level, pos) if level is not None else _edge_trace(graph, pos, keep))
+    static = [edges, inputs]
+    if level is not None:
+        static[1] = _box_labels(level, pos, strip)
+    trace_ids = list(range(len(static), len(static) + len(moving)))
     frames = [{"name": str(k), "traces": trace_ids,
                "layout": {"title": {"text": stage_title(schedule, k)},
-                          "annotations": _annotations(schedule, k, keep)},
-               "data": _frame_data(graph, schedule, k, names, pos, hover)} for k in steps]
+                          "annotations": _annotations(schedule, k, keep, strip)},
+               "data": _frame_data(graph, schedule, k, names, pos, hover, item_ops)}
+              for k in steps]
     layout = {
         "title": {"text": stage_title(schedule, steps[0]), "x": 0.01}, "height": 640,
-        "annotations": _annotations(schedule, steps[0], keep),
+        "annotations": _annotations(schedule, steps[0], keep, strip),
         "margin": {"l": 10, "r": LIST_PX, "t": 50, "b": 110}, "plot_bgcolor": "white",
         "xaxis": {"visible": False}, "yaxis": {"visible": False},
         "updatemenus": [_buttons(frame_ms)], "sliders": [_slider(steps, len(schedule.stages))],
@@ -197,15 +237,55 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
         "legend": {"orientation": "v", "y": 0.3, "yanchor": "top", "x": 1.02, "xanchor": "left",
                    "font": {"size": 11}},
     }
-    return go.Figure(data=[_edge_trace(graph, pos, keep), inputs, *moving, *_legend()],
+    return go.Figure(data=[*static, *moving, *_legend(level is not None)],
                      layout=layout, frames=frames, _validate=False)
 
 
-def _legend() -> list[dict]:
+def _level_edges(level: Level, pos: Pos) -> dict:
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for a, b in level.edges:
+        xs += [pos[a][0], pos[b][0], None]
+        ys += [pos[a][1], pos[b][1], None]
+    return {"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip",
+            "line": {"color": "#cccccc", "width": 1}, "showlegend": False, "name": "edges"}
+
+
+def _box_labels(level: Level, pos: Pos, strip: str) -> dict:
+    """A grey square behind every closed box, and its name above or below it (alternating, so
+    that neighbours in a long chain of cells do not write over each other)."""
+    boxes = [n for n in level.items if len(level.item_ops[n]) > 1 or n not in level.item_ops[n]]
+    return {"type": "scatter", "x": [pos[n][0] for n in boxes], "y": [pos[n][1] for n in boxes],
+            "mode": "markers+text", "hoverinfo": "skip", "showlegend": False, "name": "boxes",
+            "text": [n.removeprefix(strip) for n in boxes],
+            "textposition": ["top center" if i % 2 else "bottom center"
+                             for i in range(len(boxes))],
+            "textfont": {"size": 10, "color": "#555555"}, "cliponaxis": False,
+            "marker": {"symbol": "square-open", "size": 26, "color": "#999999",
+                       "line": {"width": 1.5}}}
+
+
+def _level_hover(graph: OpGraph, schedule: Schedule, level: Level) -> dict[str, str]:
+    where = op_states(schedule, -1)
+    out = {}
+    for item, ops in level.item_ops.items():
+        if ops == (item,):
+            out.update(_hover(graph, schedule, [item]))
+            continue
+        stages = sorted({where[o].stage + 1 for o in ops if o in where})
+        span = (f"stages {stages[0]}–{stages[-1]} ({len(stages)} stages)" if len(stages) > 1
+                else f"stage {stages[0]}" if stages else "not scheduled")
+        out[item] = f"<b>{html.escape(item)}</b><br>{len(ops)} ops<br>{span}"
+    return out
+
+
+def _legend(boxes: bool = False) -> list[dict]:
     """Legend-only entries (one null point each): plotly leaves empty traces out of the legend,
     and most categories are empty in the first frame."""
     cats = _categories()
     entries = [cats[2], ("concurrent stage (colour = stream)", cats[3][1]), cats[1], cats[0]]
+    if boxes:
+        entries.insert(2, cats[-1])
     return [{"type": "scatter", "x": [None], "y": [None], "mode": "markers", "name": label,
              "marker": marker, "hoverinfo": "skip"} for label, marker in entries]
 

@@ -7,6 +7,8 @@ which keeps Inception's branches side by side.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from ios_core.ir.graph import OpGraph
 
 
@@ -38,3 +40,33 @@ def layered_positions(graph: OpGraph, sweeps: int = 2) -> dict[str, tuple[float,
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def dag_positions(nodes: Sequence[str], edges: Iterable[tuple[str, str]],
+                  sweeps: int = 2) -> dict[str, tuple[float, float]]:
+    """name -> (depth, y) for any small DAG given as ``nodes`` in topological order and ``edges``
+    (a collapsed level of a big model); an edge against that order (a cycle between boxes) does
+    not count for depth.
+
+    >>> dag_positions(["a", "b", "c"], [("a", "b"), ("a", "c")])
+    {'a': (0.0, 0.0), 'b': (1.0, 0.5), 'c': (1.0, -0.5)}
+    """
+    rank = {n: i for i, n in enumerate(nodes)}
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    for src, dst in edges:
+        if src in rank and dst in rank and rank[src] < rank[dst]:
+            preds[dst].append(src)
+    depth: dict[str, int] = {}
+    for n in nodes:
+        depth[n] = 1 + max((depth[p] for p in preds[n]), default=-1)
+    by_layer: dict[int, list[str]] = {}
+    for n in nodes:
+        by_layer.setdefault(depth[n], []).append(n)
+    y: dict[str, float] = {}
+    for _ in range(max(1, sweeps)):
+        for d in sorted(by_layer):
+            names = by_layer[d]
+            names.sort(key=lambda n: _mean([y[p] for p in preds[n] if p in y]))
+            for i, n in enumerate(names):
+                y[n] = i - (len(names) - 1) / 2
+    return {n: (float(depth[n]), -y[n] + 0.0) for n in nodes}  # + 0.0: no -0.0
