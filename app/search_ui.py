@@ -2,7 +2,8 @@
 left and a Stop button that keeps the best schedule so far (backend's background searches).
 
 :func:`long_search_ui` returns the schedule the page should show when the search of the page's
-knobs is long (None when it is short: the page searches it at once, as before). Until there is a
+knobs is long: guessed over two seconds, or of a model big enough for app.ui to ask before
+searching it (None when it is short: the page searches it at once, as before). Until there is a
 schedule it stops the page: before the search, with the size and a Start button; during it, with
 a fragment that reruns every half second (progress bar, counts, time left, Stop). A finished
 search is then what ``backend.find_schedule`` returns on every page; a stopped one is shown here,
@@ -15,6 +16,7 @@ import streamlit as st
 
 from app import backend
 from app.state import SearchChoice, Selection
+from app.ui import needs_confirmation
 from ios_core.ir.schedule import Schedule
 
 POLL_S = 0.5  # the progress fragment's reruns
@@ -52,7 +54,7 @@ def long_search_ui(sel: Selection, c: SearchChoice) -> Schedule | None:
     job = backend.search_job(key)
     if job is None:
         size = backend.search_size(*key)
-        if not backend.is_long(size):
+        if not (backend.is_long(size) or needs_confirmation(sel, c.strategy)):
             return None
         st.info(size_text(size) + " It runs in the background with its progress and a Stop "
                 "button that keeps the best schedule found so far.", icon=":material/timer:")

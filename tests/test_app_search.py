@@ -65,6 +65,7 @@ def test_a_long_search_shows_its_size_then_stops_with_the_best_schedule_so_far()
     assert button(at, "start_search") is not None  # asks again, nothing kept as the answer
 
 
+@pytest.mark.slow  # a second search in the background: seconds on a busy machine
 def test_a_background_search_that_ends_is_the_answer_on_every_page(monkeypatch) -> None:
     from app import backend
 

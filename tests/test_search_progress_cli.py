@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from ios_core.cli import main as cli
 from ios_core.cli.search_progress import ProgressPrinter, stop_on_interrupt
 from ios_core.ir.schedule import Schedule
@@ -89,6 +91,7 @@ def test_ctrl_c_once_asks_to_stop_and_twice_aborts() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.mark.slow  # a fresh process imports torch and traces: 4 s when quiet, 25 s when busy
 def test_sigint_during_a_search_exits_130_with_the_partial_schedule(tmp_path) -> None:
     """A real Ctrl-C, sent to a CLI process searching a model of many DP parts."""
     out_path = tmp_path / "s.json"

@@ -56,7 +56,7 @@ def estimate_lines(estimate: SearchEstimate, bulk: bool, measured: bool) -> list
 
     >>> e = SearchEstimate("ios-both", (4096,) * 30, 866)
     >>> estimate_lines(e, bulk=True, measured=False)[1][:45]
-    'time: roughly 12 s of DP on a 2-core CPU (a g'
+    'time: roughly 5 s of DP on a 2-core CPU (a gu'
     """
     if not estimate.part_states:
         return []

@@ -30,9 +30,10 @@ from ios_core.search.explain import search_parts
 __all__ = ["CPU_SECONDS_PER_STATE", "SearchEstimate", "estimate_search"]
 
 # CPU seconds per DP state of a whole ios-both search at r=3, s=8 with the simulated H100 on this
-# project's 2-core CPU (2026-12-03): the largest of the sample and zoo models' rates in
-# benchmarks/results/search-cost.md, so the guess errs long rather than short
-CPU_SECONDS_PER_STATE = 1.0e-4
+# project's 2-core CPU: the big searches (where a guess matters) ran at 1.6-2.4e-5 s per state
+# (RandWire, NASNet, timm nasnetalarge: benchmarks/results/search-cost.md, 2026-12-03); twice that,
+# so that the guess errs long, as a shared machine's wall clock does
+CPU_SECONDS_PER_STATE = 4.0e-5
 SHOWN_PARTS = 8  # states of this many parts in a one-line description, then "…"
 
 
