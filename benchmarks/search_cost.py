@@ -104,7 +104,7 @@ def markdown(data: dict[str, Any]) -> str:
                else f"missed by: {', '.join(missed)}")
     head = (
         "# Search cost: the IOS DP on the CPU (issue 14)\n\n"
-        f"{data['device']} ({data['cores']} cores), {data['cost']}, {STRATEGY} at r=3, s=8, "
+        f"{data['device']} ({data['cost']}), {STRATEGY} at r=3, s=8, "
         f"batch 1; torch {data['torch']}, Python {data['python']}, {data['date']}; "
         "`python -m benchmarks.search_cost`.\n\n"
         "DP seconds: the whole search (parts, state counts, DP; tracing excluded), as process "
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     models = args.models or ([name for name, _, _ in list_models()] +
                              [f"zoo:{m}" for m in ZOO])
-    header = {"device": f"{platform.machine()} CPU, simulated H100", "cores": _cores(),
+    header = {"device": f"{_cores()}-core {platform.machine()} CPU, simulated H100", "cores": _cores(),
               "cost": COST, "torch": torch.__version__, "python": platform.python_version(),
               "date": timestamp(), "repeat": args.repeat}
     report = Report(out_dir(args.out_dir), "search-cost", header, markdown,
