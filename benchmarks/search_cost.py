@@ -145,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     models = args.models or ([name for name, _, _ in list_models()] +
                              [f"zoo:{m}" for m in ZOO])
-    header = {"device": f"{_cores()}-core {platform.machine()} CPU, simulated H100", "cores": _cores(),
+    cores = _cores()
+    header = {"device": f"{cores}-core {platform.machine()} CPU, simulated H100", "cores": cores,
               "cost": COST, "torch": torch.__version__, "python": platform.python_version(),
               "date": timestamp(), "repeat": args.repeat}
     report = Report(out_dir(args.out_dir), "search-cost", header, markdown,
