@@ -38,8 +38,6 @@ MODELS = ("inception_v3", "squeezenet", "randwire", "nasnet")
 ZOO = ("googlenet", "inception_v3", "squeezenet1_1", "resnet50", "mobilenet_v3_large",
        "efficientnet_b0", "densenet121", "regnet_y_400mf", "inception_v4", "nasnetalarge",
        "dpn68", "ghostnet_100")  # sample_models.zoo.MODELS, kept here so --help needs no timm
-# timm's "same"-padding layers branch on the input's size: traced whole (--leaf-module)
-ZOO_LEAVES = ("Conv2dSame", "MaxPool2dSame", "AvgPool2dSame")
 DP = ("ios-merge", "ios-parallel", "ios-both")
 
 
@@ -112,12 +110,9 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def load(ref: str) -> OpGraph:
-    """A sample model by name, or a zoo model by ``zoo:NAME`` (traced with the zoo's leaves)."""
-    if ref.startswith("zoo:"):
-        loaded = load_model("sample_models.zoo:" + ref[4:])
-        return trace_model(loaded.module, loaded.example_input, name=ref,
-                           leaf_modules=ZOO_LEAVES).graph
-    loaded = load_model(ref)
+    """A sample model by name, or a zoo model by ``zoo:NAME`` (every zoo model traces with no
+    option: timm's "same"-padding layers included)."""
+    loaded = load_model("sample_models.zoo:" + ref[4:] if ref.startswith("zoo:") else ref)
     return trace_model(loaded.module, loaded.example_input, name=ref).graph
 
 
