@@ -147,51 +147,52 @@ def _shipped_profiles(stamp: tuple) -> list[tuple[str, int, str]]:
 
 def _profile_listing() -> list[tuple[str, int, str, tuple[str, ...]]]:
     """(name, batch, device, models measured) of every shipped profile database."""
-    return _profile_listing_of(profiles_stamp())
+    return [(r.name, r.batch, r.device, r.models) for r in _profile_rows(profiles_stamp())]
+
+
+@dataclass(frozen=True)
+class _ProfileRow:
+    name: str  # as in ``profile:<name>``
+    batch: int
+    device: str
+    models: tuple[str, ...]
+    summary: str  # how it was measured, in one line
 
 
 @st.cache_data(show_spinner=False)
-def _profile_listing_of(stamp: tuple) -> list[tuple[str, int, str, tuple[str, ...]]]:
-    # keyed by the folders' files and times, not a time to live: an expiry reloaded every
-    # database (seconds) on the first widget change after a minute idle
-    from ios_core.cost.profile_db import ProfileDB, ProfileError, list_profiles
+def _profile_rows(stamp: tuple) -> list[_ProfileRow]:
+    """Every profile database of the folders, each read ONCE (the cold first page read all of
+    them three times: 12 MB of JSON each time), keyed by the folders' files and times, not a time
+    to live: an expiry reloaded every database (seconds) on the first widget change after a minute
+    idle."""
+    from ios_core.cost.profile_db import SCHEDULE_SUFFIX, ProfileDB, ProfileError
 
     rows = []
-    for name, key, path in list_profiles():
-        try:
-            models = tuple(m.get("name", "") for m in ProfileDB.load(path).models)
-        except ProfileError:
+    for path, _, _ in stamp:  # the stamp lists every *.json of profile_dirs(), in order
+        if path.endswith(SCHEDULE_SUFFIX):
             continue
-        rows.append((name, key.batch, key.device, models))
+        try:
+            db = ProfileDB.load(path)
+        except ProfileError:
+            continue  # a broken file must not hide the others
+        parts = [db.key.describe()]
+        if db.measure.get("engine"):
+            parts.append(f"engine levers {db.measure['engine']}")
+        if db.measure.get("weights"):
+            parts.append(f"parameters {db.measure['weights']} in L2")
+        # the name as ios_core.cost.profile_db.list_profiles derives it from the file name
+        name = os.path.basename(path).split("-")[0].removesuffix(".json")
+        rows.append(_ProfileRow(name, db.key.batch, db.key.device,
+                                tuple(m.get("name", "") for m in db.models),
+                                "Measured on " + "; ".join(parts)))
     return rows
 
 
 def profile_summary(spec: str, model_ref: str, batch: int) -> str | None:
     """How a shipped profile's numbers for this model and batch were measured, in one line."""
-    return _profile_summary(spec, model_ref, batch, profiles_stamp())
-
-
-@st.cache_data(show_spinner=False)
-def _profile_summary(spec: str, model_ref: str, batch: int, stamp: tuple) -> str | None:
-    from ios_core.cost.profile_db import ProfileDB, ProfileError, list_profiles
-
     name = spec.removeprefix("profile:")
-    for found, key, path in list_profiles():
-        if found != name or key.batch != batch:
-            continue
-        try:
-            db = ProfileDB.load(path)
-        except ProfileError:
-            continue
-        if model_ref not in {m.get("name") for m in db.models}:
-            continue
-        parts = [key.describe()]
-        if db.measure.get("engine"):
-            parts.append(f"engine levers {db.measure['engine']}")
-        if db.measure.get("weights"):
-            parts.append(f"parameters {db.measure['weights']} in L2")
-        return "Measured on " + "; ".join(parts)
-    return None
+    return next((r.summary for r in _profile_rows(profiles_stamp())
+                 if (r.name, r.batch) == (name, batch) and model_ref in r.models), None)
 
 
 def profile_specs(batch: int) -> list[str]:
@@ -785,6 +786,8 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
         try:
             cost_model(cost_spec, model_ref, batch)
             graph(model_ref, batch)
+            import pandas  # noqa: F401 - what the next page's first st.dataframe imports
+            import pyarrow  # noqa: F401
         except Exception:  # noqa: BLE001 - the page that needs them will say what failed
             pass
 

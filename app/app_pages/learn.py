@@ -10,7 +10,14 @@ from app import backend
 from app.errors import guard
 from app.state import selection
 from app.views.colors import STRATEGY_COLORS
-from app.views.teach import alone_times, stage_figure, stage_story, story_text, totals_rows
+from app.views.teach import (
+    alone_times,
+    markdown_table,
+    stage_figure,
+    stage_story,
+    story_text,
+    totals_rows,
+)
 
 TEACH_MODEL, TEACH_PROFILE = "inception_v3", "h100"  # a fresh app's sidebar picks these too
 ORDER = ("sequential", "greedy", "ios-parallel", "ios-merge", "ios-both")
@@ -42,8 +49,9 @@ st.markdown(
     "operators and strategy with a dynamic program over **measured** stage times.")
 
 st.subheader(f"One stream or several: {model}, batch {batch}, measured")
-st.dataframe(totals_rows({found[g]["sequential"].target.device: found[g] for g in gpus
-                          if "sequential" in found[g]}, ORDER), hide_index=True, width="stretch")
+# Markdown, not st.dataframe: the first page must not wait for pandas and pyarrow to import
+st.markdown(markdown_table(totals_rows({found[g]["sequential"].target.device: found[g]
+                                        for g in gpus if "sequential" in found[g]}, ORDER)))
 st.caption("Each cell is the sum of the stages' times as the GPU measured them (the shipped "
            "profiles, ios_core/data/profiles), with the speedup over one stream: *sequential* "
            "runs one operator per stage; *greedy* runs every ready operator at once; the *ios* "
@@ -69,21 +77,22 @@ def _clicked() -> None:
 
 
 us = 1000.0
-fig = go.Figure([
-    go.Bar(x=[s.index + 1 for s in usable], y=[s.sum_ms * us for s in usable],
-           name="its ops alone, one after another", marker_color="#d0d0d0",
-           hovertemplate="stage %{x}: ops alone sum %{y:.1f} µs<extra></extra>"),
-    go.Bar(x=[s.index + 1 for s in usable], y=[s.stage_ms * us for s in usable],
-           name="the stage as IOS ran it",
-           marker_color=[STRATEGY_COLORS.get(s.strategy, "#888888") for s in usable],
-           marker_line={"color": ["#000000" if s.index == st.session_state[KEY] else
-                                  "rgba(0,0,0,0)" for s in usable], "width": 2},
-           hovertemplate="stage %{x}: %{y:.1f} µs measured<extra></extra>"),
-])
-fig.update_layout(barmode="overlay", height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                  xaxis_title=f"stage of the {ios.search.strategy} schedule", yaxis_title="µs",
-                  plot_bgcolor="white", clickmode="event+select",
-                  legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"})
+x = [s.index + 1 for s in usable]
+fig = go.Figure(data=[  # plain dicts, unvalidated: validation cost tenths of a second per change
+    {"type": "bar", "x": x, "y": [s.sum_ms * us for s in usable],
+     "name": "its ops alone, one after another", "marker": {"color": "#d0d0d0"},
+     "hovertemplate": "stage %{x}: ops alone sum %{y:.1f} µs<extra></extra>"},
+    {"type": "bar", "x": x, "y": [s.stage_ms * us for s in usable],
+     "name": "the stage as IOS ran it",
+     "marker": {"color": [STRATEGY_COLORS.get(s.strategy, "#888888") for s in usable],
+                "line": {"color": ["#000000" if s.index == st.session_state[KEY] else
+                                   "rgba(0,0,0,0)" for s in usable], "width": 2}},
+     "hovertemplate": "stage %{x}: %{y:.1f} µs measured<extra></extra>"},
+], layout={"barmode": "overlay", "height": 260, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+           "xaxis": {"title": {"text": f"stage of the {ios.search.strategy} schedule"}},
+           "yaxis": {"title": {"text": "µs"}}, "plot_bgcolor": "white",
+           "clickmode": "event+select",
+           "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom"}}, _validate=False)
 st.plotly_chart(fig, width="stretch", key=f"{KEY}:chart", on_select=_clicked,
                 selection_mode="points")
 labels = {s.index: f"stage {s.index + 1}: {s.strategy}, {len(s.alone)} op(s), {s.verdict}"
@@ -94,10 +103,10 @@ assert story is not None
 st.plotly_chart(stage_figure(story), width="stretch", key="learn_story")
 st.markdown(story_text(story))
 with st.expander("The stage's operators, each measured alone"):
-    st.dataframe([{"operator": op, "stream": gi, "alone µs": round(alone[op][0] * us, 2),
-                   "source": "estimated" if alone[op][1] else "measured"}
-                  for gi, g in enumerate(story.groups) for op in g],
-                 hide_index=True, width="stretch")
+    st.markdown(markdown_table([{"operator": op, "stream": gi,
+                                 "alone µs": f"{alone[op][0] * us:.2f}",
+                                 "source": "estimated" if alone[op][1] else "measured"}
+                                for gi, g in enumerate(story.groups) for op in g]))
 seq_ms, ios_ms = mine["sequential"].predicted_ms, ios.predicted_ms
 st.markdown(f"**The sequential alternative** for the whole model on the {device}: "
             f"{seq_ms:.3f} ms, one operator at a time; the {ios.search.strategy} schedule's "

@@ -17,7 +17,8 @@ from ios_core.ir.schedule import Schedule, Stage
 
 from .colors import STRATEGY_COLORS, group_color
 
-__all__ = ["NOISE", "StageStory", "alone_times", "stage_figure", "stage_story", "totals_rows"]
+__all__ = ["NOISE", "StageStory", "alone_times", "markdown_table", "stage_figure", "stage_story",
+           "totals_rows"]
 
 # stage times within 2 % of the one-after-another sum are read as "no change": repeated
 # medians of the same short stage differ by about that much on the profiled GPUs
@@ -116,33 +117,67 @@ def story_text(story: StageStory) -> str:
 
 def stage_figure(story: StageStory) -> go.Figure:
     """Two timelines of the same operators: one stream (members back to back, measured alone)
-    and the stage as IOS ran it (measured), with the slowest member alone as a dotted line."""
+    and the stage as IOS ran it (measured), with the slowest member alone as a dotted line.
+
+    Built from plain dicts, unvalidated: plotly's validation of a handful of traces took a
+    few tenths of a second of every widget change on the Learn page.
+    """
     us = 1000.0
-    fig = go.Figure()
+    data: list[dict] = []
     start = 0.0
     stream_of = {op: gi for gi, g in enumerate(story.groups) for op in g}
     for op, ms in story.alone:
-        fig.add_trace(go.Bar(
-            y=["one stream"], x=[ms * us], base=[start * us], orientation="h", name=op,
-            marker={"color": group_color(stream_of.get(op, 0)), "line": {"color": "#ffffff",
-                                                                        "width": 1}},
-            hovertemplate=f"{op}<br>alone: %{{x:.1f}} µs<extra></extra>", showlegend=False))
+        data.append({
+            "type": "bar", "y": ["one stream"], "x": [ms * us], "base": [start * us],
+            "orientation": "h", "name": op, "showlegend": False,
+            "marker": {"color": group_color(stream_of.get(op, 0)),
+                       "line": {"color": "#ffffff", "width": 1}},
+            "hovertemplate": f"{op}<br>alone: %{{x:.1f}} µs<extra></extra>"})
         start += ms
-    color = STRATEGY_COLORS.get(story.strategy, "#888888")
     label = "IOS: merged" if story.strategy == "merge" else "IOS: concurrent"
-    fig.add_trace(go.Bar(
-        y=[label], x=[story.stage_ms * us], base=[0], orientation="h", name="stage",
-        marker={"color": color}, showlegend=False,
-        text=[f"{story.stage_ms * us:.1f} µs"], textposition="inside",
-        hovertemplate="the stage, measured: %{x:.1f} µs<extra></extra>"))
-    fig.add_annotation(x=story.sum_ms * us, y="one stream", text=f"{story.sum_ms * us:.1f} µs",
-                       showarrow=False, xanchor="left", xshift=4)
-    fig.add_vline(x=story.max_ms * us, line={"dash": "dot", "color": "#333333"},
-                  annotation_text="slowest alone", annotation_position="top")
-    fig.update_layout(barmode="overlay", height=190, margin={"l": 10, "r": 60, "t": 30, "b": 10},
-                      xaxis_title="µs", plot_bgcolor="white",
-                      yaxis={"autorange": "reversed"})
-    return fig
+    data.append({
+        "type": "bar", "y": [label], "x": [story.stage_ms * us], "base": [0], "orientation": "h",
+        "name": "stage", "showlegend": False,
+        "marker": {"color": STRATEGY_COLORS.get(story.strategy, "#888888")},
+        "text": [f"{story.stage_ms * us:.1f} µs"], "textposition": "inside",
+        "hovertemplate": "the stage, measured: %{x:.1f} µs<extra></extra>"})
+    slowest = story.max_ms * us
+    layout = {
+        "barmode": "overlay", "height": 190, "margin": {"l": 10, "r": 60, "t": 30, "b": 10},
+        "xaxis": {"title": {"text": "µs"}}, "plot_bgcolor": "white",
+        "yaxis": {"autorange": "reversed"},
+        "shapes": [{"type": "line", "xref": "x", "yref": "paper", "x0": slowest, "x1": slowest,
+                    "y0": 0, "y1": 1, "line": {"dash": "dot", "color": "#333333"}}],
+        "annotations": [
+            {"x": story.sum_ms * us, "y": "one stream", "text": f"{story.sum_ms * us:.1f} µs",
+             "showarrow": False, "xanchor": "left", "xshift": 4},
+            {"x": slowest, "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom",
+             "text": "slowest alone", "showarrow": False}],
+    }
+    return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def markdown_table(rows: Sequence[Mapping[str, object]]) -> str:
+    """Rows of dicts as a Markdown table (columns of the first row), for the first page's small
+    tables: st.dataframe would import pandas and pyarrow (over half a second) before the first
+    page could show.
+
+    >>> print(markdown_table([{"GPU": "H100", "ms": 1.5}, {"GPU": "A|B", "ms": 2}]))
+    | GPU | ms |
+    |---|---|
+    | H100 | 1.5 |
+    | A\\|B | 2 |
+    """
+    if not rows:
+        return ""
+    cols = list(rows[0])
+
+    def cell(value: object) -> str:
+        return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def totals_rows(by_gpu: Mapping[str, Mapping[str, Schedule]],
