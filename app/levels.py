@@ -128,12 +128,15 @@ def search_ui(sel: Selection) -> list[str]:
 
 
 def schedule_if_ready(sel: Selection) -> Schedule | None:
-    """The Optimize page's schedule when it is cached or quick to find; None where finding it
-    is a search of minutes that the user has not asked for yet (NASNet, RandWire)."""
+    """The Optimize page's schedule when one ships with the profile, is cached or is quick to
+    find; None where finding it is a search of minutes the user has not asked for yet."""
     from app.state import search_choice
-    from app.ui import current_schedule, needs_confirmation
+    from app.ui import current_schedule, needs_confirmation, shipped_first
 
     choice = search_choice()
+    shipped = shipped_first(sel, choice.strategy, choice, note=False)
+    if shipped is not None:
+        return shipped
     asked = (sel, choice) in st.session_state.get("confirmed_searches", set())
     if needs_confirmation(sel, choice.strategy) and not asked:
         return None

@@ -109,7 +109,7 @@ if view == "Levels":
     hits = search_ui(sel)
     level = hier.level(graph, gid)
     chosen = selected_op(sel)
-    graph_col, info_col = st.columns([3, 2])
+    graph_col, info_col = st.columns([5, 3])
     chart_key = f"level_chart:{sel.model_ref}:{gid}"  # a fresh selection per level
     graph_col.plotly_chart(level_figure(graph, hier, level, costs, hits=hits, selected=chosen),
                            width="stretch", key=chart_key, on_select=on_level_click(sel, chart_key),

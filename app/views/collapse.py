@@ -24,8 +24,10 @@ from .layout import dag_positions
 
 GROUP_FILL = "#E8EEF7"  # a box of operators: no op kind's, stream's or merge's colour
 STUB_COLOR = "#999999"
-LAYER_PX = 64  # vertical room per layer: a marker and two lines of label
-WRAP = 18  # characters per label line
+LAYER_PX = 80  # vertical room per layer: a marker and two lines of label above or below it
+WRAP = 18  # characters per label line where a label has a layer to itself
+PLOT_PX = 680  # the figure's usual width (a column of a wide page, or a narrow page)
+CHAR_PX = 6.5  # width of a character of the 11 px labels
 
 
 def item_label(hier: Hierarchy, item: str, group: str) -> str:
@@ -42,10 +44,10 @@ def item_label(hier: Hierarchy, item: str, group: str) -> str:
     return label
 
 
-def wrap(text: str, width: int = WRAP) -> str:
+def _wrap(text: str, width: int = WRAP) -> str:
     """``text`` in lines of about ``width`` characters, broken after dots and underscores.
 
-    >>> wrap("comb_iter_0_left.separable_1", 12)
+    >>> _wrap("comb_iter_0_left.separable_1", 12)
     'comb_iter_0_<br>left.<br>separable_1'
     """
     lines, line = [], ""
@@ -55,6 +57,30 @@ def wrap(text: str, width: int = WRAP) -> str:
             line = ""
         line += piece
     return "<br>".join([*lines, line])
+
+
+def _label_places(pos: Mapping[str, tuple[float, float]]) -> tuple[dict[str, str], int]:
+    """Where each label goes, and the characters per line of labels under their marker.
+
+    A node alone in its layer has the row to itself: its label goes to the right. In a wider
+    layer, labels go under their markers, wrapped to the room between neighbours, and when even
+    that is too little, every other one goes above its marker, so neighbours never write on top
+    of each other.
+    """
+    xs = [x for x, _ in pos.values()] or [0.0]
+    slot_px = PLOT_PX / max(max(xs) - min(xs) + 1.6, 1.0)
+    width = max(6, int(slot_px / CHAR_PX))
+    rows: dict[float, list[str]] = {}
+    for n, (_, y) in pos.items():
+        rows.setdefault(y, []).append(n)
+    place = {}
+    for row in rows.values():
+        row.sort(key=lambda n: pos[n][0])
+        stagger = len(row) > 1 and width < WRAP
+        for i, n in enumerate(row):
+            place[n] = ("middle right" if len(row) == 1 else
+                        "top center" if stagger and i % 2 else "bottom center")
+    return place, width if width >= WRAP else max(6, int(2 * slot_px / CHAR_PX) - 1)
 
 
 def group_summary(graph: OpGraph, ops: Sequence[str],
@@ -105,12 +131,15 @@ def level_figure(
     nodes, edges = level_nodes(level)
     depth_y = dag_positions(nodes, edges)
     pos = {n: (-y, -d) for n, (d, y) in depth_y.items()}  # top to bottom, first on the left
-    per_layer = Counter(d for d, _ in depth_y.values())
-    layers = len(per_layer)
+    layers = len({d for d, _ in depth_y.values()})
     group = level.group
+    place, width = _label_places(pos)
 
-    def text_pos(n: str) -> str:  # alone in its layer: the label goes to the right, wide open
-        return "middle right" if per_layer[depth_y[n][0]] == 1 else "bottom center"
+    def text_pos(n: str) -> str:
+        return place[n]
+
+    def wrap(text: str, n: str = "") -> str:
+        return _wrap(text, WRAP if place.get(n) == "middle right" else width)
 
     ex: list[float | None] = []
     ey: list[float | None] = []
@@ -122,21 +151,22 @@ def level_figure(
     stubs = [n for n in nodes if n.startswith(("in:", "out:"))]
     data.append(_points(stubs, pos, "outside", text_pos, customdata=[_stub_target(s)
                                                                     for s in stubs],
-                        text=[wrap(_stub_text(hier, s, group)) for s in stubs],
+                        text=[wrap(_stub_text(hier, s, group), s) for s in stubs],
                         hover=[html.escape(_stub_text(hier, s, group)) for s in stubs],
                         marker={"symbol": "triangle-down", "size": 9, "color": STUB_COLOR},
                         font={"size": 10, "color": STUB_COLOR}))
     boxes = [n for n in level.items if hier.is_group(n)]
     data.append(_points(
         boxes, pos, "boxes (click to open)", text_pos,
-        text=[f"<b>{wrap(item_label(hier, b, group))}</b> ({len(hier.ops(b))})" for b in boxes],
+        text=[f"<b>{wrap(item_label(hier, b, group), b)}</b> ({len(hier.ops(b))})"
+              for b in boxes],
         hover=[_hover(graph, hier, b, op_costs) for b in boxes],
         marker={"symbol": "square", "size": 22, "color": GROUP_FILL,
                 "line": {"color": "#555555", "width": 1.5}}))
     ops = [n for n in level.items if not hier.is_group(n)]
     data.append(_points(
         ops, pos, "operators (click for details)", text_pos,
-        text=[wrap(item_label(hier, o, group)) for o in ops],
+        text=[wrap(item_label(hier, o, group), o) for o in ops],
         hover=[_hover(graph, hier, o, op_costs) for o in ops],
         marker={"symbol": "circle", "size": 15, "color": [kind_color(graph[o].kind) for o in ops],
                 "line": {"color": "#555555", "width": 1}}))
@@ -146,10 +176,12 @@ def level_figure(
     chosen = [where[selected]] if selected in where else []
     data.append(_ring(chosen, pos, "selected", 38, 4))
     xs = [p[0] for p in pos.values()] or [0.0]
+    # a label on the right of the rightmost node needs room: its row has no one else
+    right = 2.2 if any(place[n] == "middle right" and pos[n][0] == max(xs) for n in pos) else 0.8
     layout = {
         "height": height or max(260, min(1000, 90 + LAYER_PX * layers)),
         "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "plot_bgcolor": "white",
-        "xaxis": {"visible": False, "range": [min(xs) - 1.0, max(xs) + 2.2]},
+        "xaxis": {"visible": False, "range": [min(xs) - 0.8, max(xs) + right]},
         "yaxis": {"visible": False, "range": [-layers + 0.2, 0.6]},
         "showlegend": False, "dragmode": "pan", "hovermode": "closest",
     }

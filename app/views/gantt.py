@@ -88,7 +88,7 @@ def gantt_figure(bars: list[Bar], stage_bounds: list[float], title: str = "",
     # shapes in one list: fig.add_vline per barrier re-validates the layout each time (seconds)
     shapes: list[dict] = []
     annotations: list[dict] = []
-    if len(inner) <= MAX_BARRIERS:
+    if level is None or len(inner) <= MAX_BARRIERS:  # no level: every barrier, as always
         shapes += [{"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0,
                     "y1": 1, "line": {"color": "#777777", "width": 1, "dash": "dot"}}
                    for x in inner]
