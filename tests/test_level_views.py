@@ -118,7 +118,7 @@ def test_gantt_follows_the_open_level(graph, hier, schedule, bars):
     top = gantt_figure(bar_list, bounds, level=hier.level(graph))
     assert not [s for s in top.layout.shapes if s.type == "line"]  # no grey wall ...
     spans = [a.text for a in top.layout.annotations]
-    assert spans[:3] == ["stem.conv", "cells.0", "cells.1"] and "head" in spans  # ... but names
+    assert spans[0] == "stem.conv" and {f"cells.{k}" for k in range(CELLS)} <= set(spans)
     cell = gantt_figure(bar_list, bounds, level=hier.level(graph, "cells.4"))
     ops = set(hier.ops("cells.4"))
     stages = sorted({k + 1 for k, s in enumerate(schedule.stages) if ops & set(s.ops)})

@@ -194,7 +194,8 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
         pos = {n: (d, y) for n, (d, y) in depth_y.items()}
         hover = _level_hover(graph, schedule, level)
         item_ops: Mapping[str, Sequence[str]] | None = level.item_ops
-        strip = f"{level.group}." if level.group else ""
+        base = level.group.split("#")[0]  # a band (``stages.1#2``): its module's path
+        strip = f"{base}." if base else ""
     else:
         keep = set(only) if only is not None else None
         names = [n.name for n in graph.nodes if keep is None or n.name in keep]

@@ -37,10 +37,13 @@ def item_label(hier: Hierarchy, item: str, group: str) -> str:
     >>> h = Hierarchy({"": Group("", "net", ("cells.3",), ("cells.3.add",), "root")}, {})
     >>> item_label(h, "cells.3.comb0_left", "cells.3"), item_label(h, "cells.3", "")
     ('comb0_left', 'cells.3')
+    >>> item_label(h, "stages.1.nodes.4", "stages.1#2")
+    'nodes.4'
     """
     label = hier.label(item)
-    if group and label.startswith(group) and label[len(group):len(group) + 1] in (".", " "):
-        return label[len(group) + 1:]
+    base = group.split("#")[0]  # a band (``stages.1#2``) lies inside its module's path
+    if base and label.startswith(base) and label[len(base):len(base) + 1] in (".", " "):
+        return label[len(base) + 1:]
     return label
 
 

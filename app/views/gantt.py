@@ -19,6 +19,7 @@ from .colors import HIGHLIGHT_COLOR, STRATEGY_COLORS, group_color
 MAX_BARRIERS = 40  # more stage barriers than this in view are a grey wall: the boxes' spans instead
 OTHER_COLOR = "#dddddd"  # ops outside the open level, drawn for context
 SPAN_FILLS = ("#f3f3f3", "#e6e6e6")  # alternate shades behind the boxes of the open level
+MIN_LABEL_SHARE = 0.012  # a box's span narrower than this share of the time gets no name on top
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,8 @@ def gantt_figure(bars: list[Bar], stage_bounds: list[float], title: str = "",
         annotations += _span_labels(spans, level.group)
     if highlight_stage is not None and 0 <= highlight_stage < len(stage_bounds):
         x0 = stage_bounds[highlight_stage - 1] if highlight_stage > 0 else 0.0
-        # an outline and a faint neutral shade: no stream's, kind's or merge's colour
-        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": x0,
-                       "x1": stage_bounds[highlight_stage], "y0": 0, "y1": 1, "layer": "below",
-                       "fillcolor": HIGHLIGHT_COLOR, "opacity": 0.08, "line": {"width": 0}})
+        # a dashed outline in no stream's, kind's or merge's colour; no shade under it: plotly
+        # 7 drew a filled rect over the bars it should lie under, hiding the selected stage's ops
         shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": x0,
                        "x1": stage_bounds[highlight_stage], "y0": 0, "y1": 1, "layer": "above",
                        "fillcolor": "rgba(0,0,0,0)",
@@ -153,11 +152,15 @@ def _span_shapes(spans: Sequence[tuple[str, float, float]]) -> list[dict]:
 
 def _span_labels(spans: Sequence[tuple[str, float, float]], group: str) -> list[dict]:
     """The boxes' names above the plot, on two alternating rows so that neighbours can be read."""
-    strip = f"{group}." if group else ""
+    base = group.split("#")[0]  # a band (``stages.1#2``): its module's path
+    strip = f"{base}." if base else ""
+    total = max((x1 for _, _, x1 in spans), default=0.0) - min((x0 for _, x0, _ in spans),
+                                                              default=0.0)
+    named = [s for s in spans if s[2] - s[1] >= total * MIN_LABEL_SHARE]  # bars name the rest on hover
     return [{"xref": "x", "yref": "paper", "x": (x0 + x1) / 2, "y": 1.0 + (0.02 if i % 2 else 0.1),
              "yanchor": "bottom", "showarrow": False, "text": item.removeprefix(strip),
              "font": {"size": 10, "color": "#555555"}}
-            for i, (item, x0, x1) in enumerate(spans)]
+            for i, (item, x0, x1) in enumerate(named)]
 
 
 def _outline_trace(bars: Sequence[Bar], op: str) -> dict:
