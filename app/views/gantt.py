@@ -156,7 +156,7 @@ def _span_labels(spans: Sequence[tuple[str, float, float]], group: str) -> list[
     strip = f"{base}." if base else ""
     total = max((x1 for _, _, x1 in spans), default=0.0) - min((x0 for _, x0, _ in spans),
                                                               default=0.0)
-    named = [s for s in spans if s[2] - s[1] >= total * MIN_LABEL_SHARE]  # bars name the rest on hover
+    named = [s for s in spans if s[2] - s[1] >= total * MIN_LABEL_SHARE]  # the rest: bar hovers
     return [{"xref": "x", "yref": "paper", "x": (x0 + x1) / 2, "y": 1.0 + (0.02 if i % 2 else 0.1),
              "yanchor": "bottom", "showarrow": False, "text": item.removeprefix(strip),
              "font": {"size": 10, "color": "#555555"}}
