@@ -58,6 +58,10 @@ def _picked_row() -> None:
 def stage_views() -> None:
     """Everything that follows the selected stage (a fragment: a step or a tick of play
     redraws these, not the page above)."""
+    if bool(st.session_state.get(PLAY)) != PLAYING:
+        # Play switched in this fragment's own run: the fragment ticks only when the page built
+        # it with run_every, so build the page again (else play moved one stage and stopped)
+        st.rerun(scope="app")
     if st.session_state.get(PLAY):  # playing: each run moves on one stage, then stops at the end
         if st.session_state[STAGE] > n:
             st.session_state[PLAY] = False
@@ -148,4 +152,5 @@ def stage_summary_ui(step: int) -> None:
         st.caption(story_text(story))
 
 
-st.fragment(run_every=PLAY_EVERY_S if st.session_state.get(PLAY) else None)(stage_views)()
+PLAYING = bool(st.session_state.get(PLAY))  # how the fragment below is built: ticking or not
+st.fragment(run_every=PLAY_EVERY_S if PLAYING else None)(stage_views)()
