@@ -94,7 +94,8 @@ def test_opens_ready_with_every_page_populated() -> None:
     ok(goto(at, "model"))
     assert at.title[0].value == "Model: inception_v3"
     assert metric(at, "Operators") == "124"
-    assert "cluster_b0" in charts(at, "graphviz_chart")[0].proto.spec
+    level = json.loads(charts(at, "plotly_chart")[0].proto.spec)  # the model's top level
+    assert "Mixed_5b" in next(t["customdata"] for t in level["data"] if t["name"].startswith("box"))
     assert len(at.dataframe[0].value) == 124
 
     ok(goto(at, "optimize"))
@@ -132,15 +133,15 @@ def test_opens_ready_with_every_page_populated() -> None:
 # ---- model page and sidebar --------------------------------------------------------------------
 def test_model_page_views_and_blocks() -> None:
     at = ok(fresh())
-    at.radio(key="model_view:inception_v3").set_value("Blocks overview").run()
+    at.radio(key="model_view").set_value("IOS blocks").run()
     ok(at)
     overview, block = (c.proto.spec for c in charts(at, "graphviz_chart"))
     assert "b0 -> b1" in overview and '"from:' not in overview
     at.selectbox(key="model_block:inception_v3").set_value(5).run()
     block = charts(ok(at), "graphviz_chart")[1].proto.spec
     assert "block 5" in block and '"from:' in block  # inputs from outside the block as stubs
-    at.radio(key="model_view:inception_v3").set_value("One block").run()
-    assert len(charts(ok(at), "graphviz_chart")) == 1
+    at.radio(key="model_view").set_value("Whole graph").run()
+    assert "cluster_b0" in charts(ok(at), "graphviz_chart")[0].proto.spec
 
 
 def test_sidebar_model_batch_and_cost_source() -> None:
@@ -157,8 +158,8 @@ def test_sidebar_model_batch_and_cost_source() -> None:
 @pytest.mark.slow
 def test_big_model_overview_and_no_surprise_long_search() -> None:
     at = ok(use_model(fresh(), "randwire"))
-    assert at.radio(key="model_view:randwire").value == "Blocks overview"
-    assert len(charts(at, "graphviz_chart")) == 2
+    assert at.radio(key="model_view").value == "Levels"  # one level at a time, no hairball
+    assert not charts(at, "graphviz_chart") and len(charts(at, "plotly_chart")) == 1
     ok(goto(at, "schedule"))  # ios-both on RandWire runs for minutes: asked first, not started
     assert at.warning and at.button[0].label.startswith("Run: the ios-both search")
     assert not charts(at, "plotly_chart")
