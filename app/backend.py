@@ -783,11 +783,11 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
     import threading
 
     def work() -> None:
+        # never pandas here: plotly looks it up in sys.modules, and a half-imported pandas from
+        # this thread broke the page's figure being drawn at that moment
         try:
             cost_model(cost_spec, model_ref, batch)
             graph(model_ref, batch)
-            import pandas  # noqa: F401 - what the next page's first st.dataframe imports
-            import pyarrow  # noqa: F401
         except Exception:  # noqa: BLE001 - the page that needs them will say what failed
             pass
 

@@ -69,6 +69,9 @@ def stage_views() -> None:
             _move(st.session_state[STAGE] + 1)
     row = st.container(horizontal=True, vertical_alignment="bottom")
     value = st.session_state[STAGE]
+    # set from here, so the browser's slider takes this run's value: a click that crossed a
+    # play tick in flight sent a stale slider value and left the thumb a stage off the heading
+    st.session_state[STAGE] = value
     row.button("First", key="first", icon=":material/first_page:", on_click=_move, args=(1,),
                help="first stage")
     row.button("Back", key="prev", icon=":material/chevron_left:", on_click=_move,
