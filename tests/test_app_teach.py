@@ -156,3 +156,38 @@ def test_profile_listing_follows_the_folder_without_an_expiry(tmp_path, monkeypa
     assert [(f.model, f.batch, f.strategy) for f in found] == [("squeezenet", 1, "ios-both")]
     source = Path(backend.__file__).read_text()
     assert "ttl=" not in source  # a change after a minute idle must not reload every profile
+
+
+@pytest.mark.parametrize("module", ["app.views.teach", "app.views.stage_style"])
+def test_view_examples(module: str) -> None:
+    """The examples in these views' docstrings hold (tests/test_doctests walks ios_core only)."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_a_stage_step_keeps_the_block_drawing_and_repaints_it() -> None:
+    """Stepping inside one block sends the same DOT text (the browser lays it out once) and a new
+    style sheet with the stage's states."""
+    at = on("schedule")
+    slider = next(w for w in at.slider if w.key.startswith("stage:"))
+
+    def drawing() -> tuple[str, str]:
+        block = [c.proto.spec for c in at.get("graphviz_chart")][-1]
+        paint = next(m.value for m in at.markdown if m.value.startswith("<style>"))
+        return block, paint
+
+    from app import backend
+
+    schedule = shipped("h100", MODEL, "ios-both")
+    blocks = {op: bi for bi, ops in enumerate(backend.blocks(MODEL, 1)) for op in ops}
+    k = next(i for i in range(len(schedule.stages) - 1)
+             if blocks[schedule.stages[i].ops[0]] == blocks[schedule.stages[i + 1].ops[0]])
+    slider.set_value(k + 1).run()
+    before = drawing()
+    ok(at.button(key="next").click().run())
+    after = drawing()
+    assert after[0] == before[0] and 'id="iosop-' in after[0]
+    assert after[1] != before[1] and "stroke-width: 3px" in after[1]

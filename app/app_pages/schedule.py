@@ -11,6 +11,7 @@ from app.ui import active_schedule_ui, require_model, selection_caption, sequent
 from app.views.dot import BIG_GRAPH_OPS, block_of, blocks_overview_dot, model_dot
 from app.views.frame import still_frame
 from app.views.gantt import gantt_figure, trace_bars
+from app.views.stage_style import state_css, with_node_ids
 from app.views.steps import op_states, stage_title
 from app.views.tables import NOT_MEASURED, STAGE_COLUMNS, efficiency, stage_rows
 from app.views.teach import alone_times, stage_story, story_text
@@ -35,6 +36,7 @@ with guard("Could not lay out the schedule"):
               if same_cost else None)
     alone = alone_times(sequential_schedule(sel, schedule.search.max_part_ops))
 where = block_of(blocks)
+KINDS = {node.name: node.kind for node in graph.nodes}
 merges = sum(s.strategy == "merge" for s in schedule.stages)
 st.markdown(f"**{schedule.search.strategy}**: {n} stages ({merges} merge, {n - merges} "
             f"concurrent), **{schedule.predicted_ms:.3f} ms** on {schedule.target.device}.")
@@ -99,9 +101,9 @@ def stage_views() -> None:
         current = where.get(schedule.stages[min(step, n - 1)].ops[0], 0)
         st.graphviz_chart(blocks_overview_dot(graph, blocks, states=states, selected=current))
         st.caption(f"Block {current}, which holds the selected stage (outlined above):")
-        st.graphviz_chart(model_dot(graph, blocks, states=states, only=blocks[current]))
+        painted_dot_ui(blocks[current], states)
     else:
-        st.graphviz_chart(model_dot(graph, blocks, states=states))
+        painted_dot_ui(None, states)
 
     st.subheader("Streams against time")
     bars, barriers = trace_bars(trace)
@@ -127,6 +129,16 @@ def stage_views() -> None:
                "**measured ms**: timed when the schedule itself ran on a GPU. **stage bound "
                "ms**: no stage of these operators, grouped so, costs less under the cost "
                "model; **efficiency** is that bound over the predicted time." + why)
+
+
+def painted_dot_ui(only: list[str] | None, states: dict) -> None:
+    """The block (or the whole graph) in one DOT text for all its stages, painted with the
+    selected stage's states by a style sheet: a step then costs the browser no new layout
+    (app.views.stage_style says why)."""
+    names = list(only) if only is not None else [node.name for node in graph.nodes]
+    dot, ids = with_node_ids(model_dot(graph, blocks, only=only), names)
+    st.graphviz_chart(dot)
+    st.markdown(f"<style>{state_css(states, ids, KINDS)}</style>", unsafe_allow_html=True)
 
 
 def stage_summary_ui(step: int) -> None:
