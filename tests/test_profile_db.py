@@ -6,6 +6,7 @@ runs once `ios_core/data/profiles/*.schedule.json` exist (the benchmark writes t
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -371,27 +372,42 @@ SHIPPED = sorted(p for d in profile_dirs() for p in d.glob(f"*{SCHEDULE_SUFFIX}"
 BIG_SEARCH = 20_000  # DP states above which a CPU replay takes minutes: run with IOS_SLOW=1
 
 
+# The default run replays each (GPU, model, batch)'s ios-both search, the one that exercises the
+# whole DP; the other strategies' replays (about 3 minutes on 2 cores) run with -m slow.
+DEFAULT_REPLAY = "ios-both"
+
+
 def _shipped_param(path: Path):
     try:
-        states = int(json.loads(path.read_text())["search"]["stats"].get("states", 0))
+        search = json.loads(path.read_text())["search"]
+        states, strategy = int(search["stats"].get("states", 0)), search["strategy"]
     except (OSError, ValueError, KeyError, TypeError):
-        states = 0  # unreadable: let the test itself report it
-    big = states > BIG_SEARCH
-    marks = [pytest.mark.slow, pytest.mark.skipif(not os.environ.get("IOS_SLOW"), reason=(
-        f"{states} DP states: set IOS_SLOW=1 to replay this search"))] if big else []
+        states, strategy = 0, DEFAULT_REPLAY  # unreadable: let the test itself report it
+    marks = [] if strategy == DEFAULT_REPLAY else [pytest.mark.slow]
+    if states > BIG_SEARCH:
+        marks = [pytest.mark.slow, pytest.mark.skipif(not os.environ.get("IOS_SLOW"), reason=(
+            f"{states} DP states: set IOS_SLOW=1 to replay this search"))]
     return pytest.param(path, id=path.name, marks=marks)
+
+
+@functools.cache
+def _traced(name: str, batch: int):
+    """A sample model traced once per module: the replays of one model share it (read only)."""
+    from ios_core.frontend import models
+    from ios_core.frontend import tracing as frontend
+
+    loaded = models.load_model(name, batch=batch)
+    return loaded.name, frontend.trace_model(loaded.module, loaded.example_input,
+                                             name=loaded.name)
 
 
 @pytest.mark.skipif(not SHIPPED, reason="no GPU schedules shipped in ios_core/data/profiles yet")
 @pytest.mark.parametrize("path", [_shipped_param(p) for p in SHIPPED])
 def test_shipped_profile_reproduces_gpu_schedule(path: Path) -> None:
     from ios_core.cost.factory import make_cost_model
-    from ios_core.frontend import models
-    from ios_core.frontend import tracing as frontend
 
     gpu = Schedule.load(str(path))
-    loaded = models.load_model(gpu.model.name, batch=gpu.target.batch)
-    traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
+    name, traced = _traced(gpu.model.name, gpu.target.batch)
     assert traced.graph.fingerprint() == gpu.model.fingerprint, (
         "the frontend now builds another graph for this model: re-measure the shipped profiles")
     # the GPU search estimated what it could not measure with the simulated H100 of that day
@@ -408,7 +424,7 @@ def test_shipped_profile_reproduces_gpu_schedule(path: Path) -> None:
         spec = path.name.split("-")[0]
     cost = make_cost_model(f"profile:{spec}", traced, fallback=fallback)
     config = SearchConfig.from_search(gpu.search)
-    cpu = optimize(traced.graph, gpu.search.strategy, cost, config, model_name=loaded.name)
+    cpu = optimize(traced.graph, gpu.search.strategy, cost, config, model_name=name)
     assert stage_list(cpu) == stage_list(gpu)
     assert cpu.estimated_stages == gpu.estimated_stages
 
