@@ -80,7 +80,7 @@ def level_picker_ui(sel: Selection, page: str) -> str:
                         "of a wide level cut by depth (RandWire's stages). Click a box in the "
                         "graph to open it.")
     parent = hier.parent.get(gid, "")
-    right.button("↑ Up one level", key=f"up:{sel.model_ref}:{page}", disabled=gid == "",
+    right.button("↑ Up", key=f"up:{sel.model_ref}:{page}", disabled=gid == "",
                  on_click=set_open, args=(sel, parent), width="stretch")
     crumbs = [*hier.ancestors(gid), gid] if gid else [""]
     st.caption("Open: " + " › ".join(hier.label(c) for c in crumbs))

@@ -68,7 +68,14 @@ def details_ui(op: str) -> None:
         "reads": ", ".join(node.inputs) or "–",
         "read by": ", ".join(graph.consumers(op)) or "the model's output",
     }
-    st.markdown("\n".join(f"- **{k}**: {v}" for k, v in facts.items()))
+    left, right = st.columns(2)
+    left.markdown("\n".join(f"- **{k}**: {v}" for k, v in facts.items()))
+    with right:
+        stage_ui(op)
+
+
+def stage_ui(op: str) -> None:
+    """The op's stage in the schedule and its slice of the timeline."""
     schedule = schedule_if_ready(sel)
     if schedule is None:
         st.caption("Its stage: the schedule of this big model is not searched yet (the search "
@@ -109,13 +116,11 @@ if view == "Levels":
     hits = search_ui(sel)
     level = hier.level(graph, gid)
     chosen = selected_op(sel)
-    graph_col, info_col = st.columns([5, 3])
     chart_key = f"level_chart:{sel.model_ref}:{gid}"  # a fresh selection per level
-    graph_col.plotly_chart(level_figure(graph, hier, level, costs, hits=hits, selected=chosen),
-                           width="stretch", key=chart_key, on_select=on_level_click(sel, chart_key),
-                           selection_mode="points", config={"scrollZoom": True,
-                                                            "displaylogo": False})
-    with info_col:
+    st.plotly_chart(level_figure(graph, hier, level, costs, hits=hits, selected=chosen),
+                    width="stretch", key=chart_key, on_select=on_level_click(sel, chart_key),
+                    selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
+    with st.container(border=True):  # below the graph: the graph keeps the page's width
         if chosen is not None:
             details_ui(chosen)
         else:

@@ -26,7 +26,7 @@ GROUP_FILL = "#E8EEF7"  # a box of operators: no op kind's, stream's or merge's 
 STUB_COLOR = "#999999"
 LAYER_PX = 80  # vertical room per layer: a marker and two lines of label above or below it
 WRAP = 18  # characters per label line where a label has a layer to itself
-PLOT_PX = 680  # the figure's usual width (a column of a wide page, or a narrow page)
+PLOT_PX = 600  # the figure's width, about: the page's on a narrow screen, less than on a wide
 CHAR_PX = 6.5  # width of a character of the 11 px labels
 
 
