@@ -788,6 +788,7 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
         try:
             cost_model(cost_spec, model_ref, batch)
             graph(model_ref, batch)
+            _floors(model_ref, batch, cost_spec)  # the Schedule page's stage bounds (seconds)
         except Exception:  # noqa: BLE001 - the page that needs them will say what failed
             pass
 
