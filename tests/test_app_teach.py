@@ -119,6 +119,9 @@ def test_learn_page_teaches_from_the_shipped_files_only() -> None:
         stage = both.stages[index]
         total = sum(alone[op] for op in stage.ops)
         story = next(m.value for m in ok(at).markdown if m.value.startswith("Stage "))
+        # the picked bar is outlined by a style sheet; the figure itself stays the same
+        outline = next(m.value for m in at.markdown if m.value.startswith("<style>.st-key-learn"))
+        assert f"g.point:nth-of-type({index + 1})" in outline
         assert f"{total * 1000:.1f} µs" in story and f"{stage.predicted_ms * 1000:.1f} µs" in story
         assert f"{max(alone[op] for op in stage.ops) * 1000:.1f} µs" in story
         word = ("did nothing" if len(stage.ops) < 2 or abs(stage.predicted_ms - total)

@@ -85,16 +85,23 @@ fig = go.Figure(data=[  # plain dicts, unvalidated: validation cost tenths of a 
     {"type": "bar", "x": x, "y": [s.stage_ms * us for s in usable],
      "name": "the stage as IOS ran it",
      "marker": {"color": [STRATEGY_COLORS.get(s.strategy, "#888888") for s in usable],
-                "line": {"color": ["#000000" if s.index == st.session_state[KEY] else
-                                   "rgba(0,0,0,0)" for s in usable], "width": 2}},
+                "line": {"color": "rgba(0,0,0,0)", "width": 2}},
      "hovertemplate": "stage %{x}: %{y:.1f} µs measured<extra></extra>"},
 ], layout={"barmode": "overlay", "height": 260, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
            "xaxis": {"title": {"text": f"stage of the {ios.search.strategy} schedule"}},
            "yaxis": {"title": {"text": "µs"}}, "plot_bgcolor": "white",
            "clickmode": "event+select",
            "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom"}}, _validate=False)
-st.plotly_chart(fig, width="stretch", key=f"{KEY}:chart", on_select=_clicked,
-                selection_mode="points")
+bars = st.container(key="learn_bars")  # its class names the chart for the style sheet below
+bars.plotly_chart(fig, width="stretch", key=f"{KEY}:chart", on_select=_clicked,
+                  selection_mode="points")
+# The picked stage's bar is outlined by a style sheet, not in the figure: the same figure for
+# every pick is not drawn again (plotly.js redrawing it took half the browser's time of a pick)
+picked = next(i for i, s in enumerate(usable) if s.index == st.session_state[KEY])
+st.markdown(f"<style>.st-key-learn_bars g.trace.bars:nth-of-type(2) g.point:nth-of-type("
+            f"{picked + 1}) path {{stroke: #000000 !important; stroke-opacity: 1 !important; "
+            "stroke-width: 2px !important;}"
+            "</style>", unsafe_allow_html=True)
 labels = {s.index: f"stage {s.index + 1}: {s.strategy}, {len(s.alone)} op(s), {s.verdict}"
           for s in usable}
 pick = st.selectbox("Stage", list(labels), format_func=labels.__getitem__, key=KEY)
