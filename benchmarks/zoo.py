@@ -12,8 +12,9 @@ on today's graph with the default levers, and ``ios-both+epi`` on the graph with
 ``{model, batch, method, ms, search_s, predicted_ms, peak_mb, rel_err}`` (median ms from CUDA
 events; ``peak_mb``: ``torch.cuda.max_memory_allocated`` over the timed replays, from a reset
 after the method is built: weights, the CUDA graph pools, inputs and outputs; ``build_peak_mb``
-the same over the build, cuDNN's benchmark workspaces included; ``rel_err`` against the module's float64 output
-on the CPU, fp32 with TF32 convs as run). Writes ``<gpu>-zoo.json`` and ``<gpu>-zoo.md``.
+the same over the build, cuDNN's benchmark workspaces included; ``rel_err`` against the
+module's float64 output on the CPU, fp32 with TF32 convs as run). Writes ``<gpu>-zoo.json``
+and ``<gpu>-zoo.md``.
 
 ``--smoke`` runs the same path on the CPU with the simulated H100 as cost model and host timing
 (no CUDA graph, no compile): a check that the script works, not a measurement.
