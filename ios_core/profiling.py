@@ -141,13 +141,15 @@ def profile_model(
     stages: Sequence[StageRequest] | None = None,
     warmup: int = 2,
     iters: int = 10,
+    options: Any = None,
 ) -> ProfileDB:
     """Measure every stage the searches can ask for that ``out_path`` lacks; return the database.
 
     ``cost`` defaults to the GPU's :class:`~ios_core.cost.measured.MeasuredCost` (``warmup`` and
     ``iters`` replays per stage). The file is
     saved every ``save_every`` new entries and on the way out, also on Ctrl-C or an error, so a
-    rerun with the same arguments resumes where this one stopped.
+    rerun with the same arguments resumes where this one stopped. ``options``: the engine's
+    levers the GPU's cost measures with (None: the executor's default).
     """
     graph: OpGraph = traced.graph
     config = config or SearchConfig()
@@ -156,7 +158,7 @@ def profile_model(
     on_gpu = cost is None
     db = open_db(out_path, current_key(graph) if on_gpu else _key_for(cost, graph))
     if on_gpu:
-        cost = default_measured(traced, warmup, iters)
+        cost = default_measured(traced, warmup, iters, options=options)
         db.measure = {**db.measure, **measure_settings(cost), "warmup": warmup, "iters": iters}
     if stages is None:
         stages = collect_stages(graph, config, strategy)

@@ -34,8 +34,8 @@ from ios_core.cli.memory import (
 )
 
 __all__ = [
-    "PROBE_FACTOR", "add_leaf_module_option", "example_bytes", "load_traced", "refuse_if_too_big",
-    "to_device",
+    "PROBE_FACTOR", "add_fuse_epilogues_option", "add_leaf_module_option", "example_bytes",
+    "load_traced", "refuse_if_too_big", "to_device",
 ]
 
 PROBE_FACTOR = 1000  # input bytes x this (+ weights) beyond the memory to be had: probe first
@@ -51,6 +51,20 @@ def add_leaf_module_option(parser: argparse.ArgumentParser, rebuilds: bool = Fal
         help="keep this submodule whole, as one opaque op, when tracing: its qualified name "
              "(cells.3.gate) or its class name (Gate); repeatable. For modules torch.fx cannot "
              "trace (the error names them) or that you want opaque" + default)
+
+
+def add_fuse_epilogues_option(parser: argparse.ArgumentParser, rebuilds: bool = False) -> None:
+    """``--fuse-epilogues`` on a command that traces a model (:mod:`ios_core.runtime.fuse_switch`):
+    fused regions after the trace, and the engine's ``fuse_epilogues`` lever; ``rebuilds``: a
+    command that rebuilds a schedule's model, whose file records the switch."""
+    default = (" A schedule made with it records it and is rebuilt with it without this flag; "
+               "the flag is for files that lack the record" if rebuilds else
+               " `optimize` records it in the schedule file")
+    parser.add_argument(
+        "--fuse-epilogues", action="store_true",
+        help="fuse each conv/linear/pool and the elementwise ops only it feeds (scale-shift, "
+             "activation, residual add, gating) into one operator, and run its elementwise work "
+             "as one compiled kernel (torch.compile, on CUDA)." + default)
 
 
 def example_bytes(example: Any) -> int:

@@ -26,6 +26,7 @@ from typing import Any
 from ios_core.cli.app import add_app_parser
 from ios_core.cli.errors import CliError
 from ios_core.cli.loading import (
+    add_fuse_epilogues_option,
     add_leaf_module_option,
     load_traced,
     refuse_if_too_big,
@@ -87,14 +88,19 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     say = _sayer(args)
     t0 = time.perf_counter()
     loaded, traced = load_traced(args, args.model, args.batch, say)
+    say(f"traced {loaded.name}: {len(traced.graph)} operators "
+        f"({time.perf_counter() - t0:.1f} s)")
+    traced = _fuse(traced, args.fuse_epilogues, say)
     graph = traced.graph
-    say(f"traced {loaded.name}: {len(graph)} operators ({time.perf_counter() - t0:.1f} s)")
     if cost is None:
         from ios_core.cli.memory import measure_need, module_bytes
+        from ios_core.cost.factory import default_measured
+        from ios_core.runtime.fuse_switch import engine_options
 
         need = measure_need(graph, module_bytes(loaded.module), loaded.name)
         refuse_if_too_big(need, "cuda", "use a smaller --batch")
-        cost = make_cost_model(args.cost, traced=traced)
+        cost = (default_measured(traced, options=engine_options(None, True))
+                if args.fuse_epilogues else make_cost_model(args.cost, traced=traced))
     for line in estimate_lines(estimate_search(graph, args.strategy, config),
                                bulk=concurrent_batch(cost, graph) is not None, measured=measured):
         say(line)
@@ -103,6 +109,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         schedule = optimize(graph, args.strategy, cost, config, observer=observer,
                             model_name=loaded.name, leaf_modules=traced.leaf_modules)
     observer.finish()
+    schedule = _record(schedule, args.fuse_epilogues)
     schedule.save(args.out)
     print(summary(schedule))
     if getattr(cost, "hits", None) == 0 and getattr(cost, "derived", 0) == 0:
@@ -137,6 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     loaded, traced = _load_for(args, schedule, say, plan)
     name = loaded.name
+    options = _engine_options(args)
     print(summary(schedule))
     for where, need in plan(traced.graph, module_bytes(loaded.module)):
         refuse_if_too_big(need, where, f"the schedule is for batch {schedule.target.batch} and "
@@ -146,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from ios_core.runtime.executor import check
 
         say(f"checking the schedule on {device} against {name}'s own forward (float64, CPU)")
-        result = check(traced, schedule, device=device, seed=args.seed)
+        result = check(traced, schedule, device=device, seed=args.seed, options=options)
         verdict = "matches" if result.ok else "DOES NOT match"
         print(f"check on {device}: schedule output {verdict} the model's own "
               f"(relative error {result.rel_err:.2e}, tolerance {result.tolerance:.0e})")
@@ -156,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from ios_core.runtime.executor import compile_schedule
 
         say(f"compiling the schedule on {device}")
-        compiled = compile_schedule(traced, schedule, device=device)
+        compiled = compile_schedule(traced, schedule, device=device, options=options)
         say(f"running it on {device}")
         out = compiled(*to_device(loaded.example_input, device))
         print(f"ran on {device}: {describe_outputs(out)}")
@@ -165,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from ios_core.runtime.timing import time_ms
 
         say("timing CUDA-graph replays")
-        compiled = compile_schedule(traced, schedule, device=device)
+        compiled = compile_schedule(traced, schedule, device=device, options=options)
         print(f"measured on {torch.cuda.get_device_name()}: {time_ms(compiled):.3f} ms "
               "(median of CUDA-graph replays)")
     return 0
@@ -246,13 +254,63 @@ def _load_for(args: argparse.Namespace, schedule: Schedule, say: Any,
             "package.module:callable (a schedule saved by the library records the name it was "
             "traced with); say which model it is with --model NAME or --model "
             "package.module:callable") from None
+    from ios_core.runtime.fuse_switch import recorded_switch
+
+    # the file's record rebuilds the region graph it was searched on; the flag, where it has none
+    args.fuse_epilogues = bool(getattr(args, "fuse_epilogues", False)) or recorded_switch(schedule)
+    plain, traced = traced, _fuse(traced, args.fuse_epilogues, say)
     try:
         validate_schedule(schedule, traced.graph)
     except ScheduleError as e:
+        _refuse_switch(schedule, plain, args.fuse_epilogues, path, ref)
         hint = "" if args.model else " (--model names the model to use)"
         raise ScheduleError(f"schedule file {path} does not fit {ref} at batch "
                             f"{schedule.target.batch}: {e}{hint}") from None
     return loaded, traced
+
+
+def _fuse(traced: Any, on: bool, say: Any) -> Any:
+    """``traced`` with fused regions when ``on`` (``--fuse-epilogues``), saying how many ops."""
+    if not on:
+        return traced
+    from ios_core.runtime.fuse_switch import with_regions
+
+    fused = with_regions(traced, True)
+    say(f"fused regions (--fuse-epilogues): {len(traced.graph)} -> {len(fused.graph)} operators")
+    return fused
+
+
+def _engine_options(args: argparse.Namespace) -> Any:
+    """The engine's levers for a rebuilt schedule: the default, plus ``fuse_epilogues`` when the
+    schedule was made with it (None: the default, as everywhere)."""
+    if not getattr(args, "fuse_epilogues", False):
+        return None
+    from ios_core.runtime.fuse_switch import engine_options
+
+    return engine_options(None, True)
+
+
+def _record(schedule: Schedule, on: bool) -> Schedule:
+    from ios_core.runtime.fuse_switch import record_switch
+
+    return record_switch(schedule, on)
+
+
+def _refuse_switch(schedule: Schedule, plain: Any, on: bool, path: str, ref: str) -> None:
+    """Raise a ScheduleError that says to pass (or drop) ``--fuse-epilogues`` when that is why
+    ``schedule`` does not fit the model; return when it is not."""
+    from ios_core.runtime.fuse_switch import fitting_switch
+
+    fits = fitting_switch(schedule, plain)
+    if fits is True and not on:
+        raise ScheduleError(
+            f"schedule file {path} was made for {ref} with fused regions (`optimize "
+            "--fuse-epilogues`), and its file does not record that; pass --fuse-epilogues to "
+            "rebuild the same graph")
+    if fits is False and on:
+        raise ScheduleError(
+            f"schedule file {path} was made for {ref} without fused regions; drop "
+            "--fuse-epilogues")
 
 
 def describe_outputs(out: Any) -> str:
@@ -283,6 +341,8 @@ def summary(schedule: Schedule) -> str:
         f"  {len(schedule.stages)} stages, {len(schedule.ops)} operators, "
         f"predicted {schedule.predicted_ms:.3f} ms",
     ]
+    if stats.get("fuse_epilogues") is True:  # ios_core.runtime.fuse_switch.FUSE_EPILOGUES
+        lines.append("  fused regions with compiled epilogues (made with --fuse-epilogues)")
     note = schedule.estimate_note()
     if note:
         lines.append(f"  {note}")
@@ -360,6 +420,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     o.add_argument("--out", required=True, help="schedule JSON to write")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     add_leaf_module_option(o)
+    add_fuse_epilogues_option(o)
     o.set_defaults(func=cmd_optimize)
 
     r = sub.add_parser("run", help="run a schedule file, optionally checking it against the model")
@@ -375,6 +436,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="seed of weights and input (default 0)")
     r.add_argument("-q", "--quiet", action="store_true", help="no status lines on stderr")
     add_leaf_module_option(r, rebuilds=True)
+    add_fuse_epilogues_option(r, rebuilds=True)
     r.set_defaults(func=cmd_run)
 
     e = sub.add_parser("export", help="write a schedule as Chrome trace, DOT or CSV")
@@ -388,6 +450,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="seed of the model's weights (default 0)")
     e.add_argument("-q", "--quiet", action="store_true", help="no status lines on stderr")
     add_leaf_module_option(e, rebuilds=True)
+    add_fuse_epilogues_option(e, rebuilds=True)
     e.set_defaults(func=cmd_export)
 
     s = sub.add_parser("show", help="print a schedule's stages")

@@ -11,7 +11,7 @@ import sys
 import time
 
 from ios_core.cli.errors import CliError
-from ios_core.cli.loading import add_leaf_module_option, load_traced
+from ios_core.cli.loading import add_fuse_epilogues_option, add_leaf_module_option, load_traced
 from ios_core.cli.output import LiveLine
 from ios_core.cli.paths import check_writable
 from ios_core.cost.profile_db import PROFILE_DIR, device_slug, file_slug
@@ -48,6 +48,7 @@ def add_profile_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--seed", type=int, default=0, help="seed of the model's weights (default 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
     add_leaf_module_option(p)
+    add_fuse_epilogues_option(p)
     p.set_defaults(func=cmd_profile)
     return p
 
@@ -76,6 +77,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
             print(text, file=sys.stderr, flush=True)
 
     loaded, traced = load_traced(args, args.model, args.batch, say)
+    options = None
+    if args.fuse_epilogues:  # the stages of the region graph, measured with the lever
+        from ios_core.runtime.fuse_switch import engine_options, with_regions
+
+        traced, options = with_regions(traced, True), engine_options(None, True)
     out = args.out or default_profile_path(torch.cuda.get_device_name(), loaded.name, args.batch)
     check_writable(out, "--out")
     t0 = time.perf_counter()
@@ -86,7 +92,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     bar = ProgressBar(enabled=not args.quiet)
     db = profile_model(traced, config, out, bar, model_name=loaded.name, strategy=strategies,
                        stages=stages, save_every=args.save_every, warmup=args.warmup,
-                       iters=args.iters)
+                       iters=args.iters, options=options)
     bar.finish()
     print(f"{out}: {len(db)} stages of {db.key.describe()}; "
           f"{bar.measured} measured now, {bar.already} were already there"

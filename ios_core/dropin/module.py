@@ -130,6 +130,7 @@ def optimize_module(
     use_cuda_graph: bool = True,
     engine: Any = None,
     name: str | None = None,
+    fuse_epilogues: bool = False,
 ) -> OptimizedModule:
     """An ``nn.Module`` that computes ``model``'s outputs by its IOS schedule (module docstring).
 
@@ -142,10 +143,13 @@ def optimize_module(
     page, ``python -m ios_core optimize --out``) to run as it is for the example inputs; it must
     have been made for this model at this input shape. ``engine``: the executor's
     :class:`~ios_core.runtime.options.EngineOptions` (None: its defaults). ``name``: how cache
-    files and messages name the model (default: its class name).
+    files and messages name the model (default: its class name). ``fuse_epilogues``: schedule
+    fused regions and run each one's elementwise work as one compiled kernel
+    (:mod:`ios_core.runtime.fuse_switch`; a given schedule made with it turns it on by itself).
     """
     settings = DropinSettings(strategy=strategy, r=r, s=s, cost=cost, cache=cache,
                               on_new_shape=on_new_shape, reuse_outputs=reuse_outputs,
                               check=check, check_tolerance=check_tolerance,
-                              use_cuda_graph=use_cuda_graph, engine=engine)
+                              use_cuda_graph=use_cuda_graph, engine=engine,
+                              fuse_epilogues=fuse_epilogues)
     return OptimizedModule(model, example_inputs, settings, name=name, schedule=schedule)

@@ -42,6 +42,13 @@ from ios_core.ir.schedule import Schedule, ScheduleError, validate_schedule
 from ios_core.profiling import current_key, measure_settings
 from ios_core.runtime.executor import CompiledSchedule, compile_schedule, relative_error
 from ios_core.runtime.executor import tolerance_for as executor_tolerance
+from ios_core.runtime.fuse_switch import (
+    engine_options,
+    fitting_switch,
+    record_switch,
+    recorded_switch,
+    with_regions,
+)
 from ios_core.search import optimize
 
 __all__ = ["DropinError", "Plan", "build_plan", "input_signature", "tolerance"]
@@ -138,11 +145,16 @@ def build_plan(module: nn.Module, inputs: tuple[torch.Tensor, ...], settings: Dr
     dtype = inputs[0].dtype
     inputs = tuple(x.to(device) for x in inputs)
     traced = trace_model(module, inputs if len(inputs) > 1 else inputs[0], name=name)
+    given = None if schedule is None else _load_given(schedule)
+    # fused regions when asked, or when the given schedule was searched on them (it records so)
+    on = settings.fuse_epilogues or (given is not None and recorded_switch(given))
+    plain, traced = traced, with_regions(traced, on)
+    options = engine_options(settings.engine, on)
     cost_spec = settings.resolved_cost(device)
     key = _key(traced, inputs, device, settings, cost_spec)
     source, path = "file", None
-    if schedule is not None:
-        found = _given(schedule, traced)
+    if given is not None:
+        found = _given(given, traced, plain, on)
     else:
         found = cache.load_schedule(key, traced.graph, name) if cache is not None else None
         source = "cache"
@@ -155,13 +167,13 @@ def build_plan(module: nn.Module, inputs: tuple[torch.Tensor, ...], settings: Dr
                               DropinWarning, stacklevel=4)
             found = _search(traced, settings, cost_spec, cache, device, name)
             found = replace(found, target=replace(found.target, cudnn=key["cudnn"]))
+            found = record_switch(found, on)
             if cache is not None:
                 written = cache.save_schedule(key, found, name)
                 path = str(written) if written else None
         elif cache is not None:
             path = str(cache.schedule_path(key, name))
-    compiled = compile_schedule(traced, found, device, dtype, settings.use_cuda_graph,
-                                settings.engine)
+    compiled = compile_schedule(traced, found, device, dtype, settings.use_cuda_graph, options)
     out_spec, rel_err = _check(module, traced, compiled, inputs, settings)
     return Plan(traced, found, compiled, out_spec, source, time.perf_counter() - t0, rel_err, path)
 
@@ -177,12 +189,24 @@ def _key(traced: TracedModel, inputs: tuple[torch.Tensor, ...], device: torch.de
                         cuda and _tf32_on())
 
 
-def _given(schedule: Schedule | str | os.PathLike[str], traced: TracedModel) -> Schedule:
-    """A schedule the caller passed (object or file), checked against the traced graph."""
-    found = schedule if isinstance(schedule, Schedule) else Schedule.load(schedule)
+def _load_given(schedule: Schedule | str | os.PathLike[str]) -> Schedule:
+    return schedule if isinstance(schedule, Schedule) else Schedule.load(schedule)
+
+
+def _given(found: Schedule, traced: TracedModel, plain: TracedModel, on: bool) -> Schedule:
+    """A schedule the caller passed, checked against the traced graph (``plain``: the same
+    without fused regions, to say when ``fuse_epilogues`` is why it does not fit)."""
     try:
         validate_schedule(found, traced.graph)
     except ScheduleError as e:
+        fits = fitting_switch(found, plain)
+        if fits is True and not on:
+            raise ScheduleError(
+                "the given schedule was made with fused regions (fuse_epilogues, `optimize "
+                "--fuse-epilogues`) and does not record it; pass fuse_epilogues=True") from None
+        if fits is False and on:
+            raise ScheduleError("the given schedule was made without fused regions; drop "
+                                "fuse_epilogues=True") from None
         raise ScheduleError(f"the given schedule does not fit this model and input: {e}") from None
     return found
 
@@ -196,7 +220,7 @@ def _search(traced: TracedModel, settings: DropinSettings, cost_spec: str,
         return optimize(graph, settings.strategy, cost, settings.config, model_name=name,
                         leaf_modules=traced.leaf_modules)
     with torch.cuda.device(device):
-        inner = default_measured(traced, options=settings.engine)
+        inner = default_measured(traced, options=settings.engine_options)
         key = current_key(graph)
         measure = _measure_settings(inner)
         db = cache.load_profile(key, measure) if cache is not None else None

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ios_core.ir.schedule import SEARCH_STRATEGIES
-from ios_core.runtime.options import EngineOptions, resolve_options
+from ios_core.runtime.fuse_switch import engine_options
+from ios_core.runtime.options import EngineOptions
 from ios_core.search.config import SearchConfig
 
 __all__ = ["CPU_COST", "DropinSettings", "DropinWarning", "default_cache_dir"]
@@ -61,6 +62,10 @@ class DropinSettings:
     check_tolerance: float | None = None  # None: runtime.executor's tolerance (plan.tolerance)
     use_cuda_graph: bool = True  # False: the CUDA path runs eagerly (streams, no graph)
     engine: EngineOptions | None = None  # the executor's levers; None: DEFAULT_OPTIONS
+    # True: fused regions after the trace and the engine's fuse_epilogues lever (one compiled
+    # epilogue per region; ios_core.runtime.fuse_switch). Off by default: the shipped GPU
+    # profiles were measured on graphs without regions
+    fuse_epilogues: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in SEARCH_STRATEGIES:
@@ -71,6 +76,8 @@ class DropinSettings:
                              f"(got {self.on_new_shape!r})")
         if not isinstance(self.cost, str) or not self.cost.strip():
             raise ValueError("cost must be a cost source such as 'measured' or 'simulated:h100'")
+        if not isinstance(self.fuse_epilogues, bool):
+            raise ValueError(f"fuse_epilogues must be True or False (got {self.fuse_epilogues!r})")
         self.config  # noqa: B018 - SearchConfig checks r and s now, not after the trace
 
     @property
@@ -79,7 +86,13 @@ class DropinSettings:
 
     @property
     def engine_options(self) -> EngineOptions:
-        return resolve_options(self.engine)
+        """The executor's levers: ``engine`` (None: DEFAULT_OPTIONS), plus ``fuse_epilogues``
+        when that is on; its label is part of the schedule cache's key.
+
+        >>> DropinSettings(fuse_epilogues=True).engine_options.label().endswith("+epi")
+        True
+        """
+        return engine_options(self.engine, self.fuse_epilogues)
 
     def cache_dir(self) -> Path | None:
         """The cache folder these settings ask for (None: no cache)."""
