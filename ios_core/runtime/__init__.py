@@ -22,7 +22,9 @@ One lowering for running and measuring
 Levers, and what "default" means
     :class:`~ios_core.runtime.options.EngineOptions` names the speed levers (fused cuDNN
     conv+ReLU and conv+add+ReLU, concats as views or filled in place, NHWC tensors, 3-d pools,
-    cudnn.benchmark, stream caps, launch order and priority). ``options=None`` everywhere means
+    cudnn.benchmark, stream caps, launch order and priority, and compiled epilogues of fused
+    regions, ``fuse_epilogues``: opt-in, with the graph's regions fused by
+    :mod:`~ios_core.runtime.fuse_switch`). ``options=None`` everywhere means
     ``DEFAULT_OPTIONS``, the levers that paid in the H100 ablations
     (:func:`~ios_core.runtime.options.resolve_options` is the one place that says so);
     ``PLAIN_OPTIONS`` (``EngineOptions()``) is the plain path: one kernel per operator, NCHW,
@@ -36,5 +38,7 @@ The modules, one concept each
     compiled schedule, ``check``), ``timing`` (the one GPU timing function), ``merged_conv`` (a
     merge stage's wide conv), ``fused_conv`` (fused cuDNN calls), ``concat_views`` (concat views,
     slots, buffers), ``kernel_patterns`` (recognising plain sums and cats), ``channels_last``
-    (NHWC tensors), ``nhwc_pool`` (NHWC pooling), ``lanes`` (groups onto streams).
+    (NHWC tensors), ``nhwc_pool`` (NHWC pooling), ``lanes`` (groups onto streams), ``epilogue``
+    (a region's compiled pointwise epilogue), ``fuse_switch`` (the ``--fuse-epilogues`` switch:
+    regions fused, the lever on, recorded in and read from a schedule).
 """
