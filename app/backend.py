@@ -37,8 +37,7 @@ from ios_core.ir.graph import OpGraph
 from ios_core.ir.hierarchy import Hierarchy
 from ios_core.ir.schedule import Schedule
 from ios_core.search.config import SearchConfig
-from ios_core.search.observer import SearchObserver
-from ios_core.search.progress import SearchProgress
+from ios_core.search.observer import SearchObserver, SearchProgress
 
 DEFAULT_MODEL = "inception_v3"
 DEFAULT_STRATEGY = "ios-both"
@@ -491,7 +490,7 @@ def start_search(key: SearchKey) -> SearchJob:
 
 def duration_text(seconds: float) -> str:
     """Seconds in words, as ios_core's progress line says them ("2 min 5 s")."""
-    from ios_core.search.progress import duration_text as words
+    from ios_core.search.observer import duration_text as words
 
     return words(seconds)
 

@@ -16,7 +16,7 @@ import pytest
 from ios_core.cli import main as cli
 from ios_core.cli.search_progress import ProgressPrinter, stop_on_interrupt
 from ios_core.ir.schedule import Schedule
-from ios_core.search.progress import SearchProgress
+from ios_core.search.observer import SearchProgress
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL, LONG = "tests._search_models:small_chains", "tests._search_models:parallel_chains"

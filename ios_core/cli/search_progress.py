@@ -11,7 +11,7 @@ is on, the parts solved keep their DP stages and every op left runs in greedy wa
 (:mod:`ios_core.search.progress`); ``optimize`` writes that schedule, marked as stopped, and exits
 with 130. A second Ctrl-C aborts at once, writing nothing.
 
->>> from ios_core.search.progress import SearchProgress
+>>> from ios_core.search.observer import SearchProgress
 >>> p = SearchProgress(part_index=2, n_parts=34, part_states_done=10, part_states_total=4096,
 ...                    states_done=8202, states_total=100044, transitions=1234567,
 ...                    stages_costed=45678, elapsed_s=2.0, eta_s=21.4)
@@ -34,8 +34,7 @@ from typing import Any
 
 from ios_core.cli.output import LiveLine
 from ios_core.search.estimate import SearchEstimate
-from ios_core.search.observer import SearchObserver
-from ios_core.search.progress import SearchProgress, duration_text
+from ios_core.search.observer import SearchObserver, SearchProgress, duration_text
 
 __all__ = ["ProgressPrinter", "estimate_lines", "progress_line", "stop_on_interrupt"]
 

@@ -39,9 +39,9 @@ from ios_core.search.costing import StageCostCache
 from ios_core.search.dp import MODES
 from ios_core.search.explain import search_parts, solve_part_with
 from ios_core.search.greedy import greedy_stages
-from ios_core.search.observer import SearchObserver
+from ios_core.search.observer import SearchObserver, SearchProgress
 from ios_core.search.pricing import price_schedule
-from ios_core.search.progress import ProgressTracker, SearchProgress, SearchStopped
+from ios_core.search.progress import ProgressTracker, SearchStopped
 from ios_core.search.sequential import sequential_stages
 
 __all__ = [

@@ -52,8 +52,9 @@ class Constraints:
     def rule(strategy: str, groups: Iterable[Sequence[str]]) -> StageRule:
         """The rule naming a stage by its strategy and ops.
 
-        >>> Constraints.rule("merge", [["b", "a"]])
-        ('merge', frozenset({'a', 'b'}))
+        >>> strategy, ops = Constraints.rule("merge", [["b", "a"]])
+        >>> strategy, sorted(ops)  # a set of ops: their order in the stage does not matter
+        ('merge', ['a', 'b'])
         """
         return strategy, frozenset(n for g in groups for n in g)
 

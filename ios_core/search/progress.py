@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ios_core.search.observer import SearchObserver
+from ios_core.search.observer import SearchObserver, SearchProgress
 
-__all__ = ["ProgressTracker", "SearchProgress", "SearchStopped", "duration_text"]
+__all__ = ["ProgressTracker", "SearchStopped"]
 
 
 class SearchStopped(Exception):  # noqa: N818 - a request, not an error
@@ -42,47 +39,6 @@ class SearchStopped(Exception):  # noqa: N818 - a request, not an error
     def __init__(self, part_index: int) -> None:
         super().__init__(f"search stopped in part {part_index}")
         self.part_index = part_index
-
-
-@dataclass(frozen=True)
-class SearchProgress:
-    """Where a whole search stands (all parts), for a progress bar and an ETA."""
-
-    part_index: int  # the part being solved (0-based)
-    n_parts: int
-    part_states_done: int
-    part_states_total: int
-    states_done: int  # all parts: DP states solved so far
-    states_total: int  # all parts: every DP state of the search
-    transitions: int  # endings looked at so far
-    stages_costed: int  # distinct stages costed so far (a measured search times each once)
-    elapsed_s: float
-    eta_s: float | None  # seconds left (None: no estimate yet)
-
-    @property
-    def fraction(self) -> float:
-        """States solved over all states, in [0, 1]."""
-        return self.states_done / self.states_total if self.states_total else 1.0
-
-    def describe(self) -> str:
-        """One line for a status bar."""
-        eta = "estimating time left" if self.eta_s is None else f"{duration_text(self.eta_s)} left"
-        return (f"part {self.part_index + 1}/{self.n_parts} · {self.states_done:,}/"
-                f"{self.states_total:,} states · {self.stages_costed:,} stages costed · {eta}")
-
-
-def duration_text(seconds: float) -> str:
-    """Seconds in words a status bar can show.
-
-    >>> duration_text(4.2), duration_text(125), duration_text(7300)
-    ('4 s', '2 min 5 s', '2 h 1 min')
-    """
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
 class ProgressTracker:
