@@ -238,14 +238,19 @@ def test_compare_subset_and_sweep_axis() -> None:
 def test_dp_page_pruning_and_blocks() -> None:
     at = ok(goto(fresh(), "dp"))
     assert int(metric(at, "Removed by pruning")) >= 0
-    # the search's own DP (its SearchConfig: merges ending in their concat, branch and bound)
+    # the search's own DP (its SearchConfig): here the shipped H100 ios_demo schedule's, searched
+    # before merges could end in their concat, which the page says
     assert at.slider(key="dp_r").value == 3 and at.slider(key="dp_s").value == 8
-    assert "merges may end in their concat" in at.success[0].value and not at.info
+    said = at.success[0].value
+    assert "(ios-both, r = 3, s = 8, merges never take their concat" in said
+    assert [i.value for i in at.info] == [  # only the note that a GPU-found schedule is shown
+        "Shown at once: the ios-both schedule the search found on the GPU (r=3, s=8, max part "
+        "50), shipped with profile:h100."]
     at.slider(key="dp_r").set_value(1).run()
     at.slider(key="dp_s").set_value(1).run()
     ok(at)
     assert int(metric(at, "Removed by pruning")) > 0
-    note = at.info[0].value  # the view now differs from the search, and says how
+    note = infos(at)  # the view now differs from the search, and says how
     assert "r = 1 here (the search: 3)" in note and "s = 1 here (the search: 8)" in note
     assert "Set r = 3 and s = 8" in note
     assert not at.success
@@ -254,15 +259,23 @@ def test_dp_page_pruning_and_blocks() -> None:
     state.select_index(0).run()
     at.selectbox(key="dp_strategy").select("ios-merge").run()
     ok(at)
-    assert "ios-merge here, ios-both in the search" in at.info[0].value
-    at.session_state["max_part_ops"] = 4  # the Optimize page's knob: the search cuts the block
+    assert "ios-merge here, ios-both in the search" in infos(at)
+    # the Optimize page's knob cuts the block: on a cost source with no shipped schedule, which
+    # would be shown as it was found
+    at.selectbox(key="w_cost").select("simulated:h100").run()
+    at.session_state["max_part_ops"] = 4
     at.run()
-    assert "in 2 parts of 4, 1 ops" in ok(at).info[0].value
+    assert "in 2 parts of 4, 1 ops" in infos(ok(at))
     at.session_state["max_part_ops"] = 50
     at.radio(key="dp_source").set_value("A block of inception_v3").run()
     ok(at)
     at.selectbox(key="dp_block:inception_v3").select_index(1).run()
     assert len(charts(ok(at), "graphviz_chart")) == 2
+
+
+def infos(at: AppTest) -> str:
+    """Every info box's text: the DP page's notes sit beside the shipped-schedule note."""
+    return "\n".join(i.value for i in at.info)
 
 
 # ---- export and upload ---------------------------------------------------------------------------
