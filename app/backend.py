@@ -796,3 +796,19 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
     if not st.session_state.get("_warmed"):
         st.session_state["_warmed"] = True
         threading.Thread(target=work, name="ios-warm-up", daemon=True).start()
+
+
+# ---- the Schedule page's level view (appended: issue 17) ----------------------------------------
+@st.cache_resource(show_spinner="Drawing the open level's stages…", max_entries=16)
+def _level_animation(key: str, model_ref: str, batch: int, group: str,
+                     _schedule: Schedule) -> Any:
+    from app.views.animation import schedule_animation
+
+    g = graph(model_ref, batch)
+    return schedule_animation(g, _schedule, {}, level=hierarchy(model_ref, batch).level(g, group))
+
+
+def level_animation(schedule: Schedule, model_ref: str, batch: int, group: str) -> Any:
+    """The stage animation of one open level (``group`` of :func:`hierarchy`), built once per
+    schedule and level: NASNet's top level takes 1.7 s (st.plotly_chart never mutates it)."""
+    return _level_animation(schedule_key(schedule), model_ref, batch, group, schedule)

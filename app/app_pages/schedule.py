@@ -1,5 +1,12 @@
 """Schedule page: ONE stage control (slider, step buttons, play, a click on the table) drives the
-stage shown over the graph, the block drawing, the Gantt chart and the stage table."""
+stage shown over the graph, the block drawing, the Gantt chart and the stage table.
+
+Where the model has levels (ios_core.ir.hierarchy: NASNet's cells, RandWire's stages), the drawing
+and the Gantt follow the open level, the one the Model page opened too (app.levels keeps it per
+model). A big model always shows a level (its top one: boxes, not 866 dots); a small one shows
+its whole graph, as before, until a level is opened. A stage step never changes the level, and
+opening a level never changes the stage: a stage that runs nothing in the open level is said so.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,11 @@ import streamlit as st
 
 from app import backend
 from app.errors import guard
+from app.levels import hierarchy_of, level_picker_ui, timeline
 from app.ui import active_schedule_ui, require_model, selection_caption, sequential_schedule
 from app.views.dot import BIG_GRAPH_OPS, block_of, blocks_overview_dot, model_dot
 from app.views.frame import still_frame
-from app.views.gantt import gantt_figure, trace_bars
+from app.views.gantt import gantt_figure
 from app.views.stage_style import state_css, with_node_ids
 from app.views.steps import op_states, stage_title
 from app.views.tables import NOT_MEASURED, STAGE_COLUMNS, efficiency, stage_rows
@@ -30,13 +38,16 @@ if n == 0:
 
 with guard("Could not lay out the schedule"):
     blocks = backend.blocks(sel.model_ref, sel.batch)
-    trace = backend.chrome_trace(schedule, sel.model_ref, sel.batch, sel.cost_spec)
+    hier = hierarchy_of(sel)
+    bars, barriers = timeline(schedule, sel)
     same_cost = schedule.search.cost == sel.cost_spec
     bounds = (backend.stage_bounds(schedule, sel.model_ref, sel.batch, sel.cost_spec)
               if same_cost else None)
     alone = alone_times(sequential_schedule(sel, schedule.search.max_part_ops))
 where = block_of(blocks)
 KINDS = {node.name: node.kind for node in graph.nodes}
+BIG = len(graph) > BIG_GRAPH_OPS  # drawn by levels even with none open: all at once is a cloud
+HAS_LEVELS = len(hier.children("")) > 1 and len(hier.groups) > 1
 merges = sum(s.strategy == "merge" for s in schedule.stages)
 st.markdown(f"**{schedule.search.strategy}**: {n} stages ({merges} merge, {n - merges} "
             f"concurrent), **{schedule.predicted_ms:.3f} ms** on {schedule.target.device}.")
@@ -87,31 +98,18 @@ def stage_views() -> None:
     stage_summary_ui(step)
 
     st.subheader("Stages over the graph")
-    only = tuple(blocks[where.get(schedule.stages[min(step, n - 1)].ops[0], 0)]) if (
-        len(graph) > BIG_GRAPH_OPS) else None
-    fig = backend.animation(schedule, sel.model_ref, sel.batch, only)
-    st.plotly_chart(still_frame(fig, step), width="stretch", key="anim")
-    st.caption("The selected stage's ops are large: wine ◆ = merge (one wide conv), ● coloured "
-               "by stream = concurrent; small grey = finished. "
-               + ("Only the block that runs the stage is drawn (the graph is big). "
-                  if only else "") + "Hover an operator for its name and stage.")
-    states = op_states(schedule, step)
-    if len(graph) > FOCUS_OPS:
-        # follow the stage: open the block that holds its first op, beside the overview
-        current = where.get(schedule.stages[min(step, n - 1)].ops[0], 0)
-        st.graphviz_chart(blocks_overview_dot(graph, blocks, states=states, selected=current))
-        st.caption(f"Block {current}, which holds the selected stage (outlined above):")
-        painted_dot_ui(blocks[current], states)
+    gid = level_picker_ui(sel, "schedule") if HAS_LEVELS else ""
+    if gid or BIG and HAS_LEVELS:
+        level_views_ui(gid, step)
     else:
-        painted_dot_ui(None, states)
-
-    st.subheader("Streams against time")
-    bars, barriers = trace_bars(trace)
-    st.plotly_chart(gantt_figure(bars, barriers, highlight_stage=step if step < n else None),
-                    width="stretch", key="gantt")
-    st.caption("Each row is a CUDA stream; dotted lines are stage barriers; the dashed box is the "
-               "selected stage; hatched wine bars are merged convolutions. Op slices inside a "
-               "stage follow their isolated times. Drag to zoom in; hover a bar for its op.")
+        whole_graph_ui(step)
+        st.subheader("Streams against time")
+        st.plotly_chart(gantt_figure(bars, barriers, highlight_stage=step if step < n else None),
+                        width="stretch", key="gantt")
+        st.caption("Each row is a CUDA stream; dotted lines are stage barriers; the dashed box is "
+                   "the selected stage; hatched wine bars are merged convolutions. Op slices "
+                   "inside a stage follow their isolated times. Drag to zoom in; hover a bar for "
+                   "its op.")
 
     st.subheader("Stages")
     rows = stage_rows(schedule, bounds)
@@ -129,6 +127,90 @@ def stage_views() -> None:
                "**measured ms**: timed when the schedule itself ran on a GPU. **stage bound "
                "ms**: no stage of these operators, grouped so, costs less under the cost "
                "model; **efficiency** is that bound over the predicted time." + why)
+
+
+def whole_graph_ui(step: int) -> None:
+    """The whole graph's animation frame (a big graph without levels: the stage's block) and the
+    block drawing, as on a model with no level open."""
+    only = tuple(blocks[where.get(schedule.stages[min(step, n - 1)].ops[0], 0)]) if BIG else None
+    fig = backend.animation(schedule, sel.model_ref, sel.batch, only)
+    st.plotly_chart(still_frame(fig, step), width="stretch", key="anim")
+    st.caption("The selected stage's ops are large: wine ◆ = merge (one wide conv), ● coloured "
+               "by stream = concurrent; small grey = finished. "
+               + ("Only the block that runs the stage is drawn (the graph is big). "
+                  if only else "") + "Hover an operator for its name and stage.")
+    states = op_states(schedule, step)
+    if len(graph) > FOCUS_OPS:
+        # follow the stage: open the block that holds its first op, beside the overview
+        current = where.get(schedule.stages[min(step, n - 1)].ops[0], 0)
+        st.graphviz_chart(blocks_overview_dot(graph, blocks, states=states, selected=current))
+        st.caption(f"Block {current}, which holds the selected stage (outlined above):")
+        painted_dot_ui(blocks[current], states)
+    else:
+        painted_dot_ui(None, states)
+
+
+def level_views_ui(gid: str, step: int) -> None:
+    """The open level's animation frame, its operators drawn (when few enough) and the Gantt
+    following it; a stage that runs nothing in the level is said so, with a way to one that does."""
+    level = hier.level(graph, gid)
+    name = hier.label(gid) if gid else "the model"
+    touching = level_stages(gid)
+    inside = step >= n or step in touching
+    if not inside:
+        before = [k for k in touching if k < step]
+        after = [k for k in touching if k > step]
+        st.info(f"Stage {step + 1} runs nothing in {name}: {stage_span(touching)}. The drawing "
+                "shows the level at rest; the Gantt, where the level's stages are.")
+        row = st.container(horizontal=True)
+        if before:
+            row.button(f"Back to stage {before[-1] + 1}", key="level_prev", on_click=_move,
+                       args=(before[-1] + 1,), help=f"the last stage before it that runs ops of "
+                                                    f"{name}")
+        if after:
+            row.button(f"On to stage {after[0] + 1}", key="level_next", on_click=_move,
+                       args=(after[0] + 1,), help=f"the next stage that runs ops of {name}")
+    fig = backend.level_animation(schedule, sel.model_ref, sel.batch, gid)
+    idle = f"Stage {step + 1}/{n}: nothing in {name}" if not inside else None
+    st.plotly_chart(still_frame(fig, step, idle_title=idle), width="stretch", key="anim")
+    st.caption(f"{name.capitalize() if not gid else name}, one level open: a square box is a "
+               "module (or a band of a wide level), coloured while any of its ops runs (grey "
+               "when they run on several streams); ● an operator, wine ◆ a merge. Open another "
+               "level above; hover for names and stages.")
+    ops = hier.ops(gid)
+    if gid and len(ops) <= BIG_GRAPH_OPS:
+        st.caption(f"The operators of {name}, painted by the selected stage:")
+        painted_dot_ui(list(ops), op_states(schedule, step))
+    st.subheader("Streams against time")
+    high = step if step < n else None
+    st.plotly_chart(gantt_figure(bars, barriers, highlight_stage=high, level=level),
+                    width="stretch", key="gantt")
+    st.caption(f"Opens on the stages that run {name}'s ops (the dashed box: the selected stage, "
+               "when in view); bars of other ops are light grey. Where too many stage barriers "
+               "would be in view, shaded spans name the level's boxes instead. Drag to zoom; "
+               "double-click for all of it.")
+
+
+def level_stages(gid: str) -> list[int]:
+    """The stages (from 0) that run at least one op of the group ``gid``, kept per schedule."""
+    memo = st.session_state.setdefault(f"level_stages:{skey}", {})
+    if gid not in memo:
+        ops = set(hier.ops(gid))
+        memo[gid] = [k for k, stage in enumerate(schedule.stages) if ops & set(stage.ops)]
+    return memo[gid]
+
+
+def stage_span(stages: list[int]) -> str:
+    """Which stages run a level, in words (stages numbered from 1, as the page numbers them).
+
+    >>> stage_span([39, 40, 54]), stage_span([2]), stage_span([])
+    ('3 stages between 40 and 55 run it', 'only stage 3 runs it', 'no stage runs it')
+    """
+    if not stages:
+        return "no stage runs it"
+    if len(stages) == 1:
+        return f"only stage {stages[0] + 1} runs it"
+    return f"{len(stages)} stages between {stages[0] + 1} and {stages[-1] + 1} run it"
 
 
 def painted_dot_ui(only: list[str] | None, states: dict) -> None:
