@@ -73,7 +73,16 @@ def test_a_stop_request_writes_the_best_schedule_so_far_marked_partial(tmp_path,
     assert len(schedule.ops) == 17 and "STOPPED" in cli.summary(schedule)
 
 
-def test_ctrl_c_once_asks_to_stop_and_twice_aborts() -> None:
+@pytest.fixture
+def sigint_default():
+    """SIGINT handled as Python does by default, whatever the test runner was started with (CI
+    runs in the background, where SIGINT is ignored), and put back afterwards."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_once_asks_to_stop_and_twice_aborts(sigint_default) -> None:
     printer = ProgressPrinter(enabled=False)
     said: list[str] = []
     with stop_on_interrupt(printer, said.append):
@@ -89,6 +98,19 @@ def test_ctrl_c_once_asks_to_stop_and_twice_aborts() -> None:
             aborted = False
     assert aborted
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_sigint_stays_ignored() -> None:
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        printer = ProgressPrinter(enabled=False)
+        with stop_on_interrupt(printer, print):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert not printer.should_stop() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.mark.slow  # a fresh process imports torch and traces: 4 s when quiet, 25 s when busy

@@ -108,7 +108,7 @@ class ProgressPrinter(SearchObserver):
 def stop_on_interrupt(printer: ProgressPrinter, say: Callable[[str], Any]) -> Iterator[None]:
     """While inside: the first SIGINT (Ctrl-C) asks the search to stop and keep what it has; a
     second one raises KeyboardInterrupt as usual. Outside the main thread (where Python delivers
-    no signal) it changes nothing."""
+    no signal), or where SIGINT is ignored (a background job, ``nohup``), it changes nothing."""
 
     def handler(signum: int, frame: Any) -> None:
         if printer.stop_requested:
@@ -117,6 +117,9 @@ def stop_on_interrupt(printer: ProgressPrinter, say: Callable[[str], Any]) -> It
         printer.line.done()
         say("stopping the search: keeping the best schedule so far (Ctrl-C again to abort)")
 
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # whoever started us chose to ignore it
+        yield
+        return
     try:
         previous = signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread
