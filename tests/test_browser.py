@@ -1,5 +1,5 @@
-"""The app in a real browser: Debian's Chromium driven through Playwright's sync API (slow: run
-with ``-m slow`` or ``-m "slow or not slow"``).
+"""The app in a real browser: Debian's Chromium driven through Playwright's sync API. It runs by
+default (about 95 s on a quiet 2-core machine): the one end-to-end walk of every page.
 
 Starts `streamlit run app/main.py` on a free port and walks every page as a user would: the Learn
 page (measured totals, a stage picked and explained), the Model page's DAG with operator names,
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser]
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("streamlit")
 
