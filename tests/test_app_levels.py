@@ -104,3 +104,78 @@ def test_nasnet_model_page_opens_cells_within_the_time_target() -> None:
         ok(at)
     assert at.selectbox(key="w_level:nasnet:model").value == "cells.12"
     assert max(timings.values()) <= PAGE_S, timings
+
+
+# ---- the Schedule page follows the open level -------------------------------------------------
+def schedule_page(model: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.selectbox(key="w_model").select(model).run()
+    return ok(at.switch_page("app_pages/schedule.py").run())
+
+
+def stage_slider(at: AppTest):
+    return next(w for w in at.slider if w.key.startswith("stage:"))
+
+
+def frame_and_gantt(at: AppTest) -> tuple[dict, dict]:
+    anim, gantt = (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+    return anim, gantt
+
+
+def frame_ops(frame: dict) -> dict[str, list[str]]:
+    """Trace name -> the names (first line of each hover) of the markers in it (the legend's
+    entries share the names, with no markers)."""
+    ops: dict[str, list[str]] = {}
+    for t in frame["data"]:
+        ops.setdefault(t["name"], []).extend(h.split("</b>")[0].removeprefix("<b>")
+                                             for h in t.get("hovertext") or [])
+    return ops
+
+
+def running(frame: dict) -> list[str]:
+    return [n for name, ops in frame_ops(frame).items()
+            if name.startswith(("merge stage", "concurrent: stream", "box running")) for n in ops]
+
+
+def test_schedule_page_follows_the_open_level_as_stages_step() -> None:
+    at = schedule_page("squeezenet")  # 51 ops: its whole graph, as before, until a level opens
+    anim, gantt = frame_and_gantt(at)
+    assert len(frame_ops(anim)["not yet run"]) > 40  # every op drawn
+    assert not any(t["name"] == "outside the open level" for t in gantt["data"])
+
+    stage_slider(at).set_value(1).run()
+    at.selectbox(key="w_level:squeezenet:schedule").set_value("fire3").run()
+    anim, gantt = frame_and_gantt(ok(at))
+    assert stage_slider(at).value == 1  # opening a level keeps the stage...
+    note = next(i.value for i in at.info if "runs nothing in fire3" in i.value)
+    assert note.startswith("Stage 1 runs nothing in fire3")  # ...and says it is not in it
+    assert anim["layout"]["title"]["text"] == "Stage 1/28: nothing in fire3"
+    ops = frame_ops(anim)
+    assert running(anim) == [] and ops["finished"] == []  # before fire3 runs: all waiting
+    assert len(ops["not yet run"]) == 5  # fire3's five ops, nothing else
+    assert all(n.startswith("fire3.") for n in ops["not yet run"])
+    lo, hi = gantt["layout"]["xaxis"]["range"]
+    assert any(t["name"] == "outside the open level" for t in gantt["data"])  # others grey
+
+    at.button(key="level_next").click().run()  # on to the first stage that runs fire3
+    first = stage_slider(ok(at)).value
+    anim, gantt = frame_and_gantt(at)
+    assert first > 1 and not any("runs nothing" in i.value for i in at.info)
+    assert running(anim) and all(n.startswith("fire3.") for n in running(anim))
+    box = next(s for s in gantt["layout"]["shapes"] if s["type"] == "rect"
+               and s["line"].get("dash") == "dash")
+    assert lo <= box["x0"] < box["x1"] <= hi  # the selected stage, in the level's window
+
+    at.button(key="next").click().run()  # a stage step keeps the level open
+    assert stage_slider(ok(at)).value == first + 1
+    assert at.selectbox(key="w_level:squeezenet:schedule").value == "fire3"
+    stage_slider(at).set_value(20).run()  # past fire3: all of it finished, nothing running
+    anim, _ = frame_and_gantt(ok(at))
+    assert running(anim) == [] and frame_ops(anim)["not yet run"] == []
+    assert len(frame_ops(anim)["finished"]) == len(ops["not yet run"])
+    assert "Back to stage" in " ".join(b.label for b in at.button)
+
+    at.button(key="up:squeezenet:schedule").click().run()  # the whole graph again, same stage
+    anim, gantt = frame_and_gantt(ok(at))
+    assert stage_slider(at).value == 20 and len(frame_ops(anim)["finished"]) > 20
+    assert not any(t["name"] == "outside the open level" for t in gantt["data"])

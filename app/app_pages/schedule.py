@@ -157,12 +157,15 @@ def level_views_ui(gid: str, step: int) -> None:
     name = hier.label(gid) if gid else "the model"
     touching = level_stages(gid)
     inside = step >= n or step in touching
+    # always a container, filled or not: the elements below keep their place in the page, so the
+    # browser keeps them (a graphviz drawing that moved would be laid out again: seconds)
+    note = st.container()
     if not inside:
         before = [k for k in touching if k < step]
         after = [k for k in touching if k > step]
-        st.info(f"Stage {step + 1} runs nothing in {name}: {stage_span(touching)}. The drawing "
+        note.info(f"Stage {step + 1} runs nothing in {name}: {stage_span(touching)}. The drawing "
                 "shows the level at rest; the Gantt, where the level's stages are.")
-        row = st.container(horizontal=True)
+        row = note.container(horizontal=True)
         if before:
             row.button(f"Back to stage {before[-1] + 1}", key="level_prev", on_click=_move,
                        args=(before[-1] + 1,), help=f"the last stage before it that runs ops of "
