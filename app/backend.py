@@ -55,10 +55,14 @@ class ModelInfo:
 # ---- models ------------------------------------------------------------------------------------
 @st.cache_data(show_spinner=False)
 def sample_models() -> list[ModelInfo]:
-    """The sample models ios_core ships, as (name, input shape, description)."""
-    from ios_core.frontend.models import list_models
-
-    return [ModelInfo(name, tuple(shape), desc) for name, shape, desc in list_models()]
+    """The sample models ios_core ships, as (name, input shape, description). Read from the
+    ``sample_models`` package itself, which lists them without importing torch (ios_core's
+    ``list_models`` imports its frontend, and torch with it: ~2 s of a cold first page)."""
+    try:
+        from sample_models import REGISTRY
+    except ImportError:  # as ios_core's listing: no sample models where the package is missing
+        return []
+    return [ModelInfo(s.name, tuple(s.input_shape), s.description) for s in REGISTRY.values()]
 
 
 _LEAVES = " [leaf modules: "
@@ -127,8 +131,16 @@ def hierarchy(model_ref: str, batch: int) -> Hierarchy:
 
 
 # ---- cost sources ------------------------------------------------------------------------------
+# a GPU driver leaves one of these behind (NVIDIA; AMD's ROCm, which torch.cuda also runs; WSL)
+GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+
+
 @st.cache_data(show_spinner=False)
 def cuda_device_name() -> str | None:
+    """The live GPU's name, or None. Where no GPU driver is installed torch.cuda cannot be
+    available, so a cold first page does not import torch (~2 s) to learn that."""
+    if os.name == "posix" and not any(os.path.exists(p) for p in GPU_DRIVER_FILES):
+        return None
     import torch
 
     return torch.cuda.get_device_name() if torch.cuda.is_available() else None

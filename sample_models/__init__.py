@@ -13,20 +13,27 @@ statistics, so BN folding is exercised), returned in eval mode, and traceable wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-from . import inception_v3, ios_demo, nasnet, randwire, squeezenet
+# Importing this package does not import torch: a model's module (and torch) load when it is
+# first built, so listing the models (the app's sidebar, `ios-explorer models`) stays fast. Each
+# module's INPUT_SHAPE must equal its spec's (a test checks).
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    build: Callable[[int], nn.Module]  # seed → model in eval mode
     input_shape: tuple[int, int, int]  # (C, H, W), batch excluded
     description: str
+
+    def build(self, seed: int = 0) -> nn.Module:
+        """The model in eval mode, built from ``seed`` (its module is imported here)."""
+        return importlib.import_module(f"{__name__}.{self.name}").build(seed)
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -34,34 +41,29 @@ REGISTRY: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             "ios_demo",
-            ios_demo.build,
-            ios_demo.INPUT_SHAPE,
+            (64, 28, 28),
             "Four 3×3 convs on a 64×28×28 map: a, b read the input (mergeable), "
             "c after a and d after b (concurrent chains), concat.",
         ),
         ModelSpec(
             "inception_v3",
-            inception_v3.build,
-            inception_v3.INPUT_SHAPE,
+            (3, 299, 299),
             "Inception V3 with BatchNorm, no aux head (23.8M parameters).",
         ),
         ModelSpec(
             "squeezenet",
-            squeezenet.build,
-            squeezenet.INPUT_SHAPE,
+            (3, 224, 224),
             "SqueezeNet 1.0 fire modules with residual bypasses, as in IOS (1.6M parameters).",
         ),
         ModelSpec(
             "randwire",
-            randwire.build,
-            randwire.INPUT_SHAPE,
+            (3, 224, 224),
             "RandWire-WS(32, 4, 0.75), C=154, four random stages C..8C, as in IOS "
             "(62.4M parameters).",
         ),
         ModelSpec(
             "nasnet",
-            nasnet.build,
-            nasnet.INPUT_SHAPE,
+            (3, 331, 331),
             "NASNet-A large: 96-filter stem, 3×6 normal cells, 4032 channels at the end "
             "(88.8M parameters).",
         ),

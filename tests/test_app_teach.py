@@ -5,6 +5,7 @@ page's measured figures, what-if re-solves and diffs, and profile listings witho
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,23 @@ def test_a_stage_step_keeps_the_block_drawing_and_repaints_it() -> None:
     after = drawing()
     assert after[0] == before[0] and 'id="iosop-' in after[0]
     assert after[1] != before[1] and "stroke-width: 3px" in after[1]
+
+
+def test_a_cold_first_page_does_not_import_torch() -> None:
+    """The Learn page reads shipped files only: on a machine with no GPU driver the cold page
+    must not pay torch's import (~2 s of the 10 s target), neither for the sidebar's model list
+    nor for the live-GPU check."""
+    import subprocess
+    import sys
+
+    from app import backend
+
+    if any(Path(p).exists() for p in backend.GPU_DRIVER_FILES):
+        pytest.skip("a GPU driver is installed: the live-GPU check imports torch here")
+    code = ("import sys\nfrom streamlit.testing.v1 import AppTest\n"
+            f"at = AppTest.from_file({APP!r}, default_timeout=120).run()\n"
+            "print(len(at.exception), at.title[0].value, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "IOS_APP_WARM_UP": "0"},
+                         cwd=Path(APP).parents[1]).stdout.strip().splitlines()[-1]
+    assert out == "0 Inter-operator parallelism in a few minutes False"

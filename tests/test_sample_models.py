@@ -10,8 +10,12 @@ marked ``slow``. On the shared 2-core box at load average ≈4.5: 33 s without t
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -93,6 +97,16 @@ def test_registry_order_and_specs() -> None:
     assert REGISTRY["squeezenet"].input_shape == (3, 224, 224)
     assert REGISTRY["randwire"].input_shape == (3, 224, 224)
     assert REGISTRY["nasnet"].input_shape == (3, 331, 331)
+    for name, spec in REGISTRY.items():  # the listing's shapes are the modules' own
+        assert importlib.import_module(f"sample_models.{name}").INPUT_SHAPE == spec.input_shape
+
+
+def test_listing_the_models_does_not_import_torch() -> None:
+    """The app's sidebar lists them on a cold start; torch costs ~2 s of it."""
+    code = "import sys, sample_models; print(len(sample_models.REGISTRY), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == [str(len(REGISTRY)), "False"]
 
 
 def test_unknown_model_lists_known_names() -> None:
