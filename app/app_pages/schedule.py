@@ -18,13 +18,14 @@ from app.levels import hierarchy_of, level_picker_ui, timeline
 from app.ui import active_schedule_ui, require_model, selection_caption, sequential_schedule
 from app.views.dot import BIG_GRAPH_OPS, block_of, blocks_overview_dot, model_dot
 from app.views.frame import still_frame
-from app.views.gantt import gantt_figure
+from app.views.gantt import Bar, gantt_figure
 from app.views.stage_style import state_css, with_node_ids
 from app.views.steps import op_states, stage_title
 from app.views.tables import NOT_MEASURED, STAGE_COLUMNS, efficiency, stage_rows
 from app.views.teach import alone_times, stage_story, story_text
 
 FOCUS_OPS = 40  # above this the block drawing opens the running stage's block, not the whole DAG
+ALL_BARS = 300  # more Gantt bars than this, a level's Gantt keeps only those of its stages' time
 PLAY_EVERY_S = 1.2  # one stage per tick while playing: every view redraws on each
 
 sel, graph = require_model()
@@ -186,12 +187,24 @@ def level_views_ui(gid: str, step: int) -> None:
         painted_dot_ui(list(ops), op_states(schedule, step))
     st.subheader("Streams against time")
     high = step if step < n else None
-    st.plotly_chart(gantt_figure(bars, barriers, highlight_stage=high, level=level),
-                    width="stretch", key="gantt")
+    st.plotly_chart(gantt_figure(bars_near(touching), barriers, highlight_stage=high,
+                                 level=level), width="stretch", key="gantt")
     st.caption(f"Opens on the stages that run {name}'s ops (the dashed box: the selected stage, "
                "when in view); bars of other ops are light grey. Where too many stage barriers "
                "would be in view, shaded spans name the level's boxes instead. Drag to zoom; "
                "double-click for all of it.")
+
+
+def bars_near(stages: list[int]) -> list[Bar]:
+    """The Gantt's bars that overlap the time of ``stages`` (from 0) and no others: plotly
+    redraws every bar at each step, and NASNet's 866, with their names, took the browser 1-2 s
+    a step where the 100 or so of one cell's stages are quick. Few bars are all kept: the grey
+    ones outside the level's stages are context when zoomed out."""
+    if len(bars) <= ALL_BARS or not stages or (stages[0] == 0 and stages[-1] == n - 1):
+        return bars
+    lo = barriers[stages[0] - 1] if stages[0] > 0 else 0.0
+    hi = barriers[stages[-1]]
+    return [b for b in bars if b.start_ms < hi and b.start_ms + b.dur_ms > lo]
 
 
 def level_stages(gid: str) -> list[int]:
