@@ -193,9 +193,11 @@ def test_browser_walkthrough(page, graph) -> None:
     _markdown(page, f"stage 7/{n}").wait_for()
     page.locator("[data-testid='stCheckbox']").filter(has_text="Play").click()
     _idle(page)
-    at = thumb.text_content()
-    page.wait_for_timeout(3000)
-    assert thumb.text_content() == at  # paused
+    at = int(thumb.text_content() or 0)
+    page.wait_for_timeout(3600)  # three ticks of play
+    # paused: a tick already in flight when the switch went off may still land (seen once on a
+    # loaded machine), but play does not go on
+    assert int(thumb.text_content() or 0) - at <= 1
     _clean(page)
     _shot(page, "4-schedule")
 
