@@ -788,18 +788,37 @@ def constraints(pinned: Sequence[tuple[str, Sequence[str]]] = (),
                        no_merge=frozenset(no_merge))
 
 
+# The warm-up shares the interpreter (and its lock) with the pages: importing torch and tracing
+# in the background made the first click after the landing page take 6 s instead of 0.5 s on a
+# 2-core machine. So each of its steps waits until no script has run for this long.
+WARM_UP_IDLE_S = 4.0
+_last_activity = [time.monotonic()]
+
+
+def mark_activity() -> None:
+    """A script run starts or ends (app/main.py calls this): the warm-up waits for a pause."""
+    _last_activity[0] = time.monotonic()
+
+
+def _wait_for_a_pause() -> None:
+    while (quiet := time.monotonic() - _last_activity[0]) < WARM_UP_IDLE_S:
+        time.sleep(WARM_UP_IDLE_S - quiet)
+
+
 def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
-    """Trace the model and build its cost model in a background thread, so that the first page
-    (which needs neither) draws at once and the next one finds them ready."""
+    """Trace the model and build its cost model in a background thread, once the user pauses,
+    so that the first page (which needs neither) draws at once and the next finds them ready."""
     import threading
 
     def work() -> None:
         # never pandas here: plotly looks it up in sys.modules, and a half-imported pandas from
         # this thread broke the page's figure being drawn at that moment
         try:
-            cost_model(cost_spec, model_ref, batch)
-            graph(model_ref, batch)
-            _floors(model_ref, batch, cost_spec)  # the Schedule page's stage bounds (seconds)
+            for step in (lambda: cost_model(cost_spec, model_ref, batch),
+                         lambda: graph(model_ref, batch),
+                         lambda: _floors(model_ref, batch, cost_spec)):  # Schedule's bounds
+                _wait_for_a_pause()
+                step()
         except Exception:  # noqa: BLE001 - the page that needs them will say what failed
             pass
 

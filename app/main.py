@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.backend import mark_activity
 from app.errors import show_error
 from app.state import init_state, sidebar_ui
 
@@ -21,6 +22,7 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="IOS Explorer", page_icon=":material/bolt:", layout="wide")
+mark_activity()  # the background warm-up waits for a pause in the user's clicks
 init_state()
 page = st.navigation(PAGES)
 sidebar_ui()
@@ -28,3 +30,5 @@ try:
     page.run()
 except Exception as e:  # noqa: BLE001 - last safety net: a plain message, never a traceback
     show_error("This page could not be drawn", e)
+finally:
+    mark_activity()
