@@ -179,3 +179,30 @@ def test_schedule_page_follows_the_open_level_as_stages_step() -> None:
     anim, gantt = frame_and_gantt(ok(at))
     assert stage_slider(at).value == 20 and len(frame_ops(anim)["finished"]) > 20
     assert not any(t["name"] == "outside the open level" for t in gantt["data"])
+
+
+@pytest.mark.slow
+def test_nasnet_schedule_page_follows_cells_within_the_time_target() -> None:
+    at = schedule_page("nasnet")  # traces NASNet: not timed
+    anim, gantt = frame_and_gantt(at)
+    boxes = next(t for t in anim["data"] if t["name"] == "boxes")
+    assert len(boxes["x"]) == 22  # the top level: 2 stem cells and 20 cells, not 866 dots
+    assert len(gantt["layout"]["annotations"]) > 5  # cells named on the timeline, not 367 lines
+    timings = {}
+    for what, act in [
+        ("rerun", lambda: at.run()),
+        ("open cells.7", lambda: at.selectbox(key="w_level:nasnet:schedule").set_value("cells.7")
+         .run()),
+        ("on to its stages", lambda: at.button(key="level_next").click().run()),
+        ("next", lambda: at.button(key="next").click().run()),
+        ("up", lambda: at.button(key="up:nasnet:schedule").click().run()),
+    ]:
+        start = time.perf_counter()
+        act()
+        timings[what] = time.perf_counter() - start
+        ok(at)
+        if what == "next":  # inside cells.7: its ops run, nothing outside it is drawn
+            anim, _ = frame_and_gantt(at)
+            assert all(n.startswith("cells.7.") for n in frame_ops(anim)["not yet run"])
+    assert stage_slider(at).value > 2
+    assert max(timings.values()) <= PAGE_S, timings
