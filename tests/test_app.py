@@ -160,8 +160,12 @@ def test_big_model_overview_and_no_surprise_long_search() -> None:
     at = ok(use_model(fresh(), "randwire"))
     assert at.radio(key="model_view").value == "Levels"  # one level at a time, no hairball
     assert not charts(at, "graphviz_chart") and len(charts(at, "plotly_chart")) == 1
-    ok(goto(at, "schedule"))  # ios-both on RandWire runs for minutes: asked first, not started
-    assert at.warning and at.button[0].label.startswith("Run: the ios-both search")
+    ok(goto(at, "schedule"))  # the GPU-found ios-both schedule ships with profile:h100: at once
+    assert not at.warning and any("Shown at once" in i.value for i in at.info)
+    # on the simulated device none ships, and ios-both on RandWire runs for a while: asked first
+    at.selectbox(key="w_cost").select("simulated:h100").run()
+    ok(at)
+    assert at.warning and any(b.label.startswith("Run: the ios-both search") for b in at.button)
     assert not charts(at, "plotly_chart")
     goto(at, "optimize")
     at.selectbox(key="w_strategy").select("greedy").run()
