@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from benchmarks.harness import ALARM, GuardedCost, ModelRun, attempt, environment, free
-from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table
+from benchmarks.report import Report, Row, add_out_dir, argument_parser, num, out_dir, sci, table
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.factory import default_measured
 from ios_core.frontend.regions import fuse_regions
@@ -162,9 +162,9 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [f"# The zoo on {data['device']}", "", head, "",
              *table(["model", "batch", "method", "ms", "vs compile-ro", "search s",
                      "predicted ms", "peak MB", "rel_err"],
-                    [[r["model"], r["batch"], r["method"], _num(r.get("ms")), _ratio(r, rows),
-                      _num(r.get("search_s"), 1), _num(r.get("predicted_ms")),
-                      _num(r.get("peak_mb"), 1), _sci(r.get("rel_err"))
+                    [[r["model"], r["batch"], r["method"], num(r.get("ms")), _ratio(r, rows),
+                      num(r.get("search_s"), 1), num(r.get("predicted_ms")),
+                      num(r.get("peak_mb"), 1), sci(r.get("rel_err"))
                       + (f" ({r['error'][:80]})" if r.get("error") else "")] for r in rows])]
     return "\n".join(lines) + "\n"
 
@@ -175,14 +175,6 @@ def _ratio(r: Row, rows: Sequence[Row]) -> str:
     if not ref or not r.get("ms"):
         return ""
     return f"{ref[0]['ms'] / r['ms']:.2f}x"
-
-
-def _num(x: Any, digits: int = 3) -> str:
-    return "" if x is None else f"{x:.{digits}f}"
-
-
-def _sci(x: Any) -> str:
-    return "" if x is None else f"{x:.1e}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
