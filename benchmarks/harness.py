@@ -114,6 +114,7 @@ class GuardedCost:
         self.inner, self.alarm = inner, alarm
         self.name = inner.name
         self.device = inner.device
+        self.measures = getattr(inner, "measures", False)
 
     def stage_cost(self, graph: Any, strategy: str, groups: Any) -> Any:
         with self.alarm.deferred():

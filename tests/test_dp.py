@@ -726,3 +726,102 @@ def test_a_stopped_search_keeps_its_solved_parts_and_finishes_greedily(cost_of, 
     assert all(len(g) == 1 for st in sched.stages[dp_stages:] for g in st.groups)
     never = optimize(graph, "ios-both", cost_of(graph), config, observer=StopAfter(99))
     assert never.stages == full.stages and "stopped" not in never.search.stats
+
+
+# ---- the fitted envelope of a measured search (search/envelope.py) ------------------------------
+class CalibratedTruth:
+    """A stand-in GPU the envelope holds on: each part alone takes 0.5-2x the simulated device's
+    time, and a stage of several parts 1.0-1.1x the simulator's estimate calibrated by its parts,
+    so a factor of 0.9 times the lowest ratio seen never exceeds a stage's own ratio. The DP's
+    branch and bound holds at slack 0.2 (a stage's parts differ by at most 4x, its ratio 1.1x)."""
+
+    name, device, measures = "truth", "truth-device", True
+
+    def __init__(self, graph, seed):
+        self.sim, self.seed, self.calls = SimulatedCost("h100"), seed, 0
+
+    def _draw(self, what, lo, hi):
+        return lo + (hi - lo) * random.Random(f"{self.seed}{what}").random()
+
+    def _alone(self, graph, group):
+        sim = self.sim.stage_cost(graph, "concurrent", (tuple(group),)).ms
+        return sim * self._draw(group, 0.5, 2.0), sim
+
+    def stage_cost(self, graph, strategy, groups):
+        from ios_core.cost.base import StageCost
+        from ios_core.search.envelope import calibrated
+
+        self.calls += 1
+        groups = tuple(tuple(g) for g in groups)
+        parts = groups if strategy == "concurrent" else tuple(
+            (n,) for n in groups[0] if graph[n].kind != "concat")
+        if strategy == "concurrent" and len(groups) == 1:
+            return StageCost(self._alone(graph, groups[0])[0])
+        alone = [self._alone(graph, p) for p in parts]
+        cal = calibrated(self.sim.stage_cost(graph, strategy, groups).ms,
+                         [a for a, _ in alone], [s for _, s in alone])
+        return StageCost(cal * self._draw((strategy, groups), 1.0, 1.1))
+
+
+def test_envelope_that_holds_finds_the_full_dps_schedule_with_fewer_stages():
+    from ios_core.search.envelope import Envelope
+
+    sim = SimulatedCost("h100")
+    pruned = costed_full = costed_env = 0
+    for seed in range(40):
+        rng = random.Random(31000 + seed)
+        graph = random_dag(rng, rng.randint(4, 8), fans=seed % 2 == 0)
+        names = [n.name for n in graph.nodes]
+        if len(names) > 11:  # fans add ops; the unbounded DP of 20 ops takes seconds
+            continue
+
+        def prior(kind, groups, graph=graph):
+            return sim.stage_cost(graph, kind, groups).ms
+
+        for strategy in DP_STRATEGIES:
+            truth = CalibratedTruth(graph, seed)
+
+            def measure(kind, groups, graph=graph, truth=truth):
+                return truth.stage_cost(graph, kind, groups)
+
+            full = solve_part(graph, names, strategy, measure, 3, 8, merge_concat=True)
+            env = solve_part(graph, names, strategy, measure, 3, 8,
+                             bound_slack=0.2, merge_concat=True,
+                             envelope=Envelope(margin=0.9, min_samples=2), prior=prior)
+            assert env.cost_ms == pytest.approx(full.cost_ms, rel=1e-12), (seed, strategy)
+            pruned += env.stats["envelope_pruned"]
+            costed_full += full.stats["stages_costed"]
+            costed_env += env.stats["stages_costed"]
+    assert pruned > 0 and costed_env < costed_full
+
+
+def test_envelope_only_for_cost_models_that_measure():
+    graph = random_dag(random.Random(5), 9)
+    measured = optimize(graph, "ios-both", CalibratedTruth(graph, 5), SearchConfig())
+    simulated = optimize(graph, "ios-both", SimulatedCost("h100"), SearchConfig())
+    assert measured.search.stats["envelope_margin"] == SearchConfig().envelope_margin == 0.9
+    assert "envelope_pruned" in measured.search.stats
+    assert simulated.search.stats["envelope_margin"] is None
+    assert SearchConfig.from_search(measured.search).envelope_margin == 0.9
+    assert SearchConfig.from_search(simulated.search).envelope_margin is None
+    off = optimize(graph, "ios-both", CalibratedTruth(graph, 5), SearchConfig(envelope_margin=None))
+    assert off.search.stats["envelope_margin"] is None
+    unbounded = optimize(graph, "ios-both", CalibratedTruth(graph, 5),
+                         SearchConfig(bound_slack=None))
+    assert unbounded.search.stats["envelope_margin"] is None  # it works inside the bound only
+
+
+@pytest.mark.parametrize("margin", [0, 1.5, "0.9"])
+def test_envelope_margin_outside_0_1_is_rejected(margin):
+    with pytest.raises(ValueError, match="envelope_margin must be in"):
+        SearchConfig(envelope_margin=margin)
+
+
+def test_envelope_needs_a_prior():
+    from ios_core.search.envelope import Envelope
+
+    graph = random_dag(random.Random(6), 5)
+    names = [n.name for n in graph.nodes]
+    with pytest.raises(ValueError, match="needs a prior"):
+        solve_part(graph, names, "ios-both", cost_fn(ToyCost.random(graph, 6)), 3, 8,
+                   bound_slack=0.9, envelope=Envelope())

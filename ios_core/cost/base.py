@@ -25,6 +25,8 @@ class CostModel(Protocol):
 
     name: str  # the cost source as users write it: "simulated:h100", "measured", "profile:h100"
     device: str  # device name recorded in schedules
+    # optional ``measures: bool``: True when a new stage is timed on the GPU (tens of ms), which a
+    # search then asks for more sparingly (ios_core.search.envelope); absent means False
 
     def stage_cost(
         self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]

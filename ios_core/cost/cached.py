@@ -37,6 +37,8 @@ class CachedCost:
         self.deadline = deadline  # time.perf_counter() after which new stages are estimated
         self.name = inner.name
         self.device = inner.device
+        # a search prunes harder when the stages it asks for may be timed on the GPU
+        self.measures = getattr(inner, "measures", False)
         # share one dict between wrappers of one database to keep cold-cache accounting global
         self.measure_s: dict[str, float] = {} if measure_s is None else measure_s
         self.failures: dict[str, str] = {}  # signature -> error text

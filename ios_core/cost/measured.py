@@ -64,6 +64,7 @@ class MeasuredCost:
     """CostModel that times stages on the GPU (see the module docstring for the recipe)."""
 
     name = "measured"
+    measures = True  # each new stage costs GPU time: searches skip more (search/envelope.py)
 
     def __init__(
         self,

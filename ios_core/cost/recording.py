@@ -34,6 +34,7 @@ class RecordingCost:
         self.inner = inner
         self.name = inner.name
         self.device = inner.device
+        self.measures = getattr(inner, "measures", False)
         self.requests: dict[str, StageRequest] = {}
 
     def stage_cost(self, graph: OpGraph, strategy: str,

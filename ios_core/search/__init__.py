@@ -37,7 +37,7 @@ from ios_core.ir.schedule import SEARCH_STRATEGIES, ModelRef, Schedule, SearchIn
 from ios_core.search.config import SearchConfig
 from ios_core.search.costing import StageCostCache
 from ios_core.search.dp import MODES
-from ios_core.search.explain import search_parts, solve_part_with
+from ios_core.search.explain import envelope_for, search_parts, solve_part_with
 from ios_core.search.greedy import greedy_stages
 from ios_core.search.observer import SearchObserver, SearchProgress
 from ios_core.search.pricing import price_schedule
@@ -100,6 +100,7 @@ def optimize(
     stats.update(max_part_states=config.max_part_states, stream_cap=config.stream_cap,
                  bound_slack=config.bound_slack, merge_concat=config.merge_concat,
                  part_order=config.part_order)
+    stats.setdefault("envelope_margin", None)
     return Schedule(
         model=ModelRef(
             name=model_name or graph.name,
@@ -146,13 +147,14 @@ def _search(
     observer = observer or SearchObserver()
     tracker = ProgressTracker(
         observer, [count_downsets(graph, names, config.max_part_states) for names in parts])
+    envelope = envelope_for(cost, config)  # one for the whole search: it learns as it measures
     plan: list[tuple[str, Groups, StageCost]] = []
     per_part = []
     stopped = None
     for i, names in enumerate(parts):
         try:
             result = solve_part_with(graph, names, strategy, cost, config, observer, i,
-                                     len(parts), tracker=tracker)
+                                     len(parts), tracker=tracker, envelope=envelope)
         except SearchStopped:
             stopped = i
             break
@@ -161,6 +163,10 @@ def _search(
     stats = _stats(per_part, len(find_blocks(graph)))
     for key in ("states", "transitions", "stages_costed", "cache_hits", "transitions_pruned"):
         stats[key] = sum(p[key] for p in per_part)
+    # the envelope's margin when this search used one (None: a replay must not either)
+    stats["envelope_margin"] = config.envelope_margin if envelope is not None else None
+    if envelope is not None:
+        stats["envelope_pruned"] = sum(p.get("envelope_pruned", 0) for p in per_part)
     stats["states_total"] = tracker.states_total
     if stopped is not None:
         done = {name for part in parts[:stopped] for name in part}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ios_core.ir.partition import PART_ORDERS
 from ios_core.ir.schedule import SearchInfo
+from ios_core.search.envelope import DEFAULT_MARGIN
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class SearchConfig:
     # bound could still win; None costs every stage the DP can ask for, as IOS did. 0.9 found
     # the full search's schedules on the shipped H100 profiles with ~44 % fewer stages
     bound_slack: float | None = 0.9
+    # a search whose cost model measures on the GPU (``cost.measures``) also skips stages below
+    # the lower envelope fitted to its own measurements, this margin under the lowest ratio seen
+    # (search/envelope.py); None: the branch and bound alone. Needs bound_slack.
+    envelope_margin: float | None = DEFAULT_MARGIN
     # merge stages may end in the concat that joins exactly their convs (a view of the wide
     # output, so free), not only leave it to a stage of its own that copies (schedulers/merge.py)
     merge_concat: bool = True
@@ -41,6 +46,7 @@ class SearchConfig:
             max_part_states=int(stats.get("max_part_states", cls.max_part_states)),
             stream_cap=int(stats.get("stream_cap", cls.stream_cap)),
             bound_slack=stats.get("bound_slack"),
+            envelope_margin=stats.get("envelope_margin"),  # None: searched without one
             merge_concat=bool(stats.get("merge_concat", False)),  # searched before it existed
             part_order=str(stats.get("part_order", "topo")),
         )
@@ -55,3 +61,6 @@ class SearchConfig:
         slack = self.bound_slack
         if slack is not None and not (isinstance(slack, int | float) and 0 < slack <= 1):
             raise ValueError(f"bound_slack must be in (0, 1] or None (got {slack!r})")
+        margin = self.envelope_margin
+        if margin is not None and not (isinstance(margin, int | float) and 0 < margin <= 1):
+            raise ValueError(f"envelope_margin must be in (0, 1] or None (got {margin!r})")

@@ -50,6 +50,7 @@ from ios_core.ir.graph import OpGraph
 from ios_core.search.batch import BatchFactory
 from ios_core.search.bitsets import bits, bits_masks, downsets
 from ios_core.search.endings import PartIndex, index_part
+from ios_core.search.envelope import Envelope, calibrated
 from ios_core.search.observer import SearchObserver
 from ios_core.search.progress import ProgressTracker, SearchStopped
 from ios_core.search.vectorized import MAX_OPS, solve_vectorized
@@ -89,6 +90,8 @@ def solve_part(
     *,
     batch: BatchFactory | None = None,
     tracker: ProgressTracker | None = None,
+    envelope: Envelope | None = None,
+    prior: Callable[[str, Groups], float] | None = None,
 ) -> PartResult:
     """Run the IOS DP over one part; ``names`` are the part's ops in topological order.
 
@@ -99,7 +102,12 @@ def solve_part(
     with it, and no observer that wants every step, the part is solved on arrays
     (:mod:`~ios_core.search.vectorized`), with the same result. ``tracker`` gathers the
     progress of a whole search; the observer's ``should_stop`` raises :class:`SearchStopped`.
+    ``envelope`` with ``prior`` (a cheap stage estimate, ms): with ``bound_slack`` set, also skip
+    endings below the envelope fitted to this search's measurements
+    (:mod:`~ios_core.search.envelope`); one envelope is shared by all parts of a search.
     """
+    if (envelope is None) != (prior is None):
+        raise ValueError("an envelope needs a prior to calibrate, and a prior an envelope")
     if strategy not in MODES:
         raise ValueError(f"unknown DP strategy {strategy!r}; expected one of {sorted(MODES)}")
     if r < 1 or s < 1:
@@ -130,7 +138,7 @@ def solve_part(
     if fast is not None:
         stages, cost_ms, stats = fast
     else:
-        search = _Search(ix, stage_cost, concurrent, merges, bound_slack)
+        search = _Search(ix, stage_cost, concurrent, merges, bound_slack, envelope, prior)
         last = time.perf_counter()
         for done, (state, sinks) in enumerate(states.items(), 1):
             if state:
@@ -152,6 +160,8 @@ def solve_part(
             "transitions_pruned": search.pruned,
             "engine": "python",
         }
+        if envelope is not None:
+            stats["envelope_pruned"] = search.envelope_pruned
     report(total, stats["transitions"], stats["stages_costed"])
     stats = {"part": part_index, "ops": ix.n, **stats,
              "seconds": round(time.perf_counter() - start, 6), "cost_ms": cost_ms}
@@ -171,13 +181,22 @@ class _Search:
     order of ``cost(rest) + bound`` and only while that bound does not exceed the best total
     found, so an ending left uncosted could not have won or tied: where the bound holds, the
     result is the full DP's, with fewer stages to measure.
+
+    With an ``envelope`` (and its ``prior``), an ending's bound is also the envelope of its
+    calibrated prior (:mod:`~ios_core.search.envelope`), an estimate fitted to the stages measured
+    so far rather than a proof: the result is then the full DP's wherever the envelope too holds.
     """
 
     def __init__(self, ix: PartIndex, stage_cost: Callable, concurrent: bool, merges: bool,
-                 slack: float | None = None):
+                 slack: float | None = None, envelope: Envelope | None = None,
+                 prior: Callable[[str, Groups], float] | None = None):
         self.ix = ix
         self.slack = slack
+        self.envelope, self.prior = envelope, prior
+        self._calibrated: dict[tuple[bool, int], float] = {}  # (is merge, ending) -> its prior
+        self._prior_alone: dict[int, float] = {}  # a part's prior alone, by mask
         self.pruned = 0  # endings whose bound ruled them out (counted per state)
+        self.envelope_pruned = 0  # of those, endings only the envelope ruled out
         self._groups: set[int] | None = None  # every valid group's mask
         self._conc_parts: dict[int, list[int]] = {}
         self._merge_parts: dict[int, list[int]] = {}
@@ -290,17 +309,29 @@ class _Search:
                 heap.append((rest + slack * slowest, i, is_merge, m, rest))
         heapq.heapify(heap)
         exact: dict[tuple[bool, int], float] = {}
+        envelope = self.envelope
         while heap and heap[0][0] <= best:
             bound, i, is_merge, m, rest = heapq.heappop(heap)
             tighter = rest + self._bound(m, is_merge)
+            if envelope is not None:
+                tighter = max(tighter, rest + envelope.lower(is_merge,
+                                                             self._calibrated_of(m, is_merge)))
             if tighter > bound:  # sub-stages costed since: re-queue under the better bound
                 heapq.heappush(heap, (tighter, i, is_merge, m, rest))
                 continue
-            total = rest + latency(m, is_merge)
+            fresh = m not in (self.merge_lat if is_merge else self.lat)
+            ms = latency(m, is_merge)
+            if envelope is not None and fresh:
+                envelope.observe(is_merge, self._calibrated_of(m, is_merge), ms)
+            total = rest + ms
             exact[(is_merge, i)] = total
             if total < best:
                 best = total
         self.pruned += len(heap)
+        if envelope is not None:
+            self.envelope_pruned += sum(
+                1 for _, _, is_merge, m, rest in heap
+                if rest + self._bound(m, is_merge) <= best)
         # the full DP's choice among what was costed: the first minimum, concurrent before merge
         pick, pick_cost = (False, 0), float("inf")
         for i, m in enumerate(conc):
@@ -339,6 +370,22 @@ class _Search:
                 known = ms
         assert self.slack is not None
         return self.slack * known
+
+    def _calibrated_of(self, m: int, merge: bool) -> float:
+        """Ending ``m``'s prior, calibrated by its parts' measured times alone (memoized)."""
+        key = (merge, m)
+        found = self._calibrated.get(key)
+        if found is None:
+            assert self.prior is not None
+            parts = self._parts(m, merge)
+            alone = self._prior_alone
+            for g in parts:
+                if g not in alone:
+                    alone[g] = self.prior("concurrent", self.groups(g, False))
+            stage = self.prior("merge" if merge else "concurrent", self.groups(m, merge))
+            found = self._calibrated[key] = calibrated(stage, self._alone(parts),
+                                                       [alone[g] for g in parts])
+        return found
 
     def _alone(self, parts: list[int]) -> list[float]:
         """Latencies of an ending's parts, each alone: every part alone is an ending of the same

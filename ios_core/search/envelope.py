@@ -1,0 +1,95 @@
+"""A lower envelope fitted to a measured search's own measurements: which stages are worth timing.
+
+The DP's branch and bound (:mod:`~ios_core.search.dp`) times a stage of several groups only when
+``slack`` times its slowest group alone could still win. On RandWire and NASNet most concurrent
+endings pass that test (a stage of eight one-op groups is bounded by one op's time), and a
+measured search at r=3, s=8 would time 100,000-400,000 stages at ~17 ms each. The envelope adds a
+second, tighter estimate from below, fitted to what this search has measured so far:
+
+* **calibrated prior**: a cheap model of the device (the simulated H100, the *prior*) prices the
+  stage, scaled by how far off it was on the stage's own parts, which are measured already (each
+  group alone is an ending of the same state, timed first):
+  ``prior(stage) * sum(measured part alone) / sum(prior part alone)``;
+* **fitted factor**: ``margin`` times the smallest ``measured / calibrated`` ratio seen so far
+  among this search's stages of the same kind (concurrent, merge), once ``min_samples`` of that
+  kind were measured; until then the envelope says nothing (0).
+
+A stage is then timed only when ``factor * calibrated`` could still win. This is an *estimate*
+from below, not a proven bound: a stage further below its calibrated prior than every stage
+measured before it could be skipped although it would have won. On the H200 profiles shipped
+with this project (2026-12-03), no concurrent stage of Inception V3, RandWire or NASNet measured
+below 0.57 of its calibrated prior (NASNet 0.64), while the simulated device alone ranged from 0.25
+to 2.3 of measured (``benchmarks/results/search-envelope.md`` measures what it saves and what it
+costs). Hand-written rather than a library's: it is a dozen lines of bookkeeping over the DP's own
+tables.
+
+>>> env = Envelope(margin=0.9, min_samples=2)
+>>> env.lower(False, 10.0)   # nothing measured yet: no estimate
+0.0
+>>> env.observe(False, calibrated=10.0, measured=8.0)
+>>> env.observe(False, calibrated=5.0, measured=6.0)
+>>> round(env.lower(False, 10.0), 6)   # 0.9 * min(0.8, 1.2) * 10
+7.2
+>>> env.lower(True, 10.0)   # merges are fitted apart
+0.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_MARGIN", "DEFAULT_MIN_SAMPLES", "Envelope"]
+
+# the fitted factor is this times the smallest ratio seen: room for a stage a little further
+# below its prior than any measured so far
+DEFAULT_MARGIN = 0.9
+# stages of one kind measured before the envelope prunes: the smallest ratio of a few dozen
+# stages is already near the smallest of thousands on the shipped profiles (0.57-0.64)
+DEFAULT_MIN_SAMPLES = 48
+
+
+@dataclass
+class Envelope:
+    """The fitted factor per stage kind (``merge`` or not), learned as measurements come in."""
+
+    margin: float = DEFAULT_MARGIN
+    min_samples: int = DEFAULT_MIN_SAMPLES
+    _lowest: dict[bool, float] = field(default_factory=dict)  # kind -> smallest ratio seen
+    _seen: dict[bool, int] = field(default_factory=dict)  # kind -> stages observed
+
+    def observe(self, merge: bool, calibrated: float, measured: float) -> None:
+        """One more measured stage of this kind and its calibrated prior."""
+        if calibrated <= 0:
+            return
+        ratio = measured / calibrated
+        self._seen[merge] = self._seen.get(merge, 0) + 1
+        self._lowest[merge] = min(self._lowest.get(merge, ratio), ratio)
+
+    def factor(self, merge: bool) -> float:
+        """``margin`` times the smallest ratio seen, or 0 before ``min_samples`` of the kind."""
+        if self._seen.get(merge, 0) < self.min_samples:
+            return 0.0
+        return self.margin * self._lowest[merge]
+
+    def lower(self, merge: bool, calibrated: float) -> float:
+        """The envelope of a stage whose calibrated prior is ``calibrated`` (ms)."""
+        return self.factor(merge) * calibrated
+
+    @property
+    def observed(self) -> int:
+        """Stages observed, all kinds."""
+        return sum(self._seen.values())
+
+
+def calibrated(prior_stage: float, parts_measured: list[float], parts_prior: list[float]) -> float:
+    """``prior_stage`` scaled by how the stage's parts measured against their prior.
+
+    >>> calibrated(10.0, [2.0, 4.0], [3.0, 3.0])
+    10.0
+    >>> calibrated(10.0, [1.0], [0.0])   # no prior for the parts: the prior as it is
+    10.0
+    """
+    prior_sum = sum(parts_prior)
+    if prior_sum <= 0:
+        return prior_stage
+    return prior_stage * sum(parts_measured) / prior_sum
