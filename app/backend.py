@@ -31,6 +31,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.trace_client import TraceWorker
 from ios_core.cost.base import StageCost
 from ios_core.cost.bounds import LowerBounds
 from ios_core.ir.graph import OpGraph
@@ -111,8 +112,19 @@ def traced_model(model_ref: str, batch: int) -> Any:
                        leaf_modules=leaves)
 
 
+@st.cache_resource(show_spinner=False)
+def trace_worker() -> TraceWorker:
+    """The server's one trace worker process (app/trace_client.py)."""
+    return TraceWorker()
+
+
+@st.cache_resource(show_spinner="Building and tracing the model…", max_entries=8)
 def graph(model_ref: str, batch: int) -> OpGraph:
-    return traced_model(model_ref, batch).graph
+    """The model's OpGraph, traced by the worker process beside the server; traced here when
+    the worker cannot (this raises the frontend's own error, with its advice)."""
+    ref, leaves = split_model_key(model_ref)
+    found = trace_worker().graph(ref, batch, leaves)
+    return found if found is not None else traced_model(model_ref, batch).graph
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -790,7 +802,8 @@ def constraints(pinned: Sequence[tuple[str, Sequence[str]]] = (),
 
 # The warm-up shares the interpreter (and its lock) with the pages: importing torch and tracing
 # in the background made the first click after the landing page take 6 s instead of 0.5 s on a
-# 2-core machine. So each of its steps waits until no script has run for this long.
+# 2-core machine. Tracing now runs in the trace worker's process; the steps still done here
+# (reading a profile, the bounds) wait until no script has run for this long.
 WARM_UP_IDLE_S = 4.0
 _last_activity = [time.monotonic()]
 
@@ -814,8 +827,8 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
         # never pandas here: plotly looks it up in sys.modules, and a half-imported pandas from
         # this thread broke the page's figure being drawn at that moment
         try:
+            graph(model_ref, batch)  # in the worker process: this thread only waits for it
             for step in (lambda: cost_model(cost_spec, model_ref, batch),
-                         lambda: graph(model_ref, batch),
                          lambda: _floors(model_ref, batch, cost_spec)):  # Schedule's bounds
                 _wait_for_a_pause()
                 step()

@@ -74,3 +74,20 @@ def two_inputs(batch: int = 1) -> tuple[nn.Module, tuple[torch.Tensor, torch.Ten
     gen = torch.Generator().manual_seed(0)
     return _TwoInputs().eval(), (torch.randn(batch, 3, 16, 16, generator=gen),
                                  torch.randn(batch, 3, 16, 16, generator=gen))
+
+
+def chatty() -> tuple[nn.Module, tuple[int, int, int]]:
+    """Prints while it is built and run, as research code does: the trace worker's replies on
+    stdout must survive it."""
+    print('{"ok": false} a line that looks like a reply')
+
+    class _Chatty(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            print("forward called")
+            return self.conv(x).relu()
+
+    return _Chatty().eval(), (3, 8, 8)
