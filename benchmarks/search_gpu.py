@@ -83,7 +83,8 @@ def search(run: ModelRun, cost: Any, r: int, limit: float | None) -> tuple[Sched
         "r": r, "ops": len(run.graph.nodes), "parts": len(st["parts"]), "states": st["states"],
         "transitions": st["transitions"], "stages_costed": st["stages_costed"],
         "stages_measured": getattr(cost, "measured", 0) - measured0,
-        "envelope_pruned": st.get("envelope_pruned"), "search_s": search_s,
+        "envelope_pruned": st.get("envelope_pruned"),
+        "envelope_factor": st.get("envelope_factor"), "search_s": search_s,
         "measure_s": measure_s, "dp_s": search_s - measure_s,
         "stopped": bool(st.get("stopped")), "predicted_ms": schedule.predicted_ms,
         "stages": len(schedule.stages)}

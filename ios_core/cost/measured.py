@@ -109,7 +109,10 @@ class MeasuredCost:
             prior = SimulatedCost("h100")
         self.prior = prior
         self.eager_runs = eager_runs
-        self._gen = torch.Generator().manual_seed(seed)
+        # inputs are drawn on the GPU: drawn on the host and copied, they were most of the build
+        # phase, 205 of the 400 s a RandWire search spent measuring (H200, 2026-12-03,
+        # benchmarks/results/h200-search.md); the device draws them in microseconds
+        self._gen = torch.Generator(device=self.torch_device).manual_seed(seed)
         self.options = resolve_options(options)
         self._pool = StreamPool(self.torch_device, high_priority=int(self.options.stream_priority))
         # the executor's lowering, kernels moved and prepared as stages first need them
@@ -232,9 +235,8 @@ class MeasuredCost:
     def _random_inputs(self, graph: OpGraph, plan: StagePlan) -> Env:
         # random, never zeros: zeros can run faster than real data
         return {
-            name: to_layout(torch.randn(graph.shape_of(name), generator=self._gen).to(
-                self.torch_device, self.dtype
-            ), self.options)
+            name: to_layout(torch.randn(graph.shape_of(name), generator=self._gen,
+                                        device=self.torch_device, dtype=self.dtype), self.options)
             for name in plan.reads
         }
 

@@ -167,6 +167,8 @@ def _search(
     stats["envelope_margin"] = config.envelope_margin if envelope is not None else None
     if envelope is not None:
         stats["envelope_pruned"] = sum(p.get("envelope_pruned", 0) for p in per_part)
+        stats["envelope_factor"] = {"concurrent": envelope.factor(False),
+                                    "merge": envelope.factor(True)}
     stats["states_total"] = tracker.states_total
     if stopped is not None:
         done = {name for part in parts[:stopped] for name in part}
