@@ -122,9 +122,17 @@ def trace_worker() -> TraceWorker:
 def graph(model_ref: str, batch: int) -> OpGraph:
     """The model's OpGraph, traced by the worker process beside the server; traced here when
     the worker cannot (this raises the frontend's own error, with its advice)."""
+    from ios_core.ir.graph import GraphError
+    from ios_core.ir.graph_file import graph_from_json
+
     ref, leaves = split_model_key(model_ref)
-    found = trace_worker().graph(ref, batch, leaves)
-    return found if found is not None else traced_model(model_ref, batch).graph
+    data = trace_worker().graph_data(ref, batch, leaves)
+    if data is not None:
+        try:
+            return graph_from_json(data)
+        except GraphError:  # never expected: the worker runs this same code
+            pass
+    return traced_model(model_ref, batch).graph
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -6,9 +6,10 @@ server, so that no click waits for torch's import or a trace holding the server'
 (on a 2-core machine that made clicks during the background warm-up take 1-2 s). Every answer
 is kept by (model, batch), so the warm-up's request and a page's later one trace once.
 
-:meth:`TraceWorker.graph` returns None whenever the worker cannot answer (it could not start,
-died, or the model failed there): the caller then traces in its own process, which raises the
-frontend's own error with its advice.
+:meth:`TraceWorker.graph_data` returns the graph as ``ios-graph/1`` data (the backend, the app's
+one door to ``ios_core``, turns it into an OpGraph), or None whenever the worker cannot answer (it
+could not start, died, or the model failed there): the caller then traces in its own process,
+which raises the frontend's own error with its advice.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-
-from ios_core.ir.graph import GraphError, OpGraph
-from ios_core.ir.graph_file import graph_from_json
+from typing import Any
 
 WORKER = [sys.executable, "-m", "ios_core.frontend.trace_worker"]
 
@@ -39,8 +38,9 @@ class TraceWorker:
         self._done: dict[tuple[str, int, tuple[str, ...]], Path | None] = {}
         self.failed = ""  # why the worker is unusable, once it is
 
-    def graph(self, model: str, batch: int, leaves: Sequence[str] = ()) -> OpGraph | None:
-        """The traced graph of ``model`` at ``batch``, or None where the worker cannot say."""
+    def graph_data(self, model: str, batch: int, leaves: Sequence[str] = ()) -> Any:
+        """The traced graph of ``model`` at ``batch`` as ``ios-graph/1`` data, or None where the
+        worker cannot say."""
         key = (model, batch, tuple(leaves))
         with self._lock:  # a second asker of the same graph waits for the first's answer
             if key not in self._done:
@@ -49,8 +49,8 @@ class TraceWorker:
         if path is None:
             return None
         try:
-            return graph_from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, GraphError):
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
             return None
 
     def _ask(self, model: str, batch: int, leaves: tuple[str, ...]) -> Path | None:

@@ -99,8 +99,7 @@ def optimize(
     # knobs SearchInfo has no field for, so that a search can be replayed exactly
     stats.update(max_part_states=config.max_part_states, stream_cap=config.stream_cap,
                  bound_slack=config.bound_slack, merge_concat=config.merge_concat,
-                 part_order=config.part_order)
-    stats.setdefault("envelope_margin", None)
+                 part_order=config.part_order, envelope_margin=config.envelope_margin)
     return Schedule(
         model=ModelRef(
             name=model_name or graph.name,
@@ -163,8 +162,8 @@ def _search(
     stats = _stats(per_part, len(find_blocks(graph)))
     for key in ("states", "transitions", "stages_costed", "cache_hits", "transitions_pruned"):
         stats[key] = sum(p[key] for p in per_part)
-    # the envelope's margin when this search used one (None: a replay must not either)
-    stats["envelope_margin"] = config.envelope_margin if envelope is not None else None
+    # whether the search used its envelope: only a cost model that measures gets one
+    stats["envelope_used"] = envelope is not None
     if envelope is not None:
         stats["envelope_pruned"] = sum(p.get("envelope_pruned", 0) for p in per_part)
         stats["envelope_factor"] = {"concurrent": envelope.factor(False),

@@ -46,7 +46,7 @@ class SearchConfig:
             max_part_states=int(stats.get("max_part_states", cls.max_part_states)),
             stream_cap=int(stats.get("stream_cap", cls.stream_cap)),
             bound_slack=stats.get("bound_slack"),
-            envelope_margin=stats.get("envelope_margin"),  # None: searched without one
+            envelope_margin=stats.get("envelope_margin"),  # None: searched before it existed
             merge_concat=bool(stats.get("merge_concat", False)),  # searched before it existed
             part_order=str(stats.get("part_order", "topo")),
         )
