@@ -826,6 +826,15 @@ def _wait_for_a_pause() -> None:
         time.sleep(WARM_UP_IDLE_S - quiet)
 
 
+def prefetch_graph(model_ref: str, batch: int) -> None:
+    """Start the trace worker and have it trace the sidebar's model while the page draws (every
+    page calls this; no background work where IOS_APP_WARM_UP=0)."""
+    if os.environ.get("IOS_APP_WARM_UP", "1") == "0":
+        return
+    ref, leaves = split_model_key(model_ref)
+    trace_worker().prefetch(ref, batch, leaves)
+
+
 def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
     """Trace the model and build its cost model in a background thread, once the user pauses,
     so that the first page (which needs neither) draws at once and the next finds them ready."""

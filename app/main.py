@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.backend import mark_activity
+from app.backend import mark_activity, prefetch_graph
 from app.errors import show_error
 from app.state import init_state, sidebar_ui
 
@@ -25,7 +25,9 @@ st.set_page_config(page_title="IOS Explorer", page_icon=":material/bolt:", layou
 mark_activity()  # the background warm-up waits for a pause in the user's clicks
 init_state()
 page = st.navigation(PAGES)
-sidebar_ui()
+selection = sidebar_ui()
+if selection is not None:  # traced in the worker process while this page draws
+    prefetch_graph(selection.model_ref, selection.batch)
 try:
     page.run()
 except Exception as e:  # noqa: BLE001 - last safety net: a plain message, never a traceback

@@ -38,6 +38,18 @@ class TraceWorker:
         self._done: dict[tuple[str, int, tuple[str, ...]], Path | None] = {}
         self.failed = ""  # why the worker is unusable, once it is
 
+    def start(self) -> None:
+        """Start the worker now (it imports torch at once), not at the first request."""
+        with self._lock:
+            self._process()
+
+    def prefetch(self, model: str, batch: int, leaves: Sequence[str] = ()) -> None:
+        """Ask for a graph without waiting: a later :meth:`graph_data` finds it traced, or
+        waits for the trace under way."""
+        if (model, batch, tuple(leaves)) not in self._done and not self.failed:
+            threading.Thread(target=self.graph_data, args=(model, batch, leaves),
+                             name="ios-trace-prefetch", daemon=True).start()
+
     def graph_data(self, model: str, batch: int, leaves: Sequence[str] = ()) -> Any:
         """The traced graph of ``model`` at ``batch`` as ``ios-graph/1`` data, or None where the
         worker cannot say."""

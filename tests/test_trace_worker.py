@@ -90,3 +90,20 @@ def test_a_dead_worker_answers_none_and_is_not_restarted():
     assert "stopped" in w.failed
     assert w.graph("inception_v3", 1) is None
     w.close()
+
+
+def test_prefetch_traces_in_the_background_and_a_later_ask_finds_it():
+    import time
+
+    w = Worker()
+    w.start()
+    assert w._proc is not None and w._proc.poll() is None  # started before any request
+    w.prefetch("ios_demo", 1)
+    deadline = time.monotonic() + 120
+    while ("ios_demo", 1, ()) not in w._done and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert w._done[("ios_demo", 1, ())] is not None
+    asked = len(w._done)
+    assert w.graph("ios_demo", 1) == _traced("ios_demo")
+    assert len(w._done) == asked
+    w.close()
