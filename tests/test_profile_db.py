@@ -179,6 +179,25 @@ def test_profile_cost_hits_and_estimates() -> None:
     assert (cost.hits, cost.misses) == (1, 1)
 
 
+def test_profile_cost_remembers_stages_by_name_for_one_graph(monkeypatch) -> None:
+    import ios_core.cost.profile_db as profile_db
+
+    graph = two_cells()
+    sig = stage_signature(graph, "concurrent", (("c0_a",),))
+    cost = ProfileCost(small_db(**{sig: 0.123}))
+    signed = []
+    monkeypatch.setattr(profile_db, "stage_signature",
+                        lambda *a: signed.append(a) or stage_signature(*a))
+    for _ in range(3):
+        assert cost.stage_cost(graph, "concurrent", [["c0_a"]]) == StageCost(0.123, False)
+        assert cost.stage_cost(graph, "concurrent", (("c0_d",),)).estimated
+    assert len(signed) == 2  # once per stage
+    other = two_cells()  # another graph object: its names may mean other ops
+    assert cost.stage_cost(other, "concurrent", [["c0_a"]]) == StageCost(0.123, False)
+    assert len(signed) == 3
+    assert (cost.hits, cost.misses) == (1, 1)
+
+
 def test_merge_ending_in_its_concat_takes_its_measured_merge() -> None:
     from .toy_graphs import conv, graph_of
 

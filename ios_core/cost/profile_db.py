@@ -46,6 +46,9 @@ FORMAT = "ios-profile/1"
 # directory that Path can glob. IOS_PROFILE_PATH (os.pathsep-separated folders) adds more, first.
 PROFILE_DIR = Path(str(resources.files("ios_core") / "data" / "profiles"))
 SCHEDULE_SUFFIX = ".schedule.json"  # GPU schedules stored beside a database, not databases
+# stages a ProfileCost remembers by op names before it starts over (~0.3 KB each): NASNet's
+# searches ask for millions
+MEMO_LIMIT = 200_000
 
 StageLabel = tuple[str, str, tuple[tuple[str, ...], ...]]  # (model, strategy, groups)
 
@@ -353,6 +356,11 @@ class ProfileCost:
         self.hit_signatures: set[str] = set()
         self.miss_signatures: set[str] = set()
         self.derived_signatures: set[str] = set()  # merge + concat priced as the merge alone
+        # answers by op names for the last graph asked: a stage's signature (JSON of its ops,
+        # hashed) was a third of a profile-priced search, and the app's pruning sweep asks for
+        # the same stages in nine searches of one graph
+        self._memo_graph: OpGraph | None = None
+        self._memo: dict[tuple[str, tuple[tuple[str, ...], ...]], StageCost] = {}
 
     @property
     def hits(self) -> int:
@@ -377,6 +385,16 @@ class ProfileCost:
 
     def stage_cost(self, graph: OpGraph, strategy: str,
                    groups: Sequence[Sequence[str]]) -> StageCost:
+        if graph is not self._memo_graph or len(self._memo) >= MEMO_LIMIT:
+            self._memo_graph, self._memo = graph, {}
+        key = (strategy, tuple(tuple(g) for g in groups))
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._stage_cost(graph, strategy, groups)
+        return found
+
+    def _stage_cost(self, graph: OpGraph, strategy: str,
+                    groups: Sequence[Sequence[str]]) -> StageCost:
         sig = stage_signature(graph, strategy, groups)
         ms = self.db.entries.get(sig)
         if ms is not None:
