@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import platform
+import re
 import signal
 import sys
 import time
@@ -39,6 +40,15 @@ def environment(device: str | torch.device = "cuda") -> dict[str, Any]:
             "torch": torch.__version__, "cuda": torch.version.cuda or "",
             "cudnn": str(torch.backends.cudnn.version()) if cuda else "",
             "python": platform.python_version(), "date": timestamp()}
+
+
+def device_stem(header: dict[str, Any]) -> str:
+    """The device of a results header as a file-name stem.
+
+    >>> device_stem({"device": "NVIDIA H200"})
+    'nvidia-h200'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", str(header["device"]).lower()).strip("-")
 
 
 def require_cuda(what: str) -> bool:

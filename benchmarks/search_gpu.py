@@ -23,14 +23,13 @@ script works). Writes ``<gpu>-search.json`` and ``.md`` into ``--out-dir`` (defa
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from benchmarks.harness import ModelRun, attempt, environment, free
+from benchmarks.harness import ModelRun, attempt, device_stem, environment, free
 from benchmarks.report import Report, Row, add_out_dir, argument_parser, log, num, out_dir, table
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.factory import default_measured
@@ -178,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif not torch.cuda.is_available():
         p.error("measured searches run on a CUDA GPU (or pass --smoke for the CPU check)")
     env = environment("cpu" if args.smoke else "cuda")
-    gpu = re.sub(r"[^a-z0-9]+", "-", env["device"].lower()).strip("-")
+    gpu = device_stem(env)
     note = (f"{STRATEGY} at s=8, batch 1, fp32 (TF32 convs); "
             f"{'simulated H100 (smoke: no figures)' if args.smoke else 'measured cost model'}, "
             f"a new one per model (cold cache); schedules timed as one CUDA graph, median of "

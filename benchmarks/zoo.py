@@ -22,14 +22,13 @@ and ``<gpu>-zoo.md``.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from benchmarks.harness import ALARM, GuardedCost, ModelRun, attempt, environment, free
+from benchmarks.harness import ALARM, GuardedCost, ModelRun, attempt, device_stem, environment, free
 from benchmarks.report import Report, Row, add_out_dir, argument_parser, num, out_dir, sci, table
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.factory import default_measured
@@ -195,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif not torch.cuda.is_available():
         p.error("the zoo benchmark runs on a CUDA GPU (or pass --smoke for the CPU check)")
     env = environment("cpu" if args.smoke else "cuda")
-    gpu = re.sub(r"[^a-z0-9]+", "-", env["device"].lower()).strip("-")
+    gpu = device_stem(env)
     note = (f"batch {args.batch}, fp32 (TF32 convs), ios-both searched with "
             f"{'the simulated H100 (smoke)' if args.smoke else '`measured`'} at r={args.r}, s=8; "
             f"{args.warmup} warm-up and {args.iters} timed replays per method")

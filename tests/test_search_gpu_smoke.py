@@ -1,0 +1,22 @@
+"""benchmarks.search_gpu's CPU smoke path: the rows a measured-search run writes."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import search_gpu
+
+
+def test_search_gpu_smoke_writes_a_row_per_search(tmp_path) -> None:
+    argv = ["--smoke", "--models", "ios_demo", "squeezenet", "--compare-r", "1",
+            "--out-dir", str(tmp_path)]
+    assert search_gpu.main(argv) == 0
+    data = json.loads((tmp_path / "cpu-search.json").read_text())
+    rows = data["rows"]
+    assert [(r["model"], r["r"]) for r in rows] == [
+        ("ios_demo", 3), ("ios_demo", 1), ("squeezenet", 3), ("squeezenet", 1)]
+    for row in rows:
+        assert row["states"] > 0 and row["predicted_ms"] > 0 and row["ms"] > 0
+        assert row["rel_err"] < 1e-4  # every schedule still computes its model
+        assert row.get("warm_cache", False) == (row["r"] == 1)
+    assert "| squeezenet | 3 |" in (tmp_path / "cpu-search.md").read_text()
