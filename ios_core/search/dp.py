@@ -311,13 +311,15 @@ class _Search:
         exact: dict[tuple[bool, int], float] = {}
         envelope = self.envelope
         while heap and heap[0][0] <= best:
-            bound, i, is_merge, m, rest = heapq.heappop(heap)
+            bound, i, is_merge, m, rest, *_ = heapq.heappop(heap)
             tighter = rest + self._bound(m, is_merge)
             if envelope is not None:
                 tighter = max(tighter, rest + envelope.lower(is_merge,
                                                              self._calibrated_of(m, is_merge)))
             if tighter > bound:  # sub-stages costed since: re-queue under the better bound
-                heapq.heappush(heap, (tighter, i, is_merge, m, rest))
+                # marked (last field): only a re-queued ending can have been ruled out by the
+                # envelope alone, so only these are looked at again for envelope_pruned
+                heapq.heappush(heap, (tighter, i, is_merge, m, rest, True))
                 continue
             fresh = m not in (self.merge_lat if is_merge else self.lat)
             ms = latency(m, is_merge)
@@ -329,9 +331,10 @@ class _Search:
                 best = total
         self.pruned += len(heap)
         if envelope is not None:
+            # an ending never re-queued kept a first bound above best, and _bound only grows
             self.envelope_pruned += sum(
-                1 for _, _, is_merge, m, rest in heap
-                if rest + self._bound(m, is_merge) <= best)
+                1 for _, _, is_merge, m, rest, *requeued in heap
+                if requeued and rest + self._bound(m, is_merge) <= best)
         # the full DP's choice among what was costed: the first minimum, concurrent before merge
         pick, pick_cost = (False, 0), float("inf")
         for i, m in enumerate(conc):
