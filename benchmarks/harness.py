@@ -10,6 +10,7 @@ results files themselves are :mod:`benchmarks.report`'s.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import platform
 import re
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.report import Report, Row, timestamp
+from benchmarks.report import Report, Row, add_out_dir, timestamp
 from ios_core.frontend import models
 from ios_core.frontend import tracing as frontend
 from ios_core.runtime import executor
@@ -49,6 +50,29 @@ def device_stem(header: dict[str, Any]) -> str:
     'nvidia-h200'
     """
     return re.sub(r"[^a-z0-9]+", "-", str(header["device"]).lower()).strip("-")
+
+
+def add_gpu_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a script that times on the GPU or, with ``--smoke``, checks its path on
+    the CPU: replays, the smoke switch, a tag for the file names, the results folder."""
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--iters", type=int, default=200)
+    parser.add_argument("--smoke", action="store_true",
+                        help="CPU, simulated cost: a check, no figures")
+    parser.add_argument("--tag", default="", help="appended to the results' file names")
+    add_out_dir(parser)
+
+
+def gpu_run_environment(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                        what: str) -> dict[str, Any]:
+    """The results header of a run with :func:`add_gpu_run_options`: a smoke run on the CPU
+    times twice after one warm-up; otherwise the parser stops with an error where torch sees no
+    GPU (``what`` names the script's work)."""
+    if args.smoke:
+        args.warmup, args.iters = 1, 2
+    elif not torch.cuda.is_available():
+        parser.error(f"{what} runs on a CUDA GPU (or pass --smoke for the CPU check)")
+    return environment("cpu" if args.smoke else "cuda")
 
 
 def require_cuda(what: str) -> bool:

@@ -27,10 +27,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
-from benchmarks.harness import ModelRun, attempt, device_stem, environment, free
-from benchmarks.report import Report, Row, add_out_dir, argument_parser, log, num, out_dir, table
+from benchmarks.harness import (
+    ModelRun,
+    add_gpu_run_options,
+    attempt,
+    device_stem,
+    free,
+    gpu_run_environment,
+)
+from benchmarks.report import Report, Row, argument_parser, log, num, out_dir, table
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.factory import default_measured
 from ios_core.ir.schedule import Schedule
@@ -164,19 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=["inception_v3"])
     p.add_argument("--r", type=int, default=3)
     p.add_argument("--compare-r", type=int, default=0, help="also search at this r (warm cache)")
-    p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--iters", type=int, default=200)
     p.add_argument("--search-limit", type=float, default=None,
                    help="seconds per search, then its best schedule so far")
-    p.add_argument("--smoke", action="store_true", help="CPU, simulated cost: a check, no figures")
-    p.add_argument("--tag", default="", help="appended to the results' file names")
-    add_out_dir(p)
+    add_gpu_run_options(p)
     args = p.parse_args(argv)
-    if args.smoke:
-        args.warmup, args.iters = 1, 2
-    elif not torch.cuda.is_available():
-        p.error("measured searches run on a CUDA GPU (or pass --smoke for the CPU check)")
-    env = environment("cpu" if args.smoke else "cuda")
+    env = gpu_run_environment(p, args, "a measured search")
     gpu = device_stem(env)
     note = (f"{STRATEGY} at s=8, batch 1, fp32 (TF32 convs); "
             f"{'simulated H100 (smoke: no figures)' if args.smoke else 'measured cost model'}, "

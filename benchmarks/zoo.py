@@ -28,8 +28,17 @@ from typing import Any
 
 import torch
 
-from benchmarks.harness import ALARM, GuardedCost, ModelRun, attempt, device_stem, environment, free
-from benchmarks.report import Report, Row, add_out_dir, argument_parser, num, out_dir, sci, table
+from benchmarks.harness import (
+    ALARM,
+    GuardedCost,
+    ModelRun,
+    add_gpu_run_options,
+    attempt,
+    device_stem,
+    free,
+    gpu_run_environment,
+)
+from benchmarks.report import Report, Row, argument_parser, num, out_dir, sci, table
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.factory import default_measured
 from ios_core.frontend.regions import fuse_regions
@@ -182,18 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--r", type=int, default=3, help="ops per group in the search (IOS: 3)")
-    p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--iters", type=int, default=200)
     p.add_argument("--search-limit", type=float, default=240.0, help="seconds per search")
-    p.add_argument("--smoke", action="store_true", help="CPU, simulated cost: a check, no figures")
-    p.add_argument("--tag", default="", help="appended to the results' file names")
-    add_out_dir(p)
+    add_gpu_run_options(p)
     args = p.parse_args(argv)
-    if args.smoke:
-        args.warmup, args.iters = 1, 2
-    elif not torch.cuda.is_available():
-        p.error("the zoo benchmark runs on a CUDA GPU (or pass --smoke for the CPU check)")
-    env = environment("cpu" if args.smoke else "cuda")
+    env = gpu_run_environment(p, args, "the zoo benchmark")
     gpu = device_stem(env)
     note = (f"batch {args.batch}, fp32 (TF32 convs), ios-both searched with "
             f"{'the simulated H100 (smoke)' if args.smoke else '`measured`'} at r={args.r}, s=8; "
