@@ -385,7 +385,7 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
 
     key = (model_ref, batch, cost_spec, strategy, r, s, max_part_ops, max_part_states)
     done = _finished_searches().get(key)
-    if done is not None:  # searched in the background (start_search), to the end
+    if done is not None:  # searched in the background (start_search, start_batch), to the end
         return done
     config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops, max_part_states=max_part_states)
     g = graph(model_ref, batch)
@@ -394,10 +394,12 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
     bar = st.progress(0.0, text=f"Searching {strategy} (r={r}, s={s})…")
     try:
         # the schedule names the model as the CLI loads it (leaf modules go with --leaf-module)
-        return optimize(g, strategy, cost, config, model_name=split_model_key(model_ref)[0],
-                        observer=ProgressObserver(bar, f"{strategy} r={r} s={s}"))
+        found = optimize(g, strategy, cost, config, model_name=split_model_key(model_ref)[0],
+                         observer=ProgressObserver(bar, f"{strategy} r={r} s={s}"))
     finally:
         bar.empty()
+    _remember(key, found)  # so that a background batch does not search it again
+    return found
 
 
 # ---- long searches, in the background: progress, time left, stop ------------------------------
@@ -484,15 +486,103 @@ class SearchJob(SearchObserver):
         except Exception as e:  # noqa: BLE001 - shown on the page in words, never a traceback
             self.error = explain(e)
             return
-        if not found.search.stats.get("stopped"):  # only a finished search is the answer
-            _finished_searches()[self.key] = found
+        _remember(self.key, found)
         self.schedule = found
 
 
 @st.cache_resource(show_spinner=False)
 def _finished_searches() -> dict[SearchKey, Schedule]:
-    """Schedules of background searches that ran to the end, for find_schedule (every session)."""
+    """Schedules of searches that ran to the end, for find_schedule (every session)."""
     return {}
+
+
+FINISHED_KEPT = 256  # schedules kept by _finished_searches (NASNet's is about 100 kB)
+
+
+def _remember(key: SearchKey, found: Schedule) -> None:
+    """Keep a finished search's schedule (never a stopped one: it is not the search's answer)."""
+    if found.search.stats.get("stopped"):
+        return
+    finished = _finished_searches()
+    finished[key] = found
+    while len(finished) > FINISHED_KEPT:  # the oldest first (dicts keep insertion order)
+        del finished[next(iter(finished))]
+
+
+class SearchBatch:
+    """Several searches one after another in one background thread, each answer kept for
+    find_schedule: the Compare page's pruning sweep and batch specialisation (9 and 3 searches),
+    which held a page's own run for 3-7 s on a 2-core machine. The page shows their progress
+    and a Stop button meanwhile; searches already finished are skipped."""
+
+    def __init__(self, keys: Sequence[SearchKey]) -> None:
+        self.keys = tuple(keys)
+        self.done = 0
+        self.job: SearchJob | None = None  # the search under way
+        self.error: str | None = None
+        self.stop_requested = False
+        self.thread = threading.Thread(target=self._run, name="ios-search-batch", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    @property
+    def finished(self) -> bool:
+        return all(k in _finished_searches() for k in self.keys)
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self.job is not None:
+            self.job.stop_requested = True
+
+    def _run(self) -> None:
+        from app.errors import explain
+
+        for key in self.keys:
+            if self.stop_requested:
+                return
+            if key not in _finished_searches():
+                model_ref, batch, cost_spec, strategy, r, s, max_part_ops, max_states = key
+                self.job = job = SearchJob(key)
+                try:  # cached resources: built here at most once, shared with the pages
+                    g = graph(model_ref, batch)
+                    cost = cost_model(cost_spec, model_ref, batch)
+                except Exception as e:  # noqa: BLE001 - shown on the page in words
+                    self.error = explain(e)
+                    return
+                config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops,
+                                      max_part_states=max_states)
+                job.run(g, cost, strategy, config, split_model_key(model_ref)[0])
+                if job.error is not None or job.stopped:
+                    self.error = job.error
+                    return
+            self.done += 1
+
+
+def search_batch(keys: Sequence[SearchKey]) -> SearchBatch:
+    """This session's background batch of ``keys``, started on first ask (finished searches
+    are skipped, so a batch whose searches are all known ends at once)."""
+    batches = st.session_state.setdefault("search_batches", {})
+    key = tuple(keys)
+    if key not in batches:
+        batches[key] = SearchBatch(key)
+        batches[key].thread.start()
+    return batches[key]
+
+
+def forget_batch(keys: Sequence[SearchKey]) -> None:
+    """Drop this session's ended batch of ``keys`` (to run it again)."""
+    batches = st.session_state.setdefault("search_batches", {})
+    batch = batches.get(tuple(keys))
+    if batch is not None and not batch.running:
+        del batches[tuple(keys)]
+
+
+def searched(keys: Sequence[SearchKey]) -> bool:
+    """Whether every search of ``keys`` has its schedule (find_schedule returns them at once)."""
+    finished = _finished_searches()
+    return all(k in finished for k in keys)
 
 
 def _jobs() -> dict[SearchKey, SearchJob]:
@@ -835,6 +925,31 @@ def prefetch_graph(model_ref: str, batch: int) -> None:
     trace_worker().prefetch(ref, batch, leaves)
 
 
+def preload_tables() -> None:
+    """Import pandas (and pyarrow) for st.dataframe, once, after a page has drawn. Not in a
+    background thread: plotly looks pandas up in sys.modules, and a half-imported one broke a
+    figure being drawn. Not before the first page: it takes 0.5 s on a 2-core machine, which
+    the first table otherwise added to the click that opened it."""
+    import sys
+
+    if "pandas" not in sys.modules:
+        import pandas  # noqa: F401
+
+
+def graph_ready(model_ref: str, batch: int) -> bool:
+    """Whether :func:`graph` answers at once: the worker has traced the model (or cannot), or
+    there is no background work (IOS_APP_WARM_UP=0: the page traces in its own run). When not,
+    the trace is under way in the worker."""
+    if os.environ.get("IOS_APP_WARM_UP", "1") == "0":
+        return True
+    ref, leaves = split_model_key(model_ref)
+    worker = trace_worker()
+    if worker.answered(ref, batch, leaves):
+        return True
+    worker.prefetch(ref, batch, leaves)
+    return False
+
+
 def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
     """Trace the model and build its cost model in a background thread, once the user pauses,
     so that the first page (which needs neither) draws at once and the next finds them ready."""
@@ -846,7 +961,8 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
         try:
             graph(model_ref, batch)  # in the worker process: this thread only waits for it
             for step in (lambda: cost_model(cost_spec, model_ref, batch),
-                         lambda: _floors(model_ref, batch, cost_spec)):  # Schedule's bounds
+                         lambda: _floors(model_ref, batch, cost_spec),  # Schedule's bounds
+                         lambda: positions(model_ref, batch)):  # its drawing: 0.2 s
                 _wait_for_a_pause()
                 step()
         except Exception:  # noqa: BLE001 - the page that needs them will say what failed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.backend import mark_activity, prefetch_graph
+from app.backend import mark_activity, prefetch_graph, preload_tables
 from app.errors import show_error
 from app.state import init_state, sidebar_ui
 
@@ -34,3 +34,4 @@ except Exception as e:  # noqa: BLE001 - last safety net: a plain message, never
     show_error("This page could not be drawn", e)
 finally:
     mark_activity()
+preload_tables()  # once the page is drawn: the next page's first table waits for nothing

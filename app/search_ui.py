@@ -112,3 +112,54 @@ def _progress_fragment(key: backend.SearchKey) -> None:
     label = "Stopping…" if job.stop_requested else "Stop (keep the best schedule so far)"
     st.button(label, key=f"stop_search:{key}", on_click=backend.stop_search, args=(key,),
               disabled=job.stop_requested, icon=":material/stop_circle:")
+
+
+
+def searches_ui(keys: list[backend.SearchKey], what: str,
+                batch_keys: list[backend.SearchKey] | None = None) -> bool:
+    """True when every search of ``keys`` has its schedule (``backend.find_schedule`` then
+    returns each at once). Otherwise runs them in the background, in one batch with the rest of
+    the page's ``batch_keys`` (``backend.search_batch``), shows the batch's progress in place
+    with a Stop button, and returns False: the page draws its other parts meanwhile and reruns
+    whole once these searches are done."""
+    batch_keys = list(batch_keys or keys)
+    if backend.searched(keys):
+        return True
+    batch = backend.search_batch(batch_keys)
+    if batch.running:
+        _batch_fragment(tuple(keys), tuple(batch_keys), what)
+        return False
+    if backend.searched(keys):  # ended between the two looks
+        return True
+    n = len(batch_keys)
+    said = (f"{what.capitalize()} failed: {batch.error}" if batch.error is not None
+            else f"{what.capitalize()}: stopped after {batch.done} of {n} searches.")
+    row = st.container(horizontal=True, vertical_alignment="center")
+    (row.error if batch.error is not None else row.warning)(said)
+    if row.button("Run the searches again", key=f"again_batch:{what}"):
+        backend.forget_batch(batch_keys)
+        st.rerun()
+    return False
+
+
+@st.fragment(run_every=POLL_S)
+def _batch_fragment(keys: tuple[backend.SearchKey, ...],
+                    batch_keys: tuple[backend.SearchKey, ...], what: str) -> None:
+    """Progress of a background batch of searches; a full rerun once ``keys`` are searched or
+    the batch has ended."""
+    batch = backend.search_batch(batch_keys)
+    if backend.searched(keys) or not batch.running:
+        st.rerun()
+    job, n = batch.job, len(batch_keys)
+    now = f"search {min(batch.done + 1, n)} of {n}"
+    if job is not None:
+        _, b, _, strategy, r, s, *_ = job.key
+        now += f": {strategy}, r={r}, s={s}, batch {b}"
+        if job.progress is not None:
+            p = job.progress
+            now += (f" (part {p.part_index + 1}/{p.n_parts}, "
+                    f"{p.states_done:,}/{p.states_total:,} states)")
+    st.progress(batch.done / n, text=f"{what.capitalize()}: running in the background, {now}…")
+    st.button("Stopping…" if batch.stop_requested else "Stop these searches",
+              key=f"stop_batch:{what}", on_click=batch.stop, disabled=batch.stop_requested,
+              icon=":material/stop_circle:")

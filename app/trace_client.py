@@ -50,6 +50,10 @@ class TraceWorker:
             threading.Thread(target=self.graph_data, args=(model, batch, leaves),
                              name="ios-trace-prefetch", daemon=True).start()
 
+    def answered(self, model: str, batch: int, leaves: Sequence[str] = ()) -> bool:
+        """Whether :meth:`graph_data` would answer at once (traced, failed, or no worker)."""
+        return bool(self.failed) or (model, batch, tuple(leaves)) in self._done
+
     def graph_data(self, model: str, batch: int, leaves: Sequence[str] = ()) -> Any:
         """The traced graph of ``model`` at ``batch`` as ``ios-graph/1`` data, or None where the
         worker cannot say."""

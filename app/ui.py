@@ -18,9 +18,22 @@ def require_model() -> tuple[Selection, OpGraph]:
     if sel is None:
         st.info("Choose a model in the sidebar to begin.")
         st.stop()
+    if not backend.graph_ready(sel.model_ref, sel.batch):
+        _tracing_ui(sel)  # the page draws when the trace is in (never a page held for seconds)
+        st.stop()
     with guard(f"Could not load the model `{sel.model_ref}` at batch {sel.batch}"):
         g = backend.graph(sel.model_ref, sel.batch)
     return sel, g
+
+
+@st.fragment(run_every=0.3)
+def _tracing_ui(sel: Selection) -> None:
+    """Says that the model is being traced; reruns the page once it is."""
+    if backend.graph_ready(sel.model_ref, sel.batch):
+        st.rerun()
+    st.info(f"Tracing **{sel.model_ref}** at batch {sel.batch} in the app's worker process "
+            "(the first time, it imports torch too: a few seconds). The page opens when it is "
+            "done.", icon=":material/hourglass_top:")
 
 
 def kind_legend_ui(graph: OpGraph) -> None:
@@ -48,9 +61,9 @@ def confirm_long_search(sel: Selection, what: str, key: tuple) -> None:
     Small models search at once (the page opens populated); on big ones a widget change must
     not start minutes of work by surprise.
     """
-    done = st.session_state.setdefault("confirmed_searches", set())
-    if key in done:
+    if confirmed(key):
         return
+    done = st.session_state.setdefault("confirmed_searches", set())
     st.warning(f"{what} on {sel.model_ref} ({len(backend.graph(sel.model_ref, sel.batch))} "
                "operators) can take minutes on this machine: the IOS dynamic program grows fast "
                "with the width of its parts. Smaller r, s or max part size make it faster; "
@@ -59,6 +72,11 @@ def confirm_long_search(sel: Selection, what: str, key: tuple) -> None:
         done.add(key)
         return
     st.stop()
+
+
+def confirmed(key: tuple) -> bool:
+    """Whether the user has asked for the long search ``key`` (:func:`confirm_long_search`)."""
+    return key in st.session_state.get("confirmed_searches", set())
 
 
 def needs_confirmation(sel: Selection, strategy: str) -> bool:

@@ -40,7 +40,9 @@ def streamlit_server(log_name: str, env: dict[str, str] | None = None) -> Iterat
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless",
              "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            # the app's background work on, as a user has it, unless ``env`` says otherwise
+            env={**os.environ, "IOS_APP_WARM_UP": "1", **(env or {})})
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 90

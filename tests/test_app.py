@@ -16,6 +16,8 @@ import pytest
 pytest.importorskip("streamlit")
 pytest.importorskip("plotly")
 
+pytestmark = pytest.mark.usefixtures("app_in_one_run")
+
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
@@ -50,7 +52,21 @@ def ok(at: AppTest) -> AppTest:
 
 
 def goto(at: AppTest, page: str) -> AppTest:
-    return at.switch_page(PAGES[page]).run()
+    return settled(at.switch_page(PAGES[page]).run())
+
+
+def settled(at: AppTest) -> AppTest:
+    """Rerun until no background search batch of the page runs (the Compare page draws at once
+    and fills in when its searches end: test_app_background.py)."""
+    for _ in range(5):
+        running = [b for b in (at.session_state["search_batches"].values()
+                               if "search_batches" in at.session_state else ()) if b.running]
+        if not running:
+            return at
+        for batch in running:
+            batch.thread.join(120)
+        at.run()
+    return at
 
 
 def charts(at: AppTest, kind: str) -> list:
@@ -230,9 +246,9 @@ def test_schedule_page_steps_through_stages() -> None:
 
 def test_compare_subset_and_sweep_axis() -> None:
     at = ok(goto(fresh(), "compare"))
-    at.multiselect(key="cmp_strategies").set_value(["sequential", "ios-both"]).run()
+    settled(at.multiselect(key="cmp_strategies").set_value(["sequential", "ios-both"]).run())
     assert len(ok(at).dataframe[0].value) == 2
-    at.radio(key="sweep_x").set_value("search seconds").run()
+    settled(at.radio(key="sweep_x").set_value("search seconds").run())
     sweep = json.loads(charts(ok(at), "plotly_chart")[1].proto.spec)
     assert len(sweep["data"]) == 3  # one line per r
     assert sum(len(t["x"]) for t in sweep["data"]) == 9

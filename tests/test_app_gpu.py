@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from tests.test_app import fresh, goto, metric, ok  # noqa: E402
 
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("app_in_one_run")]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -14,6 +14,8 @@ import pytest
 pytest.importorskip("streamlit")
 pytest.importorskip("plotly")
 
+pytestmark = pytest.mark.usefixtures("app_in_one_run")
+
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")

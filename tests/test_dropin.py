@@ -306,7 +306,7 @@ def test_backend_options_are_checked():
 
 # ---- the app's Export page ---------------------------------------------------------------------
 @pytest.mark.slow
-def test_export_page_lines_run(tmp_path, monkeypatch):
+def test_export_page_lines_run(tmp_path, monkeypatch, app_in_one_run):
     """The two lines the Export page shows run the schedule (here one of the same model)."""
     pytest.importorskip("streamlit")
     from streamlit.testing.v1 import AppTest

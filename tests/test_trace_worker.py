@@ -88,6 +88,7 @@ def test_a_dead_worker_answers_none_and_is_not_restarted():
     w._proc.wait()
     assert w.graph("squeezenet", 1) is None
     assert "stopped" in w.failed
+    assert w.answered("resnet50", 1)  # a dead worker answers at once: the page traces itself
     assert w.graph("inception_v3", 1) is None
     w.close()
 
@@ -98,9 +99,10 @@ def test_prefetch_traces_in_the_background_and_a_later_ask_finds_it():
     w = Worker()
     w.start()
     assert w._proc is not None and w._proc.poll() is None  # started before any request
+    assert not w.answered("ios_demo", 1)
     w.prefetch("ios_demo", 1)
     deadline = time.monotonic() + 120
-    while ("ios_demo", 1, ()) not in w._done and time.monotonic() < deadline:
+    while not w.answered("ios_demo", 1) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert w._done[("ios_demo", 1, ())] is not None
     asked = len(w._done)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from app import backend
 from app.errors import guard
+from app.search_ui import search_key, searches_ui
 from app.state import search_choice
 from app.ui import (
     confirm_long_search,
+    confirmed,
     needs_confirmation,
     require_model,
     schedule_for,
     selection_caption,
+    shipped_first,
 )
 from app.views.compare import strategies_figure, sweep_figure
 from app.views.tables import SUMMARY_COLUMNS, schedule_summary
@@ -29,6 +34,7 @@ st.title("Compare")
 selection_caption(sel)
 choice = search_choice()
 key = (sel.model_ref, sel.batch, sel.cost_spec)
+SWEEP_ASKED = ("sweep", sel, choice)
 
 st.subheader("Strategies side by side")
 picked = st.multiselect("Strategies", SEARCH_STRATEGIES, default=list(SEARCH_STRATEGIES),
@@ -38,8 +44,24 @@ unshipped = [s for s in picked  # shipped GPU schedules are shown at once, never
 if any(needs_confirmation(sel, s) for s in unshipped):
     confirm_long_search(sel, f"the {', '.join(unshipped)} search",
                         ("compare", sel, tuple(unshipped), choice))
+sweep_strategy = choice.strategy if choice.strategy.startswith("ios-") else "ios-both"
+batches = (backend.profile_batches(sel.cost_spec, sel.model_ref)
+           if sel.cost_spec.startswith("profile:") else [])
+# every search of the page, in one background batch (the page draws at once, with progress):
+# the strategies not shipped, the sweep, and each batch size's schedule and sequential baseline
+strategy_keys = [search_key(sel, replace(choice, strategy=s)) for s in picked
+                 if shipped_first(sel, s, note=False) is None]
+sweep_keys = [search_key(sel, replace(choice, strategy=sweep_strategy, r=r, s=s))
+              for r in SWEEP_R for s in SWEEP_S]
+spec_keys = [search_key(replace(sel, batch=b), replace(choice, strategy=strategy)) for b in
+             (batches if len(batches) > 1 else []) for strategy in (sweep_strategy, "sequential")]
+sweep_asks = needs_confirmation(sel, sweep_strategy)  # minutes on a big model: asked below
+page_keys = strategy_keys + (sweep_keys if not sweep_asks or confirmed(SWEEP_ASKED) else []) \
+    + spec_keys
 rows = []
 with guard("Could not search every strategy"):
+    if not searches_ui(strategy_keys, "the strategies' searches", page_keys):
+        picked = []
     found = backend.bounds(*key)
     bounds = found if isinstance(found, LowerBounds) else None
     for strategy in picked:
@@ -63,29 +85,23 @@ st.caption(f"r = {choice.r}, s = {choice.s}, max part {choice.max_part_ops} (set
               if bounds else f"No lower bound: {found}."))
 
 st.subheader("Pruning: latency against search cost")
-sweep_strategy = choice.strategy if choice.strategy.startswith("ios-") else "ios-both"
-if needs_confirmation(sel, sweep_strategy):
-    confirm_long_search(sel, "the pruning sweep (9 searches)", ("sweep", sel, choice))
+if sweep_asks:
+    confirm_long_search(sel, "the pruning sweep (9 searches)", SWEEP_ASKED)
 st.caption(f"{sweep_strategy} for r ∈ {{{', '.join(map(str, SWEEP_R))}}} and "
            f"s ∈ {{{', '.join(map(str, SWEEP_S))}}}, as in the IOS "
            "paper's pruning figure: smaller r and s cut transitions (and GPU measurements) at "
            "little cost in latency.")
 x_key = st.radio("Search cost axis", list(X_AXES), format_func=X_AXES.__getitem__,
                  horizontal=True, key="sweep_x")
-sweep = []
-with guard("Could not run the pruning sweep"):
-    for r in SWEEP_R:
-        for s in SWEEP_S:
-            sched = backend.find_schedule(*key, sweep_strategy, r, s, choice.max_part_ops,
-                                          choice.max_part_states)
-            sweep.append(schedule_summary(sched))
-st.plotly_chart(sweep_figure(sweep, x_key), width="stretch", key="sweep_fig")
-with st.expander("Sweep table"):
-    st.dataframe(sweep, hide_index=True, width="stretch", column_config=SUMMARY_COLUMNS)
+if searches_ui(sweep_keys, "the pruning sweep", page_keys):
+    with guard("Could not run the pruning sweep"):
+        sweep = [schedule_summary(backend.find_schedule(*k)) for k in sweep_keys]
+        st.plotly_chart(sweep_figure(sweep, x_key), width="stretch", key="sweep_fig")
+        with st.expander("Sweep table"):
+            st.dataframe(sweep, hide_index=True, width="stretch",
+                         column_config=SUMMARY_COLUMNS)
 
 st.subheader("Batch-size specialisation")
-batches = (backend.profile_batches(sel.cost_spec, sel.model_ref)
-           if sel.cost_spec.startswith("profile:") else [])
 if len(batches) < 2:
     why = ("the cost source is a simulated device, not a profile measured on a GPU"
            if sel.cost_spec.startswith("simulated:") else
@@ -96,16 +112,13 @@ if len(batches) < 2:
     st.info(f"Not shown: specialisation needs measured profiles of this model at several batch "
             f"sizes, and {why}. Shipped profiles: "
             f"{', '.join(shipped) or 'none in data/profiles yet'}.", icon=":material/info:")
-else:
+elif searches_ui(spec_keys, "the batch sizes' searches", page_keys):
     spec_rows = []
     with guard("Could not compare batch sizes"):
-        found = {b: backend.find_schedule(sel.model_ref, b, sel.cost_spec, sweep_strategy,
-                                          choice.r, choice.s, choice.max_part_ops,
-                                          choice.max_part_states)
-                 for b in batches}
+        found = {k[1]: backend.find_schedule(*k) for k in spec_keys if k[3] != "sequential"}
         for b in batches:  # every batch's own schedule, and each other batch's schedule run at b
-            seq = backend.find_schedule(sel.model_ref, b, sel.cost_spec, "sequential", choice.r,
-                                        choice.s, choice.max_part_ops)
+            seq = next(backend.find_schedule(*k) for k in spec_keys
+                       if k[1] == b and k[3] == "sequential")
             row = {"run at batch": b, "sequential ms": round(seq.predicted_ms, 4)}
             for a in batches:
                 sched = found[a] if a == b else backend.price_at_batch(

@@ -1,0 +1,149 @@
+"""Pages never hold a click for seconds of work: the Compare page's searches run in one background
+batch with progress and a Stop button, and a page whose model is still being traced in the worker
+says so and opens when it is in (app/search_ui.py, app/ui.py, backend.SearchBatch), with AppTest.
+
+The searches are held at a gate (the real SearchJob.run behind it), so what the page shows while
+they run is seen every time, not only when the machine is slow enough."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+pytest.importorskip("plotly")
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+MODEL = "tests._search_models:small_chains"  # a quick trace and quick searches
+
+
+def clean(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def compare_page(monkeypatch) -> AppTest:
+    monkeypatch.setenv("IOS_APP_WARM_UP", "0")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["w_model"] = "Your own model…"
+    at.session_state["w_custom"] = MODEL
+    at.session_state["w_cost"] = "simulated:h100"
+    return at.run()
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Background searches wait until the test opens the gate."""
+    from app import backend
+
+    opened = threading.Event()
+    run = backend.SearchJob.run
+
+    def held(self, *args, **kwargs):
+        opened.wait(60)
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(backend.SearchJob, "run", held)
+    yield opened
+    opened.set()
+
+
+def batches(at: AppTest) -> list:
+    return list(at.session_state["search_batches"].values())
+
+
+def finish(at: AppTest) -> AppTest:
+    for batch in batches(at):
+        batch.thread.join(60)
+        assert not batch.running
+    return clean(at.run())
+
+
+def test_compare_draws_at_once_then_fills_in_when_its_searches_end(monkeypatch, gate) -> None:
+    at = clean(compare_page(monkeypatch).switch_page("app_pages/compare.py").run())
+    assert at.title[0].value == "Compare"
+    (batch,) = batches(at)
+    assert len(batch.keys) == 5 + 9  # the strategies not shipped (all five here) and the sweep
+    progress = [p.proto.text for p in at.get("progress")]
+    assert any("running in the background, search 1 of 14" in t for t in progress), progress
+    assert not at.get("plotly_chart")  # nothing drawn from schedules not found yet
+    assert any(b.label == "Stop these searches" for b in at.button)
+    gate.set()
+    at = finish(at)
+    assert not at.get("progress")
+    strategies, sweep = at.get("plotly_chart")
+    assert len(at.dataframe[0].value) == 5 and len(at.dataframe[1].value) == 9
+    # each schedule is the one ios_core's search finds with the key's knobs
+    from app import backend
+    from ios_core.search import SearchConfig, optimize
+
+    for model_ref, b, cost, strategy, r, s, ops, states in batch.keys:
+        found = backend.find_schedule(model_ref, b, cost, strategy, r, s, ops, states)
+        config = SearchConfig(r=r, s=s, max_part_ops=ops, max_part_states=states)
+        fresh = optimize(backend.graph(model_ref, b), strategy,
+                         backend.cost_model(cost, model_ref, b), config)
+        assert (found.search.strategy, found.search.r, found.search.s) == (strategy, r, s)
+        assert found.stages == fresh.stages
+    clean(at.switch_page("app_pages/learn.py").run())
+    at = clean(at.switch_page("app_pages/compare.py").run())
+    assert len(at.get("plotly_chart")) == 2 and len(batches(at)) == 1  # nothing searched again
+
+
+def test_stopping_the_batch_says_so_and_runs_again_on_request(monkeypatch, gate) -> None:
+    from app import backend
+
+    backend._finished_searches().clear()
+    at = clean(compare_page(monkeypatch).switch_page("app_pages/compare.py").run())
+    stop = next(b for b in at.button if b.label == "Stop these searches")
+    stop.click()
+    gate.set()
+    at = finish(at.run())
+    said = " ".join(w.value for w in at.warning)
+    # the search under way when Stop came ends (a sequential one has no DP to stop); no other
+    assert re.search(r"The pruning sweep: stopped after \d+ of 14 searches", said), said
+    again = [b for b in at.button if b.label == "Run the searches again"]
+    assert again
+    again[0].click().run()
+    at = finish(at)
+    assert len(at.get("plotly_chart")) == 2 and not at.warning
+
+
+def test_a_page_waits_for_the_trace_without_holding_the_click(monkeypatch) -> None:
+    from app import backend
+
+    ready = {"now": False}
+    monkeypatch.setattr(backend, "graph_ready", lambda model_ref, batch: ready["now"])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["w_model"] = "Your own model…"
+    at.session_state["w_custom"] = MODEL
+    at = clean(at.run().switch_page("app_pages/model.py").run())
+    assert "Tracing **tests._search_models:small_chains** at batch 1" in at.info[0].value
+    assert not at.title and not at.metric  # the page waits, nothing half-drawn
+    ready["now"] = True
+    at = clean(at.run())
+    assert at.title[0].value.startswith("Model: ")
+
+
+def test_with_the_worker_a_page_says_tracing_then_opens(monkeypatch) -> None:
+    """The real path: the trace worker traces the model beside the session."""
+    monkeypatch.setenv("IOS_APP_WARM_UP", "1")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["w_model"] = "Your own model…"
+    at.session_state["w_custom"] = "tests._search_models:parallel_chains"
+    at = clean(at.run().switch_page("app_pages/model.py").run())
+    deadline = time.monotonic() + 120
+    seen = [i.value for i in at.info]
+    while not at.title and time.monotonic() < deadline:
+        assert any(v.startswith("Tracing **tests._search_models:parallel_chains**")
+                   for v in seen), seen
+        time.sleep(0.2)
+        at = clean(at.run())
+        seen = [i.value for i in at.info]
+    assert at.title[0].value.startswith("Model: ")
