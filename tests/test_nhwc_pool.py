@@ -65,3 +65,62 @@ def test_lever_rewrites_pools_and_keeps_the_schedule_output():
     plain = executor.compile_schedule(traced, schedule, "cpu", options=off)(*inputs)
     fast = executor.compile_schedule(traced, schedule, "cpu", options=on)(*inputs)
     torch.testing.assert_close(fast, plain, rtol=0, atol=0)
+
+
+class _FunctionalPools(nn.Module):
+    """Pools called as functions, as in graphs Dynamo captures (and in hand-written forwards)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        y = torch.nn.functional.max_pool2d(self.conv(x), 3, 2, ceil_mode=True)
+        z = torch.max_pool2d(y, kernel_size=(2, 3), stride=1, padding=1)
+        return torch.nn.functional.max_pool2d(z, 2, dilation=2)  # dilated: kept as it is
+
+
+def _pool_kernels(traced):
+    kernels = prepare_kernels(traced.kernels, DEFAULT_OPTIONS)
+    return [_uses_nhwc_pool(kernels[n.name]) for n in traced.graph.nodes if n.kind == "pool"]
+
+
+def test_functional_max_pools_get_the_3d_pool_too():
+    model = _FunctionalPools().eval()
+    x = torch.randn(1, 3, 33, 33)
+    traced = frontend.trace_model(model, x)
+    assert _pool_kernels(traced) == [True, True]  # the dilated pool is not a "pool" op here
+    kernels = prepare_kernels(traced.kernels, DEFAULT_OPTIONS)
+    assert sum(_uses_nhwc_pool(k) for k in kernels.values()) == 2
+    schedule = optimize(traced.graph, "ios-both", SimulatedCost("h100"))
+    off = replace(DEFAULT_OPTIONS, nhwc_pool=False)
+    got = executor.compile_schedule(traced, schedule, "cpu")(x)
+    want = executor.compile_schedule(traced, schedule, "cpu", options=off)(x)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_graph_dynamo_captured_gets_the_3d_pool_as_the_module_does():
+    """The ``torch.compile`` backend's graphs call ``F.max_pool2d`` where the module called
+    ``nn.MaxPool2d``: on the H200 that left googlenet's 13 max pools on PyTorch's NHWC kernel,
+    0.22 ms a call slower than ``optimize_module`` (benchmarks/results/h200-dropin.md)."""
+    from ios_core.dropin.backend import freeze, input_kinds
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
+                          nn.Conv2d(8, 8, 1)).eval()
+    x = torch.randn(1, 3, 20, 20)
+    captured = []
+
+    def keep(gm, example_inputs):
+        captured.append((gm, list(example_inputs)))
+        return gm.forward
+
+    torch._dynamo.reset()
+    with torch.no_grad():
+        torch.compile(model, backend=keep)(x)
+    ((gm, example),) = captured
+    frozen = freeze(gm, example, input_kinds(gm, example))
+    inputs = [t for t, k in zip(example, input_kinds(gm, example), strict=True) if k == "tensor"]
+    traced = frontend.trace_model(frozen, tuple(inputs))
+    assert _pool_kernels(traced) == [True]
+    assert _pool_kernels(frontend.trace_model(model, x)) == [True]

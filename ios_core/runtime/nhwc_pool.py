@@ -11,7 +11,8 @@ the innermost, coalesced dimension. The result, permuted back, is again an NHWC 
 2-d output's shape. Anything else (NCHW inputs, dilation, indices) goes to the module itself.
 
 The ``nhwc_pool`` lever (with ``channels_last``) puts it in place of a lone max-pool module call,
-where it pays (:func:`nhwc_pool_kernel`, :func:`nhwc_pool_pays`).
+where it pays (:func:`nhwc_pool_kernel`, :func:`nhwc_pool_pays`), and in place of a
+functional max-pool call with constant arguments (:func:`max_pool_module`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch import nn
 from ios_core.frontend.kernels import FnKernel
 from ios_core.frontend.replay import Apply, In, ModuleCall, Replay
 
-__all__ = ["NhwcPool", "nhwc_pool_kernel", "nhwc_pool_pays", "nhwc_poolable"]
+__all__ = ["NhwcPool", "max_pool_module", "nhwc_pool_kernel", "nhwc_pool_pays", "nhwc_poolable"]
 
 
 class NhwcPool:
@@ -72,14 +73,57 @@ def nhwc_pool_pays(fn: object) -> bool:
 
 
 def nhwc_pool_kernel(k: FnKernel) -> FnKernel:
-    """``k`` with its pooling module run by :class:`NhwcPool`, when it is a lone 2-d max pooling
-    module call (the ``nhwc_pool`` lever); else ``k`` itself."""
+    """``k`` with its pooling run by :class:`NhwcPool`, when it is a lone 2-d max pooling of the
+    kernel's one input (the ``nhwc_pool`` lever); else ``k`` itself."""
     expr = k.fn.expr if isinstance(k.fn, Replay) else None
-    call = expr.fn if isinstance(expr, Apply) else None
-    if not (isinstance(call, ModuleCall) and nhwc_pool_pays(call.module)
-            and expr.args == ({}, In(0)) and not expr.kwargs and not k.tensors):
+    if not isinstance(expr, Apply) or k.tensors:
         return k
-    return replace(k, fn=Replay(Apply(NhwcPool(call.module), (In(0),), {}, expr.label)))
+    call = expr.fn
+    if isinstance(call, ModuleCall) and expr.args == ({}, In(0)) and not expr.kwargs:
+        module: nn.Module | None = call.module
+    else:
+        module = max_pool_module(expr)
+    if module is None or not nhwc_pool_pays(module):
+        return k
+    return replace(k, fn=Replay(Apply(NhwcPool(module), (In(0),), {}, expr.label)))
+
+
+MAX_POOL_FUNCTIONS = (F.max_pool2d, torch.max_pool2d)
+MAX_POOL_ARGS = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                 "return_indices")
+
+
+def max_pool_module(expr: Apply) -> nn.MaxPool2d | None:
+    """The ``nn.MaxPool2d`` that a functional max-pool call computes, when it pools the kernel's
+    one input with constant arguments; else None. Graphs that Dynamo captures (the
+    ``torch.compile`` backend) call the function where a plain module calls the module, and the
+    3-d pool pays the same in both.
+
+    >>> max_pool_module(Apply(F.max_pool2d, (In(0), 3, 2), {"ceil_mode": True}, "max_pool2d"))
+    MaxPool2d(kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=True)
+    >>> max_pool_module(Apply(F.max_pool2d, (In(1), 3), {}, "max_pool2d")) is None
+    True
+    """
+    if not any(expr.fn is f for f in MAX_POOL_FUNCTIONS):
+        return None
+    if len(expr.args) > len(MAX_POOL_ARGS) or not set(expr.kwargs) <= set(MAX_POOL_ARGS):
+        return None
+    bound = {**dict(zip(MAX_POOL_ARGS, expr.args, strict=False)), **expr.kwargs}
+    if bound.pop("input", None) != In(0) or "kernel_size" not in bound:
+        return None
+    if not all(_constant(v) for v in bound.values()):
+        return None
+    try:
+        return nn.MaxPool2d(**bound)
+    except (TypeError, ValueError):
+        return None
+
+
+def _constant(value: object) -> bool:
+    """An int, a bool, None, or a tuple or list of ints (what a pool's sizes may be)."""
+    if isinstance(value, (tuple, list)):
+        return all(type(v) is int for v in value)
+    return value is None or type(value) in (int, bool)
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
