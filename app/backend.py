@@ -950,6 +950,16 @@ def graph_ready(model_ref: str, batch: int) -> bool:
     return False
 
 
+def _shipped_animation(model_ref: str, batch: int, cost_spec: str) -> None:
+    """The Schedule page's first figure for the shipped schedule of the default strategy, where
+    one ships (a search, the other case, is not started by a warm-up)."""
+    from app.views.dot import BIG_GRAPH_OPS  # bigger graphs open on a level, drawn per level
+
+    schedule = shipped_schedule(cost_spec, model_ref, batch, DEFAULT_STRATEGY)
+    if schedule is not None and len(graph(model_ref, batch)) <= BIG_GRAPH_OPS:
+        animation(schedule, model_ref, batch)
+
+
 def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
     """Trace the model and build its cost model in a background thread, once the user pauses,
     so that the first page (which needs neither) draws at once and the next finds them ready."""
@@ -962,7 +972,8 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
             graph(model_ref, batch)  # in the worker process: this thread only waits for it
             for step in (lambda: cost_model(cost_spec, model_ref, batch),
                          lambda: _floors(model_ref, batch, cost_spec),  # Schedule's bounds
-                         lambda: positions(model_ref, batch)):  # its drawing: 0.2 s
+                         lambda: positions(model_ref, batch),  # its drawing: 0.2 s
+                         lambda: _shipped_animation(model_ref, batch, cost_spec)):  # 0.2 s
                 _wait_for_a_pause()
                 step()
         except Exception:  # noqa: BLE001 - the page that needs them will say what failed

@@ -147,3 +147,20 @@ def test_with_the_worker_a_page_says_tracing_then_opens(monkeypatch) -> None:
         at = clean(at.run())
         seen = [i.value for i in at.info]
     assert at.title[0].value.startswith("Model: ")
+
+
+def test_the_warm_up_draws_the_schedule_pages_first_figure(app_in_one_run, monkeypatch) -> None:
+    """After a pause on the first page, the Schedule page finds its figure built (0.2-0.4 s of
+    its first visit on a 2-core machine)."""
+    from app import backend
+    from app.views import animation
+
+    backend._shipped_animation("squeezenet", 1, "profile:h100")
+    shipped = backend.shipped_schedule("profile:h100", "squeezenet", 1, backend.DEFAULT_STRATEGY)
+    assert shipped is not None
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the page built the figure again")
+
+    monkeypatch.setattr(animation, "schedule_animation", not_again)
+    assert backend.animation(shipped, "squeezenet", 1) is not None
