@@ -116,18 +116,21 @@ def _progress_fragment(key: backend.SearchKey) -> None:
 
 
 def searches_ui(keys: list[backend.SearchKey], what: str,
-                batch_keys: list[backend.SearchKey] | None = None) -> bool:
+                batch_keys: list[backend.SearchKey] | None = None,
+                above: list[backend.SearchKey] = ()) -> bool:
     """True when every search of ``keys`` has its schedule (``backend.find_schedule`` then
     returns each at once). Otherwise runs them in the background, in one batch with the rest of
     the page's ``batch_keys`` (``backend.search_batch``), shows the batch's progress in place
     with a Stop button, and returns False: the page draws its other parts meanwhile and reruns
-    whole once these searches are done."""
+    whole once these searches are done. Where the searches of a part ``above`` (same batch) are
+    not all done either, it only says that it waits for them: one progress bar a page."""
     batch_keys = list(batch_keys or keys)
     if backend.searched(keys):
         return True
     batch = backend.search_batch(batch_keys)
     if batch.running:
-        _batch_fragment(tuple(keys), tuple(batch_keys), what)
+        _batch_fragment(tuple(keys), tuple(batch_keys), what,
+                        waits=bool(above) and not backend.searched(above))
         return False
     if backend.searched(keys):  # ended between the two looks
         return True
@@ -144,12 +147,16 @@ def searches_ui(keys: list[backend.SearchKey], what: str,
 
 @st.fragment(run_every=POLL_S)
 def _batch_fragment(keys: tuple[backend.SearchKey, ...],
-                    batch_keys: tuple[backend.SearchKey, ...], what: str) -> None:
-    """Progress of a background batch of searches; a full rerun once ``keys`` are searched or
-    the batch has ended."""
+                    batch_keys: tuple[backend.SearchKey, ...], what: str, waits: bool) -> None:
+    """Progress of a background batch of searches (with ``waits``, one line that this part
+    comes after the progress shown above); a full rerun once ``keys`` are searched or the batch
+    has ended."""
     batch = backend.search_batch(batch_keys)
     if backend.searched(keys) or not batch.running:
         st.rerun()
+    if waits:
+        st.caption(f"{what.capitalize()} run in the background after those above.")
+        return
     job, n = batch.job, len(batch_keys)
     now = f"search {min(batch.done + 1, n)} of {n}"
     if job is not None:

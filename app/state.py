@@ -68,9 +68,12 @@ def sidebar_ui() -> Selection | None:
         sb.error(f"The sample models cannot be listed: {explain(e)}")
         models = []
     names = [m.name for m in models]
-    if backend.DEFAULT_MODEL in names and "w_model" not in st.session_state:
-        st.session_state["w_model"] = backend.DEFAULT_MODEL
-    choice = sb.selectbox("Model", names + [CUSTOM], key="w_model",
+    # the default as the widget's own index, not a session-state value set before it: the
+    # browser then shows it too (it showed the first model while the pages used the default,
+    # and switched to the first model at the next rerun a fragment asked for)
+    first = ({"index": names.index(backend.DEFAULT_MODEL)}
+             if backend.DEFAULT_MODEL in names and "w_model" not in st.session_state else {})
+    choice = sb.selectbox("Model", names + [CUSTOM], key="w_model", **first,
                           help="A sample model, or your own as package.module:callable")
     model_ref = choice
     problem = None

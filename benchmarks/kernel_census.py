@@ -2,9 +2,10 @@
 
     python -m benchmarks.kernel_census --models squeezenet --out-dir $OUT
 
-For each model (batch 1): the shipped H100 schedules
-(``ios_core/data/profiles/h100-<model>-b1.<strategy>.schedule.json``) run by our executor
-without a CUDA graph, the model's own forward, and
+For each model (batch 1; a sample name or ``sample_models.zoo:NAME``): the shipped H100
+schedules (``ios_core/data/profiles/h100-<model>-b1.<strategy>.schedule.json``, or one
+searched with the simulated H100 where none ships; ``<strategy>+epi`` for fused regions with
+compiled epilogues) run by our executor without a CUDA graph, the model's own forward, and
 ``torch.compile(mode="default")`` (the kernels reduce-overhead replays in its graph) are each run
 under ``torch.profiler`` after warm-up. Kernel times do not depend on whether a CUDA graph
 launches them, so the census says where a graph's time goes: how many kernels, how long in all,
@@ -25,15 +26,19 @@ from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.harness import environment, require_cuda
 from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table, versions
+from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.profile_db import PROFILE_DIR, SCHEDULE_SUFFIX
 from ios_core.frontend import models
 from ios_core.frontend import tracing as frontend
+from ios_core.frontend.regions import fuse_regions
 from ios_core.ir.schedule import Schedule
 from ios_core.runtime import executor
-from ios_core.runtime.options import DEFAULT_OPTIONS
+from ios_core.runtime.options import DEFAULT_OPTIONS, options_from_label
+from ios_core.search import optimize
 
 RUNS = 10  # profiled inferences; per-run figures are totals divided by this
 TOP = 12  # kernel kinds listed per target
+EPI_OPTIONS = options_from_label("default+epi")  # as benchmarks.zoo's ios-both+epi
 
 
 def kernel_kind(name: str) -> str:
@@ -71,17 +76,23 @@ def census(fn: Callable[[], Any]) -> dict[str, Any]:
 
 
 def targets(model: str, strategies: list[str]) -> dict[str, Callable[[], Any]]:
+    """What to count for ``model``: its forward, each strategy's schedule (the shipped H100 one,
+    else one searched here with the simulated H100: kernels barely depend on which schedule),
+    ``ios-both+epi`` (fused regions, compiled epilogues) where asked, and compile-default."""
     loaded = models.load_model(model, batch=1, seed=0)
     traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
     module = copy.deepcopy(loaded.module).cuda().eval()
     x = loaded.example_input.cuda()
     out: dict[str, Callable[[], Any]] = {"module": lambda: module(x)}
     for strategy in strategies:
+        epi = strategy.endswith("+epi")
+        graph_of = fuse_regions(traced) if epi else traced
         path = PROFILE_DIR / f"h100-{model}-b1.{strategy}{SCHEDULE_SUFFIX}"
-        if path.exists():
-            compiled = executor.compile_schedule(traced, Schedule.load(str(path)), "cuda",
-                                                 use_cuda_graph=False, options=DEFAULT_OPTIONS)
-            out[strategy] = compiled.replay
+        schedule = (Schedule.load(str(path)) if path.exists() else
+                    optimize(graph_of.graph, strategy.removesuffix("+epi"), SimulatedCost("h100")))
+        compiled = executor.compile_schedule(graph_of, schedule, "cuda", use_cuda_graph=False,
+                                             options=EPI_OPTIONS if epi else DEFAULT_OPTIONS)
+        out[strategy] = compiled.replay
     torch._dynamo.reset()
     fn = torch.compile(module, mode="default")
     out["compile-default"] = lambda: fn(x)

@@ -93,7 +93,7 @@ st.caption(f"{sweep_strategy} for r ∈ {{{', '.join(map(str, SWEEP_R))}}} and "
            "little cost in latency.")
 x_key = st.radio("Search cost axis", list(X_AXES), format_func=X_AXES.__getitem__,
                  horizontal=True, key="sweep_x")
-if searches_ui(sweep_keys, "the pruning sweep", page_keys):
+if searches_ui(sweep_keys, "the pruning sweep", page_keys, above=strategy_keys):
     with guard("Could not run the pruning sweep"):
         sweep = [schedule_summary(backend.find_schedule(*k)) for k in sweep_keys]
         st.plotly_chart(sweep_figure(sweep, x_key), width="stretch", key="sweep_fig")
@@ -112,7 +112,8 @@ if len(batches) < 2:
     st.info(f"Not shown: specialisation needs measured profiles of this model at several batch "
             f"sizes, and {why}. Shipped profiles: "
             f"{', '.join(shipped) or 'none in data/profiles yet'}.", icon=":material/info:")
-elif searches_ui(spec_keys, "the batch sizes' searches", page_keys):
+elif searches_ui(spec_keys, "the batch sizes' searches", page_keys,
+                 above=strategy_keys + sweep_keys):
     spec_rows = []
     with guard("Could not compare batch sizes"):
         found = {k[1]: backend.find_schedule(*k) for k in spec_keys if k[3] != "sequential"}

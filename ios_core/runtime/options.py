@@ -27,6 +27,8 @@ equal to the model's up to rounding, and falls back to the plain path where it c
   concat is copied packed inside the merge stage, so the merge stage's measured cost includes it.
 * ``nhwc_pool`` (with ``channels_last``): 2-d max pools as one 3-d pool over the NHWC tensor's
   (N, 1, H, W, C) view (:mod:`ios_core.runtime.nhwc_pool`).
+* ``nhwc_mean`` (with ``channels_last``): global average pools as one matrix-vector product over
+  the NHWC tensor's (N, H·W, C) view (:mod:`ios_core.runtime.nhwc_mean`).
 * ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` on through the warm-up and the capture.
 * ``fuse_epilogues``: a conv's bias and non-ReLU activation, and a fused region's elementwise ops
   (graphs from :func:`ios_core.frontend.regions.fuse_regions`), as ONE compiled pointwise kernel
@@ -76,6 +78,7 @@ class EngineOptions:
     pack_slices: bool = False  # with channels_last: merged slices copied packed in their stage
     strided_views: bool = False  # concats of consecutive strided slices of one tensor are views
     nhwc_pool: bool = False  # with channels_last: max pools as one 3-d pool
+    nhwc_mean: bool = False  # with channels_last: global average pools as a matrix-vector product
     fuse_epilogues: bool = False  # compiled pointwise epilogues (off until measured to pay)
 
     def __post_init__(self) -> None:
@@ -109,6 +112,7 @@ class EngineOptions:
                                         ("pack", self.pack_slices),
                                         ("sviews", self.strided_views),
                                         ("pool3d", self.nhwc_pool),
+                                        ("gapmv", self.nhwc_mean),
                                         ("epi", self.fuse_epilogues)) if on]
         if self.stream_cap is not None:
             parts.append(f"cap{self.stream_cap}")
@@ -150,7 +154,8 @@ def resolve_options(options: EngineOptions | None) -> EngineOptions:
 # label part -> the boolean field it switches
 _FLAGS = {"fused": "fuse_conv_relu", "add": "fuse_conv_add_relu", "bench": "cudnn_benchmark",
           "prio": "stream_priority", "nhwc": "channels_last", "pack": "pack_slices",
-          "sviews": "strided_views", "pool3d": "nhwc_pool", "epi": "fuse_epilogues"}
+          "sviews": "strided_views", "pool3d": "nhwc_pool", "gapmv": "nhwc_mean",
+          "epi": "fuse_epilogues"}
 
 
 def options_from_label(text: str) -> EngineOptions:
