@@ -20,13 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.harness import environment, require_cuda
+from benchmarks.harness import PROBE_UNROLL, environment, require_cuda, unrolled_call_us
 from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table, versions
 from ios_core.frontend import models
-from ios_core.runtime.engine import capture
-from ios_core.runtime.timing import time_samples
 
-UNROLL = 20
+UNROLL = PROBE_UNROLL
 CL = torch.channels_last
 VARIANTS = ("nchw", "nhwc", "nhwc via nchw")
 
@@ -59,10 +57,6 @@ def depthwise(model: str, batch: int) -> list[tuple[nn.Conv2d, tuple[int, ...]]]
             found.append((conv, shape))
     return found
 
-
-def latency_us(fn: Callable, x: torch.Tensor) -> float:
-    graph, _ = capture(lambda: [fn(x) for _ in range(UNROLL)])
-    return time_samples(graph, 10, 50).median_ms * 1e3 / UNROLL
 
 
 def markdown(rows: list[Row], header: dict[str, Any]) -> str:
@@ -99,10 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             row = {"model": model, "shape": list(shape),
                    "conv": f"{conv.kernel_size[0]}x{conv.kernel_size[1]}/{conv.stride[0]}"}
             with torch.no_grad():
-                row["nchw"] = latency_us(nchw, x)
+                row["nchw"] = unrolled_call_us(nchw, x)
                 xl = x.contiguous(memory_format=CL)
-                row["nhwc"] = latency_us(nhwc, xl)
-                row["nhwc via nchw"] = latency_us(
+                row["nhwc"] = unrolled_call_us(nhwc, xl)
+                row["nhwc via nchw"] = unrolled_call_us(
                     lambda t, c=nchw: c(t.contiguous()).contiguous(memory_format=CL), xl)
             report.add(row)
     print(markdown(report.rows, header), end="")

@@ -22,15 +22,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from benchmarks.harness import environment, require_cuda
+from benchmarks.harness import PROBE_UNROLL, environment, layout_variants, require_cuda
 from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table, versions
 from ios_core.frontend import models
 from ios_core.frontend import tracing as frontend
-from ios_core.runtime.engine import capture
-from ios_core.runtime.timing import time_samples
 
-UNROLL = 20
-CL = torch.channels_last
+UNROLL = PROBE_UNROLL
 
 
 def shapes(model: str, batch: int) -> list[tuple[int, ...]]:
@@ -68,10 +65,6 @@ VARIANTS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], bool]] = {
 }
 
 
-def latency_us(fn: Callable, x: torch.Tensor) -> float:
-    graph, _ = capture(lambda: [fn(x) for _ in range(UNROLL)])
-    return time_samples(graph, 10, 50).median_ms * 1e3 / UNROLL
-
 
 def markdown(rows: list[Row], header: dict[str, Any]) -> str:
     lines = [f"# Global average pooling of NHWC tensors on {header['device']}", "",
@@ -100,13 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for shape in shapes(model, args.batch):
             x = torch.randn(shape, device="cuda")
             want = F.adaptive_avg_pool2d(x, 1)
-            row = {"model": model, "shape": list(shape)}
-            for label, (fn, nhwc) in VARIANTS.items():
-                xin = x.contiguous(memory_format=CL) if nhwc else x
-                with torch.no_grad():
-                    err = (fn(xin) - want).abs().max().item()
-                    row[label] = {"us": latency_us(fn, xin), "max_abs_err": err}
-            report.add(row)
+            report.add({"model": model, "shape": list(shape),
+                        **layout_variants(VARIANTS, x, want)})
     print(markdown(report.rows, header), end="")
     return 0
 

@@ -189,6 +189,33 @@ def flatten(obj: Any, cpu: bool = False) -> list[torch.Tensor]:
     return [t for v in obj for t in flatten(v, cpu)]
 
 
+PROBE_UNROLL = 20  # calls of one op per CUDA graph in the probes (a replay's fixed cost shared)
+
+
+def unrolled_call_us(fn: Callable[[torch.Tensor], Any], x: torch.Tensor,
+                     unroll: int = PROBE_UNROLL) -> float:
+    """Microseconds per call of ``fn(x)``: ``unroll`` calls captured in one CUDA graph, the
+    median of 50 replays (after 10) divided by ``unroll`` (the probes of single ops)."""
+    from ios_core.runtime.engine import capture
+    from ios_core.runtime.timing import time_samples
+
+    graph, _ = capture(lambda: [fn(x) for _ in range(unroll)])
+    return time_samples(graph, 10, 50).median_ms * 1e3 / unroll
+
+
+def layout_variants(variants: dict[str, tuple[Callable[[torch.Tensor], Any], bool]],
+                    x: torch.Tensor, want: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Per variant ``name -> (fn, takes NHWC)``: µs per call on ``x`` (NHWC where asked) and the
+    largest absolute difference from ``want``."""
+    cells = {}
+    for label, (fn, nhwc) in variants.items():
+        xin = x.contiguous(memory_format=torch.channels_last) if nhwc else x
+        with torch.no_grad():
+            err = (fn(xin) - want).abs().max().item()
+            cells[label] = {"us": unrolled_call_us(fn, xin), "max_abs_err": err}
+    return cells
+
+
 def timing_fields(t: Timing) -> dict[str, float]:
     """A row's ``ms`` (median), ``p10_ms`` and ``p90_ms``."""
     return {"ms": t.median_ms, "p10_ms": t.percentile_ms(10), "p90_ms": t.percentile_ms(90)}

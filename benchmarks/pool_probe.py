@@ -17,15 +17,13 @@ from typing import Any
 
 import torch
 
-from benchmarks.harness import environment, require_cuda
+from benchmarks.harness import PROBE_UNROLL, environment, layout_variants, require_cuda
 from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table, versions
 from ios_core.frontend import models
 from ios_core.frontend import tracing as frontend
-from ios_core.runtime.engine import capture
 from ios_core.runtime.nhwc_pool import NhwcPool, nhwc_poolable  # (max and avg pools)
-from ios_core.runtime.timing import time_samples
 
-UNROLL = 20
+UNROLL = PROBE_UNROLL
 CL = torch.channels_last
 
 
@@ -52,10 +50,6 @@ def variants(module: torch.nn.Module) -> dict[str, tuple[Callable, bool]]:
     return {"nchw": (module, False), "nhwc": (module, True), "nhwc pool3d": (fast, True),
             "nhwc via nchw": (lambda x: module(x.contiguous()).contiguous(memory_format=CL), True)}
 
-
-def latency_us(fn: Callable, x: torch.Tensor) -> float:
-    graph, _ = capture(lambda: [fn(x) for _ in range(UNROLL)])
-    return time_samples(graph, 10, 50).median_ms * 1e3 / UNROLL
 
 
 def markdown(rows: list[Row], header: dict[str, Any]) -> str:
@@ -86,13 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, module, shape in pools(model, args.batch):
             x = torch.randn(shape, device="cuda")
             want = module(x)
-            row = {"model": model, "op": name, "pool": repr(module), "shape": list(shape)}
-            for label, (fn, nhwc) in variants(module).items():
-                xin = x.contiguous(memory_format=CL) if nhwc else x
-                with torch.no_grad():
-                    err = (fn(xin) - want).abs().max().item()
-                    row[label] = {"us": latency_us(fn, xin), "max_abs_err": err}
-            report.add(row)
+            report.add({"model": model, "op": name, "pool": repr(module), "shape": list(shape),
+                        **layout_variants(variants(module), x, want)})
     print(markdown(report.rows, header), end="")
     return 0
 

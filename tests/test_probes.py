@@ -7,6 +7,10 @@ from dataclasses import replace
 import pytest
 from torch import nn
 
+from benchmarks.depthwise_probe import depthwise
+from benchmarks.gap_probe import VARIANTS as GAP_VARIANTS
+from benchmarks.gap_probe import shapes as gap_shapes
+from benchmarks.harness import layout_variants
 from benchmarks.ios_table import parse_args
 from benchmarks.kernel_census import kernel_kind
 from benchmarks.pool_probe import pools, variants
@@ -33,6 +37,29 @@ def test_pool_probe_finds_each_distinct_pool_with_its_input_shape() -> None:
     assert set(variants(found[0][1])) == {"nchw", "nhwc", "nhwc pool3d", "nhwc via nchw"}
 
 
+def test_gap_and_depthwise_probes_find_their_ops() -> None:
+    # Inception V3 has one global average pool, on its 2048 x 8 x 8 map, and no depthwise conv
+    assert gap_shapes("inception_v3", 1) == [(1, 2048, 8, 8)]
+    assert depthwise("inception_v3", 1) == []
+    found = depthwise("nasnet", 1)  # separable convs: a depthwise conv, then a 1x1
+    assert found and all(c.groups == c.in_channels == shape[1] for c, shape in found)
+    assert len({(c.in_channels, c.kernel_size, c.stride, shape) for c, shape in found}) == \
+        len(found)
+
+
+def test_every_global_mean_variant_is_the_mean(monkeypatch) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    import benchmarks.harness as harness
+
+    monkeypatch.setattr(harness, "unrolled_call_us", lambda fn, x, unroll=20: 0.0)  # no GPU
+    x = torch.randn(2, 24, 9, 7)
+    cells = layout_variants(GAP_VARIANTS, x, F.adaptive_avg_pool2d(x, 1))
+    assert set(cells) == set(GAP_VARIANTS)
+    assert all(c["max_abs_err"] < 1e-6 for c in cells.values()), cells
+
+
 @pytest.mark.parametrize("label,expected", [
     ("default", DEFAULT_OPTIONS),
     ("plain", PLAIN_OPTIONS),
@@ -41,6 +68,7 @@ def test_pool_probe_finds_each_distinct_pool_with_its_input_shape() -> None:
     ("default-pool3d-sviews", replace(DEFAULT_OPTIONS, nhwc_pool=False, strided_views=False)),
     ("fused+view+cap4", EngineOptions(fuse_conv_relu=True, concat="view", stream_cap=4)),
     ("default-longest-inplace", replace(DEFAULT_OPTIONS, order="schedule", concat="copy")),
+    ("default+epi+gapmv", replace(DEFAULT_OPTIONS, fuse_epilogues=True, nhwc_mean=True)),
 ])
 def test_options_from_label(label: str, expected: EngineOptions) -> None:
     assert options_from_label(label) == expected
