@@ -278,15 +278,17 @@ def cost_model(spec: str, model_ref: str, batch: int) -> Any:
         # this model's own measurements when the profile has them: they price its stages as the
         # merged profile does (no two shipped models share an operator) and keep its lower bounds
         # tight (ios_core.cost.bounds)
-        return own_measurements(make_cost_model(spec, batch=batch), split_model_key(model_ref)[0])
+        return own_measurements(_shared_cost_model(spec, batch), split_model_key(model_ref)[0])
     return _shared_cost_model(spec)
 
 
-@st.cache_resource(show_spinner=False)
-def _shared_cost_model(spec: str) -> Any:
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared_cost_model(spec: str, batch: int | None = None) -> Any:
+    """A cost model for every model: a simulated device, or a profile's databases of one batch
+    size read and merged once (1.4 s for the H100's at batch 1), not once per model."""
     from ios_core.cost import make_cost_model
 
-    return make_cost_model(spec)
+    return make_cost_model(spec) if batch is None else make_cost_model(spec, batch=batch)
 
 
 # ---- per-operator numbers ----------------------------------------------------------------------
@@ -952,17 +954,23 @@ def graph_ready(model_ref: str, batch: int) -> bool:
 
 def _shipped_animation(model_ref: str, batch: int, cost_spec: str) -> None:
     """The Schedule page's first figure for the shipped schedule of the default strategy, where
-    one ships (a search, the other case, is not started by a warm-up)."""
-    from app.views.dot import BIG_GRAPH_OPS  # bigger graphs open on a level, drawn per level
+    one ships (a search, the other case, is not started by a warm-up): the whole graph's, or a
+    big graph's top level (NASNet's: 2.6 s)."""
+    from app.views.dot import BIG_GRAPH_OPS
 
     schedule = shipped_schedule(cost_spec, model_ref, batch, DEFAULT_STRATEGY)
-    if schedule is not None and len(graph(model_ref, batch)) <= BIG_GRAPH_OPS:
+    if schedule is None:
+        return
+    if len(graph(model_ref, batch)) <= BIG_GRAPH_OPS:
         animation(schedule, model_ref, batch)
+    else:
+        level_animation(schedule, model_ref, batch, "")
 
 
 def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
-    """Trace the model and build its cost model in a background thread, once the user pauses,
-    so that the first page (which needs neither) draws at once and the next finds them ready."""
+    """Build what the Model and Schedule pages of the sidebar's selection need (cost model,
+    bounds, layout, first figure) in a background thread, once the user pauses: once per
+    selection and session (every page calls this), so the next page finds them ready."""
     import threading
 
     def work() -> None:
@@ -981,8 +989,9 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
 
     if os.environ.get("IOS_APP_WARM_UP", "1") == "0":  # tests that want no background work
         return
-    if not st.session_state.get("_warmed"):
-        st.session_state["_warmed"] = True
+    warmed = st.session_state.setdefault("_warmed", set())
+    if (model_ref, batch, cost_spec) not in warmed:
+        warmed.add((model_ref, batch, cost_spec))
         threading.Thread(target=work, name="ios-warm-up", daemon=True).start()
 
 

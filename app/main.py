@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.backend import mark_activity, prefetch_graph, preload_tables
+from app.backend import mark_activity, prefetch_graph, preload_tables, warm_up
 from app.errors import show_error
 from app.state import init_state, sidebar_ui
 
@@ -26,8 +26,9 @@ mark_activity()  # the background warm-up waits for a pause in the user's clicks
 init_state()
 page = st.navigation(PAGES)
 selection = sidebar_ui()
-if selection is not None:  # traced in the worker process while this page draws
-    prefetch_graph(selection.model_ref, selection.batch)
+if selection is not None:  # traced in the worker process while this page draws; the next
+    prefetch_graph(selection.model_ref, selection.batch)  # pages' costs, bounds and figures
+    warm_up(selection.model_ref, selection.batch, selection.cost_spec)  # once the user pauses
 try:
     page.run()
 except Exception as e:  # noqa: BLE001 - last safety net: a plain message, never a traceback

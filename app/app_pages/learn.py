@@ -128,5 +128,3 @@ st.page_link("app_pages/whatif.py", label="What if: pin or forbid a stage and re
              icon=":material/science:")
 st.page_link("app_pages/dp.py", label="How the dynamic program decides",
              icon=":material/school:")
-if sel is not None:  # trace the sidebar's model now, while this page is read
-    backend.warm_up(sel.model_ref, sel.batch, sel.cost_spec)
