@@ -387,7 +387,7 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
 
     key = (model_ref, batch, cost_spec, strategy, r, s, max_part_ops, max_part_states)
     done = _finished_searches().get(key)
-    if done is not None:  # searched in the background (start_search, start_batch), to the end
+    if done is not None:  # searched to the end: here, or in the background (SearchJob)
         return done
     config = SearchConfig(r=r, s=s, max_part_ops=max_part_ops, max_part_states=max_part_states)
     g = graph(model_ref, batch)
@@ -513,9 +513,9 @@ def _remember(key: SearchKey, found: Schedule) -> None:
 
 class SearchBatch:
     """Several searches one after another in one background thread, each answer kept for
-    find_schedule: the Compare page's pruning sweep and batch specialisation (9 and 3 searches),
-    which held a page's own run for 3-7 s on a 2-core machine. The page shows their progress
-    and a Stop button meanwhile; searches already finished are skipped."""
+    find_schedule: the Compare page's (strategies not shipped, the 9-search pruning sweep, the
+    batch specialisation), which held its own run for 3-7 s on a 2-core machine. The page shows
+    their progress and a Stop button meanwhile; searches already finished are skipped."""
 
     def __init__(self, keys: Sequence[SearchKey]) -> None:
         self.keys = tuple(keys)
@@ -528,10 +528,6 @@ class SearchBatch:
     @property
     def running(self) -> bool:
         return self.thread.is_alive()
-
-    @property
-    def finished(self) -> bool:
-        return all(k in _finished_searches() for k in self.keys)
 
     def stop(self) -> None:
         self.stop_requested = True

@@ -114,7 +114,6 @@ def _progress_fragment(key: backend.SearchKey) -> None:
               disabled=job.stop_requested, icon=":material/stop_circle:")
 
 
-
 def searches_ui(keys: list[backend.SearchKey], what: str,
                 batch_keys: list[backend.SearchKey] | None = None,
                 above: list[backend.SearchKey] = ()) -> bool:

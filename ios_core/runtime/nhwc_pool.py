@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ios_core.frontend.kernels import FnKernel
+from ios_core.frontend.op_tables import POOL_ARGS, POOL_FUNCTIONS, lookup
 from ios_core.frontend.replay import Apply, In, ModuleCall, Replay
 
 __all__ = ["NhwcPool", "max_pool_module", "nhwc_pool_kernel", "nhwc_pool_pays", "nhwc_poolable"]
@@ -88,11 +89,6 @@ def nhwc_pool_kernel(k: FnKernel) -> FnKernel:
     return replace(k, fn=Replay(Apply(NhwcPool(module), (In(0),), {}, expr.label)))
 
 
-MAX_POOL_FUNCTIONS = (F.max_pool2d, torch.max_pool2d)
-MAX_POOL_ARGS = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
-                 "return_indices")
-
-
 def max_pool_module(expr: Apply) -> nn.MaxPool2d | None:
     """The ``nn.MaxPool2d`` that a functional max-pool call computes, when it pools the kernel's
     one input with constant arguments; else None. Graphs that Dynamo captures (the
@@ -104,11 +100,12 @@ def max_pool_module(expr: Apply) -> nn.MaxPool2d | None:
     >>> max_pool_module(Apply(F.max_pool2d, (In(1), 3), {}, "max_pool2d")) is None
     True
     """
-    if not any(expr.fn is f for f in MAX_POOL_FUNCTIONS):
+    if lookup(POOL_FUNCTIONS, expr.fn) != "max":  # the frontend's own table of pool calls
         return None
-    if len(expr.args) > len(MAX_POOL_ARGS) or not set(expr.kwargs) <= set(MAX_POOL_ARGS):
+    names = POOL_ARGS["max"][0]
+    if len(expr.args) > len(names) or not set(expr.kwargs) <= set(names):
         return None
-    bound = {**dict(zip(MAX_POOL_ARGS, expr.args, strict=False)), **expr.kwargs}
+    bound = {**dict(zip(names, expr.args, strict=False)), **expr.kwargs}
     if bound.pop("input", None) != In(0) or "kernel_size" not in bound:
         return None
     if not all(_constant(v) for v in bound.values()):
