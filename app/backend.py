@@ -22,6 +22,7 @@ anywhere.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -39,6 +40,22 @@ from ios_core.ir.hierarchy import Hierarchy
 from ios_core.ir.schedule import Schedule
 from ios_core.search.config import SearchConfig
 from ios_core.search.observer import SearchObserver, SearchProgress
+
+
+class _QuietBackgroundThreads(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext" warning from this module's own threads
+    (named ``ios-…``: the warm-up, search batches and jobs, trace prefetches). They run cached
+    functions outside a page's script run by design and draw nothing; the warning only filled
+    the server's log. Any other thread's warning stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.threadName.startswith("ios-")
+                    and "missing ScriptRunContext" in record.getMessage())
+
+
+_CONTEXT_LOG = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+if not any(isinstance(f, _QuietBackgroundThreads) for f in _CONTEXT_LOG.filters):
+    _CONTEXT_LOG.addFilter(_QuietBackgroundThreads())
 
 DEFAULT_MODEL = "inception_v3"
 DEFAULT_STRATEGY = "ios-both"

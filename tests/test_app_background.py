@@ -191,3 +191,26 @@ def test_one_profile_is_read_once_for_every_model(app_in_one_run, monkeypatch) -
     for model, cost in own.items():  # each model priced by its own measurements
         assert cost is not shared and 0 < len(cost.db) < len(shared.db)
         assert [m["name"] for m in cost.db.models] == [model]
+
+
+def test_background_threads_do_not_fill_the_log_with_context_warnings(caplog) -> None:
+    """Streamlit's "missing ScriptRunContext" warning is dropped for the app's own threads
+    (named ios-…), kept for any other."""
+    import logging
+
+    from app import backend
+
+    log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+
+    def warn() -> None:
+        log.warning("Thread '%s': missing ScriptRunContext! This warning can be ignored...",
+                    threading.current_thread().name)
+
+    with caplog.at_level(logging.WARNING):
+        for name in ("ios-search-batch", "someone-else"):
+            t = threading.Thread(target=warn, name=name)
+            t.start()
+            t.join()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "someone-else" in said[0], said
+    assert any(isinstance(f, backend._QuietBackgroundThreads) for f in log.filters)
