@@ -931,10 +931,16 @@ def _wait_for_a_pause() -> None:
         time.sleep(WARM_UP_IDLE_S - quiet)
 
 
+def background_work_on() -> bool:
+    """Whether the app works ahead in the background (trace worker, warm-up); tests of whole
+    pages in one run turn it off with IOS_APP_WARM_UP=0."""
+    return os.environ.get("IOS_APP_WARM_UP", "1") != "0"
+
+
 def prefetch_graph(model_ref: str, batch: int) -> None:
     """Start the trace worker and have it trace the sidebar's model while the page draws (every
     page calls this; no background work where IOS_APP_WARM_UP=0)."""
-    if os.environ.get("IOS_APP_WARM_UP", "1") == "0":
+    if not background_work_on():
         return
     ref, leaves = split_model_key(model_ref)
     trace_worker().prefetch(ref, batch, leaves)
@@ -955,7 +961,7 @@ def graph_ready(model_ref: str, batch: int) -> bool:
     """Whether :func:`graph` answers at once: the worker has traced the model (or cannot), or
     there is no background work (IOS_APP_WARM_UP=0: the page traces in its own run). When not,
     the trace is under way in the worker."""
-    if os.environ.get("IOS_APP_WARM_UP", "1") == "0":
+    if not background_work_on():
         return True
     ref, leaves = split_model_key(model_ref)
     worker = trace_worker()
@@ -1000,7 +1006,7 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
         except Exception:  # noqa: BLE001 - the page that needs them will say what failed
             pass
 
-    if os.environ.get("IOS_APP_WARM_UP", "1") == "0":  # tests that want no background work
+    if not background_work_on():
         return
     warmed = st.session_state.setdefault("_warmed", set())
     if (model_ref, batch, cost_spec) not in warmed:

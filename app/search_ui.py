@@ -12,6 +12,8 @@ marked as partial, with a download of its JSON and a button to search again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 
 from app import backend
@@ -114,9 +116,9 @@ def _progress_fragment(key: backend.SearchKey) -> None:
               disabled=job.stop_requested, icon=":material/stop_circle:")
 
 
-def searches_ui(keys: list[backend.SearchKey], what: str,
-                batch_keys: list[backend.SearchKey] | None = None,
-                above: list[backend.SearchKey] = ()) -> bool:
+def searches_ui(keys: Sequence[backend.SearchKey], what: str,
+                batch_keys: Sequence[backend.SearchKey] | None = None,
+                above: Sequence[backend.SearchKey] = ()) -> bool:
     """True when every search of ``keys`` has its schedule (``backend.find_schedule`` then
     returns each at once). Otherwise runs them in the background, in one batch with the rest of
     the page's ``batch_keys`` (``backend.search_batch``), shows the batch's progress in place

@@ -26,6 +26,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.harness import environment, require_cuda
 from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table, versions
+from benchmarks.zoo import EPI_OPTIONS  # the zoo's ios-both+epi levers
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.profile_db import PROFILE_DIR, SCHEDULE_SUFFIX
 from ios_core.frontend import models
@@ -33,12 +34,11 @@ from ios_core.frontend import tracing as frontend
 from ios_core.frontend.regions import fuse_regions
 from ios_core.ir.schedule import Schedule
 from ios_core.runtime import executor
-from ios_core.runtime.options import DEFAULT_OPTIONS, options_from_label
+from ios_core.runtime.options import DEFAULT_OPTIONS
 from ios_core.search import optimize
 
 RUNS = 10  # profiled inferences; per-run figures are totals divided by this
 TOP = 12  # kernel kinds listed per target
-EPI_OPTIONS = options_from_label("default+epi")  # as benchmarks.zoo's ios-both+epi
 
 
 def kernel_kind(name: str) -> str:
