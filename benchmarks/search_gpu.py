@@ -84,7 +84,9 @@ def search(run: ModelRun, cost: Any, r: int, limit: float | None) -> tuple[Sched
     st = schedule.search.stats
     measure_s = getattr(cost, "seconds", 0.0) - seconds0
     row: Row = {
-        "r": r, "ops": len(run.graph.nodes), "parts": len(st["parts"]), "states": st["states"],
+        # a stopped search's finished parts hold st["states"]; the part under way solved more
+        "r": r, "ops": len(run.graph.nodes), "parts": len(st["parts"]),
+        "states": st.get("states_solved", st["states"]), "states_total": st["states_total"],
         "transitions": st["transitions"], "stages_costed": st["stages_costed"],
         "stages_measured": getattr(cost, "measured", 0) - measured0,
         "envelope_pruned": st.get("envelope_pruned"),
@@ -136,7 +138,7 @@ def model_rows(report: Report, ref: str, args: Any) -> None:
 
 def markdown(data: dict[str, Any]) -> str:
     head = f"{data['device']}, torch {data['torch']}, cuDNN {data['cudnn']}, {data['date']}"
-    rows = [[r["model"], r.get("r"), f"{r['states']:,}" if "states" in r else "",
+    rows = [[r["model"], r.get("r"), _states(r),
              f"{r['transitions']:,}" if "transitions" in r else "",
              f"{r['stages_costed']:,}" if "stages_costed" in r else "",
              f"{r['stages_measured']:,}" if "stages_measured" in r else "",
@@ -153,6 +155,15 @@ def markdown(data: dict[str, Any]) -> str:
                      "skipped by envelope", "DP s", "measuring s", "search s", "target",
                      "predicted ms", "measured ms", "prediction error", "error"], rows)]
     return "\n".join(lines) + "\n"
+
+
+def _states(r: Row) -> str:
+    """States solved, and of how many when the search was stopped."""
+    if "states" not in r:
+        return ""
+    if r.get("stopped") and r.get("states_total"):
+        return f"{r['states']:,} of {r['states_total']:,}"
+    return f"{r['states']:,}"
 
 
 def _target(r: Row) -> str:

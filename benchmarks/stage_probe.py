@@ -4,11 +4,11 @@
 
 For each model (batch 1) and each shipped H100 schedule
 (``ios_core/data/profiles/h100-<model>-b1.<strategy>.schedule.json``), under each engine
-configuration: time the whole schedule as one CUDA graph, then
-price its stages with fresh ``MeasuredCost`` instances that differ only in how a stage is measured
-(warm or cold parameters, unroll, replays) and report predicted / measured and the seconds each
-stage took to measure, split into build, capture and replay. Writes ``stage_probe.json`` and
-``stage_probe.md``; prints the short table last.
+configuration: time the whole schedule as one CUDA graph, then price its stages with fresh
+``MeasuredCost`` instances that differ only in how a stage is measured (warm or cold parameters,
+unroll, replays, copies warmed up eagerly) and report predicted / measured and the seconds each
+stage took to measure, split into build, eager warm-up, capture, replay and release. Writes
+``stage_probe.json`` and ``stage_probe.md``; prints the short table last.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ OPTIONS = {"default": DEFAULT_OPTIONS,
 
 def fixed(unroll: int, **kwargs: Any) -> dict[str, Any]:
     """MeasuredCost keywords for exactly ``unroll`` copies per replay, whatever the stage."""
-    return {"unroll": unroll, "max_unroll": unroll, **kwargs}
+    return {"unroll": unroll, "max_unroll": unroll, "eager_copies": None, **kwargs}
 
 
 # (name, MeasuredCost keyword arguments): how a stage is measured
@@ -68,7 +68,13 @@ METHODS = (
     ("auto u5 i10 e1", fixed(5, warmup=2, iters=10, eager_runs=1)),
     ("auto u20 i10 e1", fixed(20, warmup=2, iters=10, eager_runs=1)),
     # what profiling uses now: 5 to 20 copies, by the stage's estimated length
-    ("auto u5-20 i10 e1", {"warmup": 2, "iters": 10, "eager_runs": 1}),
+    ("auto u5-20 i10 e1", {"warmup": 2, "iters": 10, "eager_runs": 1, "eager_copies": None}),
+    # issue 14's cheaper measuring: the eager run warms one copy only (c1), fewer replays (i5),
+    # fewer copies for short stages (r50: about 50 µs of work per replay, 3 to 10 copies)
+    ("auto u5-20 i10 e1 c1", {"warmup": 2, "iters": 10, "eager_runs": 1, "eager_copies": 1}),
+    ("auto u5-20 i5 e1 c1", {"warmup": 1, "iters": 5, "eager_runs": 1, "eager_copies": 1}),
+    ("auto u3-10 r50 i10 e1 c1", {"unroll": 3, "max_unroll": 10, "replay_us": 50.0, "warmup": 2,
+                                  "iters": 10, "eager_runs": 1, "eager_copies": 1}),
 )
 SLOPE = ("auto u5 i10 e1", "auto u20 i10 e1")  # (fewer copies, more copies)
 
@@ -100,6 +106,7 @@ def probe(model: str, strategies: list[str], opts_names: list[str], methods: lis
                              "ratio": priced.predicted_ms / t.median_ms,
                              "s_per_stage": secs / max(cost.measured, 1),
                              "phase_s": cost.phase_s, "cold": cost.cold,
+                             "stages_measured": cost.measured,
                              "param_mb": cost.param_bytes / 2**20}
                 per_stage_ms = secs / max(cost.measured, 1) * 1e3
                 log(f"{model} {strategy} {opts_name} {name}: measured {t.median_ms:.3f} "
@@ -123,8 +130,28 @@ def markdown(rows: list[Row], header: dict[str, Any]) -> str:
                                 *(f"{r[n]['ratio']:.3f} ({r[n]['s_per_stage'] * 1e3:.1f})"
                                   for n in names),
                                 *([f"{slope_ms(r) / r['measured_ms']:.3f}"] if slope else [])]
-                               for r in rows))]
+                               for r in rows)),
+             "", "Where a stage's measuring time goes (ms per distinct stage, all rows together):",
+             "", *phase_table(rows, names)]
     return "\n".join(lines) + "\n"
+
+
+def phase_table(rows: list[Row], names: list[str]) -> list[str]:
+    """Per method: ms per measured stage, in all and by phase (rows without phases skipped)."""
+    body = []
+    for name in names:
+        done = [r[name] for r in rows if "stages_measured" in r.get(name, {})]
+        stages = sum(d["stages_measured"] for d in done)
+        if not stages:
+            continue
+        phases = {k: sum(d["phase_s"].get(k, 0.0) for d in done) * 1e3 / stages
+                  for k in PHASES}
+        body.append([name, f"{stages:,}", f"{sum(phases.values()):.2f}",
+                     *(f"{phases[k]:.2f}" for k in PHASES)])
+    return table(["method", "stages", "ms per stage", *PHASES], body)
+
+
+PHASES = ("build", "eager", "capture", "replay", "release")
 
 
 def slope_ms(row: Row) -> float:

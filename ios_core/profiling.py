@@ -110,7 +110,9 @@ def measure_settings(cost: Any = None) -> dict[str, Any]:
         settings.update(engine=inner.options.label(), unroll=inner.unroll,
                         max_unroll=inner.max_unroll, replay_us=inner.replay_us,
                         weights="cold" if inner.cold else "warm", warmup=inner.warmup,
-                        iters=inner.iters, eager_runs=inner.eager_runs)
+                        iters=inner.iters, quick_iters=getattr(inner, "quick_iters", None),
+                        eager_runs=inner.eager_runs,
+                        eager_copies=getattr(inner, "eager_copies", None))
     return settings
 
 

@@ -172,6 +172,47 @@ def test_short_stages_get_more_copies(traced) -> None:
     assert 0 < timing.median_ms < 0.1 and len(timing.samples_ms) == 3
 
 
+def test_quick_replays_are_extended_only_when_they_spread(traced) -> None:
+    from ios_core.cost.measured import MeasuredCost
+
+    steady = MeasuredCost(traced, warmup=1, iters=6, quick_iters=2, quick_spread=float("inf"))
+    noisy = MeasuredCost(traced, warmup=1, iters=6, quick_iters=2, quick_spread=-1.0)
+    for cost, replays in ((steady, 2), (noisy, 6)):
+        cost.stage_cost(traced.graph, *STAGES[1])
+        (timing,) = cost.timings.values()
+        assert len(timing.samples_ms) == replays and timing.median_ms > 0
+
+
+def test_copies_follow_the_parts_measured_so_far(traced) -> None:
+    # a stage's estimate is the prior's, scaled by how its groups measured alone against it
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced, warmup=1, iters=3)
+    strategy, groups = STAGES[1]
+    prior = cost.prior.stage_cost(traced.graph, strategy, groups).ms
+    assert cost.estimate_ms(traced.graph, strategy, groups) == prior  # nothing measured yet
+    measured = priced = 0.0
+    for g in groups:
+        measured += cost.stage_cost(traced.graph, "concurrent", (tuple(g),)).ms
+        priced += cost.prior.stage_cost(traced.graph, "concurrent", (tuple(g),)).ms
+    assert cost.estimate_ms(traced.graph, strategy, groups) == pytest.approx(
+        prior * measured / priced)
+
+
+@pytest.mark.parametrize("eager_copies", [1, None])
+def test_stage_graphs_share_one_pool_whatever_is_warmed_up(traced, eager_copies) -> None:
+    from ios_core.cost.measured import MeasuredCost
+
+    cost = MeasuredCost(traced, warmup=1, iters=3, weights="cold", max_unroll=5,
+                        eager_copies=eager_copies)
+    first = cost.stage_cost(traced.graph, *STAGES[1]).ms
+    pool = cost._graph_pool
+    assert pool is not None and cost._anchor is not None
+    again = cost.measure(traced.graph, *STAGES[1], copies=5)  # a second capture into the pool
+    assert cost._graph_pool == pool and again.median_ms > 0 and first > 0
+    assert set(cost.phase_s) == {"build", "eager", "capture", "replay", "release"}
+
+
 def test_measured_cost_auto_is_cold_only_past_l2(traced) -> None:
     from ios_core.cost.measured import MeasuredCost
 
@@ -180,8 +221,8 @@ def test_measured_cost_auto_is_cold_only_past_l2(traced) -> None:
 
 
 def test_measured_cost_memory_stays_bounded(traced) -> None:
-    # every stage graph has a private pool that outlives it until empty_cache(); without trimming,
-    # thousands of measurements filled the H100
+    # stage graphs share one pool; eager runs and inputs fill the ordinary cache, and before the
+    # pool was shared, dead graphs' private pools filled the H100 within a minute
     from ios_core.cost.measured import MeasuredCost
 
     limit, segment = 32 * 2**20, 64 * 2**20

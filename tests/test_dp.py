@@ -716,6 +716,8 @@ def test_a_stopped_search_keeps_its_solved_parts_and_finishes_greedily(cost_of, 
     validate_schedule(sched, graph)  # every op once, in a valid order
     stats = sched.search.stats
     assert stats["stopped"] is True and stats["parts_solved"] == 2 == len(stats["parts"])
+    # the states solved count the part under way: more than the finished parts', not all
+    assert stats["states"] <= stats["states_solved"] < stats["states_total"]
     solved = sum(len(p) for p in search_parts(graph, config)[:2])
     dp_ops = dp_stages = 0
     while dp_ops < solved:  # the solved parts' stages are the full search's

@@ -173,3 +173,11 @@ def test_measured_cost_needs_cuda(traced) -> None:
 
     with pytest.raises(CudaUnavailableError, match="profile:h100 or simulated:h100"):
         MeasuredCost(traced)
+
+
+@pytest.mark.parametrize("quick, iters", [(0, 10), (11, 10)])
+def test_measured_cost_refuses_quick_replays_outside_its_replays(traced, quick, iters) -> None:
+    from ios_core.cost.measured import MeasuredCost
+
+    with pytest.raises(ValueError, match="quick_iters"):
+        MeasuredCost(traced, iters=iters, quick_iters=quick)

@@ -55,18 +55,22 @@ def _measured(traced: Any) -> CostModel:
         raise ValueError(str(e)) from None
 
 
-def default_measured(traced: Any, warmup: int = 2, iters: int = 10, eager_runs: int = 1,
-                     options: Any = None) -> CostModel:
+def default_measured(traced: Any, warmup: int = 1, iters: int = 10, quick_iters: int = 5,
+                     eager_runs: int = 1, options: Any = None) -> CostModel:
     """The GPU's measured cost model for ``traced``, with few replays per stage: profiling
     thousands of stages must stay fast, and on the H100 10 replays of 5 unrolled copies (more for
     short stages since the H200 runs, see :class:`MeasuredCost`) after one eager run predicted
     Inception V3's schedules as well as 20 replays after two
-    (``benchmarks/results/stage_probe-cheap.md``); ``options``: the executor's levers
+    (``benchmarks/results/stage_probe-cheap.md``); on the H200 5 replays after one predicted the
+    shipped RandWire, NASNet and SqueezeNet schedules as well as 10 after two
+    (``benchmarks/results/h200-stage-probe-cheap.md``), so 5 are timed and 5 more only for a
+    stage whose 5 spread. ``options``: the executor's levers
     (:class:`~ios_core.runtime.options.EngineOptions`; None: the executor's default)."""
     from ios_core.cost.measured import MeasuredCost  # local: imports torch, needs CUDA
 
-    return _construct(MeasuredCost, traced, warmup=warmup, iters=iters, eager_runs=eager_runs,
-                      options=options)
+    return _construct(MeasuredCost, traced, warmup=warmup, iters=iters,
+                      quick_iters=min(quick_iters, iters),
+                      eager_runs=eager_runs, options=options)
 
 
 def _construct(cls: Callable[..., CostModel], traced: Any, **options: Any) -> CostModel:

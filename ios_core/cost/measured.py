@@ -9,12 +9,22 @@ CUDA events by :func:`ios_core.runtime.timing.time_samples` after warm-up; the m
 replays divided by the copies is the stage's latency. Unrolling amortises the graph launch, which
 the executor pays once per schedule, not once per stage. A replay carries a fixed cost of a few µs
 (on the H200, 2026-12-01: about 3 µs with cold parameters and 6-7 µs warm, from replays of 5 and 20
-copies), so a short stage gets more copies: enough for about ``replay_us`` of work by a prior
-estimate (the simulated H100), between ``unroll`` and ``max_unroll``. With 5 copies throughout,
-schedules of many short stages were predicted up to 20 % high (SqueezeNet ios-merge, NASNet
-sequential); with 20, nineteen of the twenty shipped schedules of the four IOS models came within
-10 % (SqueezeNet sequential -10.1 %), but long stages, which need no more copies, took twice as
-long to measure (``benchmarks/results/stage_probe-h200-unroll.md``).
+copies), so a short stage gets more copies: enough for about ``replay_us`` of work by an estimate
+(the simulated H100's, calibrated by the stage's parts measured so far: :meth:`estimate_ms`),
+between ``unroll`` and ``max_unroll``. With 5 copies throughout, schedules of many short stages
+were predicted up to 20 % high (SqueezeNet ios-merge, NASNet sequential); with 20, nineteen of the
+twenty shipped schedules of the four IOS models came within 10 % (SqueezeNet sequential -10.1 %),
+but long stages, which need no more copies, took twice as long to measure
+(``benchmarks/results/stage_probe-h200-unroll.md``).
+
+What a measurement costs (issue 14: a big model's search times tens of thousands of stages): the
+first copy alone runs eagerly before the capture (``eager_runs`` times; ``eager_copies``), since
+cuDNN's algorithm choice and lazy initialisation are per kernel and shape and shared by every
+copy: warming all copies only repeated the Python dispatch the capture pays again (on the shipped
+RandWire, NASNet and SqueezeNet schedules, H200, 2026-12-04: eager phase 1.9 to 0.7 ms a stage,
+same predictions, ``benchmarks/results/h200-stage-probe-cheap.md``). With ``quick_iters``, that
+many replays are timed first and the rest of ``iters`` only when they spread more than
+``quick_spread``. Every stage graph is captured into one memory pool (:meth:`_shared_pool`).
 Results are cached by :func:`ios_core.ir.graph.stage_signature`, so identical cells share one
 measurement.
 
@@ -46,7 +56,14 @@ from ios_core.cost.base import CostModel, StageCost
 from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
 from ios_core.ir.graph import OpGraph, stage_signature
 from ios_core.runtime.channels_last import to_layout
-from ios_core.runtime.engine import StageEvents, StreamPool, capture, cudnn_benchmark, run_stage
+from ios_core.runtime.engine import (
+    StageEvents,
+    StreamPool,
+    capture,
+    cudnn_benchmark,
+    eager_warm_up,
+    run_stage,
+)
 from ios_core.runtime.lowering import Lowering
 from ios_core.runtime.options import EngineOptions, resolve_options
 from ios_core.runtime.steps import Env, StagePlan
@@ -74,7 +91,9 @@ class MeasuredCost:
         device: str | torch.device = "cuda",
         dtype: torch.dtype = torch.float32,
         warmup: int = 5,  # graph replays before timing (clocks up, caches warm)
-        iters: int = 30,  # timed replays; the median is kept
+        iters: int = 30,  # timed replays at most; the median is kept
+        quick_iters: int | None = None,  # timed first; the rest only if these spread (docstring)
+        quick_spread: float = 0.05,  # (p90 - p10) / median of the quick replays that suffices
         unroll: int = 5,  # fewest stage copies per graph: amortises the ~µs graph launch
         max_unroll: int = 20,  # most copies, for the shortest stages
         replay_us: float = 100.0,  # copies enough for about this much work per replay
@@ -84,11 +103,14 @@ class MeasuredCost:
         options: EngineOptions | None = None,  # the executor's levers, measured as it runs them
         weights: str = "auto",  # "warm" | "cold" | "auto": parameters in L2 or not (docstring)
         eager_runs: int = 2,  # eager runs before the capture (cuDNN picks algorithms, lazy init)
+        eager_copies: int | None = 1,  # stage copies those runs run (None: all; docstring)
     ) -> None:
         if weights not in WEIGHT_MODES:
             raise ValueError(f"weights must be one of {WEIGHT_MODES} (got {weights!r})")
         if not 1 <= unroll <= max_unroll:
             raise ValueError(f"need 1 <= unroll <= max_unroll (got {unroll} and {max_unroll})")
+        if quick_iters is not None and not 1 <= quick_iters <= iters:
+            raise ValueError(f"need 1 <= quick_iters <= iters (got {quick_iters} and {iters})")
         if not torch.cuda.is_available():
             raise CudaUnavailableError(NO_CUDA_MESSAGE)
         self.graph: OpGraph = source if isinstance(source, OpGraph) else source.graph
@@ -100,6 +122,7 @@ class MeasuredCost:
         self.device = torch.cuda.get_device_name(self.torch_device)
         self.dtype = dtype
         self.warmup, self.iters = warmup, iters
+        self.quick_iters, self.quick_spread = quick_iters, quick_spread
         self.unroll, self.max_unroll, self.replay_us = unroll, max_unroll, replay_us
         if prior is None:
             from ios_core.cost.analytic import (
@@ -108,7 +131,7 @@ class MeasuredCost:
 
             prior = SimulatedCost("h100")
         self.prior = prior
-        self.eager_runs = eager_runs
+        self.eager_runs, self.eager_copies = eager_runs, eager_copies
         # inputs are drawn on the GPU: drawn on the host and copied, they were most of the build
         # phase, 205 of the 400 s a RandWire search spent measuring (H200, 2026-12-03,
         # benchmarks/results/h200-search.md); the device draws them in microseconds
@@ -129,7 +152,11 @@ class MeasuredCost:
         self.cold = weights == "cold" or (weights == "auto" and self.param_bytes > self.l2_bytes)
         self._scrub: torch.Tensor | None = None  # written over to evict L2 (cold mode)
         self._copies: dict[tuple[str, int], Kernel] = {}  # (kernel, unrolled copy) -> its copy
-        self.phase_s = {"build": 0.0, "capture": 0.0, "replay": 0.0}  # where measuring time goes
+        self._graph_pool: tuple[int, int] | None = None  # every stage graph's memory (_shared_pool)
+        self._anchor: torch.cuda.CUDAGraph | None = None  # keeps that pool alive
+        # where measuring time goes: stage plans and inputs, eager warm-up, capture (with the
+        # graph's instantiation), timed replays, the graph's release
+        self.phase_s = dict.fromkeys(("build", "eager", "capture", "replay", "release"), 0.0)
 
     @property
     def measured(self) -> int:
@@ -161,9 +188,31 @@ class MeasuredCost:
         return timing.median_ms
 
     def copies_for(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> int:
-        """Stage copies per replay: enough for ``replay_us`` of work by the prior's estimate."""
-        estimate_us = self.prior.stage_cost(graph, strategy, groups).ms * 1e3
+        """Stage copies per replay: enough for ``replay_us`` of work by :meth:`estimate_ms`."""
+        estimate_us = self.estimate_ms(graph, strategy, groups) * 1e3
         return copies_for_estimate(estimate_us, self.unroll, self.max_unroll, self.replay_us)
+
+    def estimate_ms(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> float:
+        """The prior's price of a stage, scaled by how its parts measured here so far (each
+        group alone; each member of a merge alone) compare with the prior's price of them.
+
+        A search times a stage's parts before the stage itself, so this is usually calibrated
+        by the GPU at hand rather than the simulated device alone, which priced the shipped
+        profiles' stages at 0.25 to 2.3 times their measured time (:mod:`ios_core.search.envelope`):
+        a stage it priced too low got more copies than it needed, each one more to capture and
+        replay (``benchmarks/results/h200-search.md`` measures the change)."""
+        prior = self.prior.stage_cost(graph, strategy, groups).ms
+        if strategy == "concurrent":
+            parts = [(tuple(g),) for g in groups] if len(groups) > 1 else []
+        else:
+            parts = [((n,),) for g in groups for n in g if graph[n].kind != "concat"]
+        measured = priced = 0.0
+        for part in parts:
+            timing = self.timings.get(stage_signature(graph, "concurrent", part))
+            if timing is not None:
+                measured += self.latency_ms(timing)
+                priced += self.prior.stage_cost(graph, "concurrent", part).ms
+        return prior * measured / priced if priced > 0 else prior
 
     def measure(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]],
                 copies: int | None = None) -> Timing:
@@ -183,10 +232,13 @@ class MeasuredCost:
         streams = self._pool.take(plans[0].width) if plans[0].concurrent else None
         events = [StageEvents.for_plan(p) for p in plans]
 
-        def run_copies() -> None:
-            for p, ev in zip(plans, events, strict=True):
+        def run_copies(upto: int | None = None) -> None:
+            for p, ev in zip(plans[:upto], events[:upto], strict=True):
                 env: Env = dict(inputs)  # outputs die with env: the next copy may reuse them
                 run_stage(p, env, streams, ev)
+
+        def warm_copies() -> None:
+            run_copies(self.eager_copies)
 
         def evict() -> None:
             assert self._scrub is not None
@@ -200,16 +252,27 @@ class MeasuredCost:
                 self._scrub = torch.empty(2 * self.l2_bytes, dtype=torch.uint8,
                                           device=self.torch_device)
             t1 = time.perf_counter()
-            # each graph gets its own private pool: a pool handle shared by graphs that are then
-            # freed one by one trips an allocator assert in torch 2.11 (seen on the H100)
-            cuda_graph, _ = capture(run_copies, warmup_runs=self.eager_runs)
+            eager_warm_up(warm_copies, self.eager_runs)
+            for ev in events:  # copies not warmed up still record existing events when captured
+                if ev is not None:
+                    ev.create()
             t2 = time.perf_counter()
-            timing = time_samples(cuda_graph, self.warmup, self.iters, self.torch_device,
-                                  between=evict if self.cold else None)
+            cuda_graph, _ = capture(run_copies, warmup_runs=0, pool=self._shared_pool())
+            t3 = time.perf_counter()
+            between = evict if self.cold else None
+            timing = time_samples(cuda_graph, self.warmup, self.quick_iters or self.iters,
+                                  self.torch_device, between=between)
+            rest = self.iters - (self.quick_iters or self.iters)
+            if rest and timing.spread > self.quick_spread:  # noisy: the replays not yet taken
+                more = time_samples(cuda_graph, 0, rest, self.torch_device, between=between)
+                timing = replace(timing, samples_ms=timing.samples_ms + more.samples_ms)
+            t4 = time.perf_counter()
         del cuda_graph
-        self._trim_cache()
-        t3 = time.perf_counter()
-        for phase, secs in (("build", t1 - t0), ("capture", t2 - t1), ("replay", t3 - t2)):
+        if len(self.timings) % 64 == 0:  # the allocator's statistics cost ~0.1 ms to read
+            self._trim_cache()
+        t5 = time.perf_counter()
+        for phase, secs in (("build", t1 - t0), ("eager", t2 - t1), ("capture", t3 - t2),
+                            ("replay", t4 - t3), ("release", t5 - t4)):
             self.phase_s[phase] += secs
         return replace(timing, samples_ms=tuple(t / copies for t in timing.samples_ms))
 
@@ -221,13 +284,33 @@ class MeasuredCost:
             found = self._copies[(name, i)] = fresh_copy(self._lowering.kernels[name])
         return found
 
+    def _shared_pool(self) -> tuple[int, int]:
+        """The memory pool every stage graph is captured into, kept alive by a one-kernel graph.
+
+        With a new private pool per graph, every tensor a capture allocated came from a fresh
+        ``cudaMalloc``, and dead pools piled up until ``empty_cache()``: under cProfile a conv
+        took 160 µs of host time and a relu 46 µs in NASNet's stage captures (H200,
+        2026-12-04). In one pool, a capture reuses the blocks the previous stage's graph had;
+        that is safe because a stage graph is never replayed once the next one is captured.
+        RandWire's search then captured a stage in 1.8 ms instead of 3.8 and released it in 0.1
+        instead of 0.7 (``benchmarks/results/h200-search.md``). The anchor graph keeps the pool
+        from dying with the last stage graph (a pool whose graphs are all gone cannot be
+        captured into again: torch 2.11 asserts, seen on the H100)."""
+        if self._graph_pool is None:
+            pool = torch.cuda.graph_pool_handle()
+            flag = torch.zeros(1, device=self.torch_device)
+            self._anchor, _ = capture(lambda: flag.add_(1), warmup_runs=1, pool=pool)
+            self._graph_pool = pool
+        return self._graph_pool
+
     def _trim_cache(self) -> None:
         """Give dead stage graphs' memory back once the cache passes ``cache_limit_bytes``.
 
-        A destroyed graph's private pool stays reserved until ``empty_cache()``; the allocator's
-        own out-of-memory fallback cannot release it while a capture is underway, so thousands of
-        stage graphs fill the GPU (seen on the H100: out of memory, 76 GiB held in dead pools,
-        about a minute into measuring Inception V3's ios-both stages).
+        The stage graphs share one pool (:meth:`_shared_pool`), but eager warm-ups and inputs
+        fill the ordinary cache. Before the pool was shared, each destroyed graph's private pool
+        stayed reserved until ``empty_cache()`` and thousands of them filled the GPU (seen on the
+        H100: out of memory, 76 GiB held in dead pools, about a minute into measuring Inception
+        V3's ios-both stages); the allocator's own fallback cannot release them mid-capture.
         """
         if torch.cuda.memory_reserved(self.torch_device) > self.cache_limit_bytes:
             torch.cuda.empty_cache()

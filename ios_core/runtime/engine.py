@@ -38,6 +38,7 @@ __all__ = [
     "StreamPool",
     "capture",
     "cudnn_benchmark",
+    "eager_warm_up",
     "run_stage",
 ]
 
@@ -61,6 +62,12 @@ class StageEvents:
         if not plan.concurrent:
             return None  # a single group (or lane) runs straight on the current stream
         return StageEvents(torch.cuda.Event(), tuple(torch.cuda.Event() for _ in range(plan.width)))
+
+    def create(self) -> None:
+        """Record each event once on the current stream: torch creates an event when it is
+        first recorded, and a capture should record only events that exist already."""
+        for event in (self.fork, *self.done):
+            event.record()
 
 
 def run_stage(
@@ -133,14 +140,10 @@ def capture(
     ``torch.cuda.graph_pool_handle()``) lets graphs that are never replayed concurrently share
     memory; the pool dies with the last graph using it, so a later capture into it fails.
     """
+    eager_warm_up(run, warmup_runs)
     main = torch.cuda.current_stream()
     side = torch.cuda.Stream()
     side.wait_stream(main)
-    with torch.cuda.stream(side):
-        for _ in range(warmup_runs):
-            run()
-    main.wait_stream(side)
-    torch.cuda.synchronize()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.stream(side):  # capture needs a stream other than the legacy default one
         graph.capture_begin(*(() if pool is None else (pool,)))
@@ -152,6 +155,22 @@ def capture(
         graph.capture_end()
     main.wait_stream(side)
     return graph, result
+
+
+def eager_warm_up(run: Callable[[], object], runs: int) -> None:
+    """Run ``run`` ``runs`` times on a side stream, then wait for the device: what a capture
+    needs first (cuDNN plans, lazy handles and events), kept apart so that a caller can warm up
+    less than it captures (``MeasuredCost`` warms one stage copy and captures many)."""
+    if runs < 1:
+        return
+    main = torch.cuda.current_stream()
+    side = torch.cuda.Stream()
+    side.wait_stream(main)
+    with torch.cuda.stream(side):
+        for _ in range(runs):
+            run()
+    main.wait_stream(side)
+    torch.cuda.synchronize()
 
 
 def _abandon(graph: torch.cuda.CUDAGraph) -> None:

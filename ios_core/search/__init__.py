@@ -174,8 +174,9 @@ def _search(
         cache = StageCostCache(graph, cost)
         rest = greedy_stages(graph, config.stream_cap, skip=done)
         plan.extend((st, groups, cache(st, groups)) for st, groups in rest)
+        # "states" counts the finished parts; the part under way had solved some too
         stats.update(stopped=True, parts_solved=stopped, parts_total=len(parts),
-                     greedy_stages=len(rest))
+                     greedy_stages=len(rest), states_solved=tracker.states_done)
     return plan, stats
 
 

@@ -56,12 +56,14 @@ class ProgressTracker:
         self.time_before = 0.0  # seconds spent in finished parts
         self.transitions_before = self.costed_before = 0
         self.part_start = self.start
+        self.states_done = 0  # states solved so far, the part under way included
 
     def start_part(self, part_index: int) -> None:
         self.part_start = time.perf_counter()
 
     def end_part(self, part_index: int, transitions: int, stages_costed: int) -> None:
         self.done_before += self.part_states[part_index]
+        self.states_done = self.done_before
         self.time_before = time.perf_counter() - self.start
         self.transitions_before += transitions
         self.costed_before += stages_costed
@@ -71,7 +73,7 @@ class ProgressTracker:
         """A part's running counts; tells the observer; True when it asks to stop."""
         now = time.perf_counter()
         part_total = self.part_states[part_index]
-        done = self.done_before + states_done
+        done = self.states_done = self.done_before + states_done
         progress = SearchProgress(
             part_index=part_index,
             n_parts=len(self.part_states),
