@@ -157,6 +157,13 @@ def test_schedule_page_follows_the_open_level_as_stages_step() -> None:
     lo, hi = gantt["layout"]["xaxis"]["range"]
     assert any(t["name"] == "outside the open level" for t in gantt["data"])  # others grey
 
+    # a small model draws the open level's operators as a graph too; the toggle takes it away
+    assert at.toggle(key="ops_dag:squeezenet").value is True
+    assert "fire3.squeeze" in at.get("graphviz_chart")[-1].proto.spec
+    at.toggle(key="ops_dag:squeezenet").set_value(False).run()
+    assert not any("fire3.squeeze" in c.proto.spec for c in ok(at).get("graphviz_chart"))
+    at.toggle(key="ops_dag:squeezenet").set_value(True).run()
+
     at.button(key="level_next").click().run()  # on to the first stage that runs fire3
     first = stage_slider(ok(at)).value
     anim, gantt = frame_and_gantt(at)
@@ -206,3 +213,10 @@ def test_nasnet_schedule_page_follows_cells_within_the_time_target() -> None:
             assert all(n.startswith("cells.7.") for n in frame_ops(anim)["not yet run"])
     assert stage_slider(at).value > 2
     assert max(timings.values()) <= PAGE_S, timings
+    # a big model's cells open without their operator graph (the browser's layout of each new
+    # cell took 0.4 s); the toggle draws it
+    at.selectbox(key="w_level:nasnet:schedule").set_value("cells.7").run()
+    assert ok(at).toggle(key="ops_dag:nasnet").value is False
+    assert not any("cells.7." in c.proto.spec for c in at.get("graphviz_chart"))
+    at.toggle(key="ops_dag:nasnet").set_value(True).run()
+    assert any("cells.7." in c.proto.spec for c in ok(at).get("graphviz_chart"))

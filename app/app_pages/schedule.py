@@ -182,7 +182,12 @@ def level_views_ui(gid: str, step: int) -> None:
                "when they run on several streams); ● an operator, wine ◆ a merge. Open another "
                "level above; hover for names and stages.")
     ops = hier.ops(gid)
-    if gid and len(ops) <= BIG_GRAPH_OPS:
+    if gid and len(ops) <= BIG_GRAPH_OPS and st.toggle(
+            "Operator graph", key=f"ops_dag:{sel.model_ref}", value=not BIG,
+            help="The open level's operators as a DAG, painted by the selected stage. The "
+                 "browser lays each level out anew when it opens (about 0.4 s a NASNet cell "
+                 "on a 2-core machine), so it starts off for big models, whose levels one "
+                 "opens often; the figure above shows the same operators."):
         st.caption(f"The operators of {name}, painted by the selected stage:")
         painted_dot_ui(list(ops), op_states(schedule, step))
     st.subheader("Streams against time")
