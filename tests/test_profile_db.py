@@ -490,3 +490,38 @@ def test_profile_command_parses_and_needs_cuda(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(CliError, match="CUDA"):
         cmd_profile(args)
+
+
+def test_stage_signatures_keep_the_text_shipped_profiles_are_keyed_by() -> None:
+    """The signature joins its text by hand for speed; it must equal the plain json.dumps form
+    every shipped profile was written with, on real stages of a sample model."""
+    import hashlib
+    import random
+
+    from ios_core.frontend.models import load_model
+    from ios_core.frontend.tracing import trace
+
+    def reference(graph, strategy, groups):
+        groups = [list(g) for g in groups]
+        group_of = {name: gi for gi, g in enumerate(groups) for name in g}
+        described = []
+        for gi, g in enumerate(groups):
+            position = {name: i for i, name in enumerate(g)}
+            described.append([
+                f"{graph.describe(name)}<" + json.dumps(
+                    [f"@{position[s]}" if group_of.get(s) == gi else list(graph.shape_of(s))
+                     for s in graph[name].inputs]) for name in g])
+        if strategy == "concurrent":
+            described.sort()
+        text = json.dumps({"strategy": strategy, "groups": described}, sort_keys=True,
+                          separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    loaded = load_model("inception_v3")
+    graph = trace(loaded.module, loaded.example_input)
+    recorder = RecordingCost(SimulatedCost("h100"))
+    optimize(graph, "ios-both", recorder, SearchConfig(r=3, s=8))
+    requests = list(recorder.requests.values())
+    assert len(requests) > 1000
+    for req in random.Random(0).sample(requests, 1000):
+        assert req.signature == reference(graph, req.strategy, req.groups)

@@ -71,6 +71,7 @@ from ios_core.runtime.timing import Timing, time_samples
 
 NO_CUDA_MESSAGE = "--cost measured needs a CUDA GPU; use --cost profile:h100 or simulated:h100"
 WEIGHT_MODES = ("auto", "warm", "cold")
+SIGNATURES_KEPT = 200_000  # remembered stage signatures (tens of MB), then all forgotten at once
 
 
 class CudaUnavailableError(RuntimeError):
@@ -154,6 +155,7 @@ class MeasuredCost:
         self._copies: dict[tuple[str, int], Kernel] = {}  # (kernel, unrolled copy) -> its copy
         self._graph_pool: tuple[int, int] | None = None  # every stage graph's memory (_shared_pool)
         self._anchor: torch.cuda.CUDAGraph | None = None  # keeps that pool alive
+        self._signatures: dict[tuple, str] = {}  # (strategy, groups) -> signature (_signature)
         # where measuring time goes: stage plans and inputs, eager warm-up, capture (with the
         # graph's instantiation), timed replays, the graph's release
         self.phase_s = dict.fromkeys(("build", "eager", "capture", "replay", "release"), 0.0)
@@ -166,7 +168,7 @@ class MeasuredCost:
     def stage_cost(
         self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]
     ) -> StageCost:
-        key = stage_signature(graph, strategy, groups)
+        key = self._signature(graph, strategy, groups)
         if key in self.timings:
             self.hits += 1
         else:
@@ -208,11 +210,24 @@ class MeasuredCost:
             parts = [((n,),) for g in groups for n in g if graph[n].kind != "concat"]
         measured = priced = 0.0
         for part in parts:
-            timing = self.timings.get(stage_signature(graph, "concurrent", part))
+            timing = self.timings.get(self._signature(graph, "concurrent", part))
             if timing is not None:
                 measured += self.latency_ms(timing)
                 priced += self.prior.stage_cost(graph, "concurrent", part).ms
         return prior * measured / priced if priced > 0 else prior
+
+    def _signature(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> str:
+        """:func:`stage_signature`, remembered for this model's graph: a search asks for each
+        group alone again and again (as an ending, and as a part in :meth:`estimate_ms`)."""
+        if graph is not self.graph:
+            return stage_signature(graph, strategy, groups)
+        key = (strategy, tuple(tuple(g) for g in groups))
+        found = self._signatures.get(key)
+        if found is None:
+            if len(self._signatures) >= SIGNATURES_KEPT:
+                self._signatures.clear()
+            found = self._signatures[key] = stage_signature(graph, strategy, groups)
+        return found
 
     def measure(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]],
                 copies: int | None = None) -> Timing:

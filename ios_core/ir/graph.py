@@ -93,6 +93,9 @@ class OpGraph:
     _described: dict[str, str] = field(  # memo of describe(): stage signatures are hot in a search
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _shape_text: dict[str, str] = field(  # memo of shape_text(), for the same reason
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self._index.update((n.name, n) for n in self.nodes)
@@ -145,6 +148,13 @@ class OpGraph:
             n = self._index[name]
             text = json.dumps([n.kind, canonical_attrs(n.attrs), list(n.shape)], sort_keys=True)
             self._described[name] = text
+        return text
+
+    def shape_text(self, name: str) -> str:
+        """``json.dumps`` of a tensor's shape as a list (memoised): '[1, 64, 28, 28]'."""
+        text = self._shape_text.get(name)
+        if text is None:
+            text = self._shape_text[name] = json.dumps(list(self.shape_of(name)))
         return text
 
     @property
@@ -243,12 +253,14 @@ def stage_signature(graph: OpGraph, strategy: str, groups: Iterable[Iterable[str
         ops = []
         for name in g:
             # an input from the same group is named by its position there; groups of a
-            # concurrent stage never read each other, so sorting them below stays sound
-            ins = [
-                f"@{position[s]}" if group_of.get(s) == gi else list(graph.shape_of(s))
+            # concurrent stage never read each other, so sorting them below stays sound. The
+            # text is json.dumps of that list, joined by hand from memoised shapes: signatures
+            # are a measured search's hottest CPU work, and stored profiles are keyed by them
+            ins = ", ".join(
+                f'"@{position[s]}"' if group_of.get(s) == gi else graph.shape_text(s)
                 for s in graph[name].inputs
-            ]
-            ops.append(f"{graph.describe(name)}<{json.dumps(ins)}")
+            )
+            ops.append(f"{graph.describe(name)}<[{ins}]")
         described.append(ops)
     if strategy == "concurrent":
         described.sort()  # group order is free
