@@ -815,6 +815,50 @@ def test_envelope_only_for_cost_models_that_measure():
     assert not unbounded.search.stats["envelope_used"]  # it works inside the bound only
 
 
+def test_envelope_quantile_is_the_order_statistic_of_the_ratios_seen():
+    import math
+
+    from ios_core.search.envelope import Envelope
+
+    rng = random.Random(7)
+    for q in (0.0, 0.01, 0.05, 0.5, 0.9):
+        env = Envelope(margin=0.9, min_samples=1, quantile=q)
+        seen = []
+        for _ in range(400):
+            ratio = rng.lognormvariate(0, 0.3)
+            env.observe(False, calibrated=2.0, measured=2.0 * ratio)
+            seen.append(2.0 * ratio / 2.0)
+            expect = sorted(seen)[math.floor(q * (len(seen) - 1))]
+            assert env.factor(False) == pytest.approx(0.9 * expect, rel=1e-12), (q, len(seen))
+        if q == 0.0:  # the default: the smallest ratio, as the envelope always fitted
+            assert env.factor(False) == pytest.approx(0.9 * min(seen), rel=1e-12)
+    with pytest.raises(ValueError, match="quantile"):
+        Envelope(quantile=1.0)
+
+
+def test_a_quantile_envelope_times_fewer_stages_where_it_holds_and_is_replayed():
+    graphs = [random_dag(random.Random(41000 + seed), 9, fans=True) for seed in range(6)]
+    fewer = 0
+    for seed, graph in enumerate(graphs):
+        lowest = optimize(graph, "ios-both", CalibratedTruth(graph, seed), SearchConfig())
+        config = SearchConfig(envelope_quantile=0.25)
+        quantile = optimize(graph, "ios-both", CalibratedTruth(graph, seed), config)
+        # every stage's ratio is 1.0-1.1 here: 0.9 x any quantile of them stays below each one
+        assert quantile.predicted_ms == pytest.approx(lowest.predicted_ms, rel=1e-12)
+        stats = quantile.search.stats
+        assert stats["stages_costed"] <= lowest.search.stats["stages_costed"]
+        fewer += stats["stages_costed"] < lowest.search.stats["stages_costed"]
+        assert stats["envelope_quantile"] == 0.25
+        assert SearchConfig.from_search(quantile.search) == config
+    assert fewer > 0
+
+
+@pytest.mark.parametrize("q", [-0.1, 1.0, "0.1"])
+def test_envelope_quantile_outside_0_1_is_rejected(q):
+    with pytest.raises(ValueError, match="envelope_quantile must be in"):
+        SearchConfig(envelope_quantile=q)
+
+
 @pytest.mark.parametrize("margin", [0, 1.5, "0.9"])
 def test_envelope_margin_outside_0_1_is_rejected(margin):
     with pytest.raises(ValueError, match="envelope_margin must be in"):

@@ -20,3 +20,23 @@ def test_search_gpu_smoke_writes_a_row_per_search(tmp_path) -> None:
         assert row["rel_err"] < 1e-4  # every schedule still computes its model
         assert row.get("warm_cache", False) == (row["r"] == 1)
     assert "| squeezenet | 3 |" in (tmp_path / "cpu-search.md").read_text()
+
+
+def test_search_envelope_stand_in_counts_stages_per_quantile() -> None:
+    import pytest
+
+    from benchmarks import search_envelope
+    from benchmarks.search_cost import load
+
+    ratios = json.loads(search_envelope.RATIOS.read_text())["models"]["randwire"]["quantiles"]
+    graph = load("inception_v3")
+    rows = [search_envelope.row_for("inception_v3", graph, ratios, q) for q in (0.0, 0.05)]
+    lowest, quantile = rows
+    assert 0 < quantile["stages_timed"] <= lowest["stages_timed"]
+    assert lowest["factor"] < quantile["factor"]  # the 5 % quantile of a spread, above its lowest
+    gpu = search_envelope.StandInGpu(ratios)
+    draws = [gpu._ratio(f"stage {i}") for i in range(500)]
+    assert min(ratios) <= min(draws) and max(draws) <= max(ratios)
+    assert gpu._ratio("stage 1") == draws[1]  # one answer per stage, every time
+    with pytest.raises(SystemExit):  # a model without H200 ratios: said, not a traceback
+        search_envelope.main(["--models", "squeezenet"])

@@ -99,7 +99,8 @@ def optimize(
     # knobs SearchInfo has no field for, so that a search can be replayed exactly
     stats.update(max_part_states=config.max_part_states, stream_cap=config.stream_cap,
                  bound_slack=config.bound_slack, merge_concat=config.merge_concat,
-                 part_order=config.part_order, envelope_margin=config.envelope_margin)
+                 part_order=config.part_order, envelope_margin=config.envelope_margin,
+                 envelope_quantile=config.envelope_quantile)
     return Schedule(
         model=ModelRef(
             name=model_name or graph.name,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ios_core.ir.partition import PART_ORDERS
 from ios_core.ir.schedule import SearchInfo
-from ios_core.search.envelope import DEFAULT_MARGIN
+from ios_core.search.envelope import DEFAULT_MARGIN, DEFAULT_QUANTILE
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class SearchConfig:
     # the lower envelope fitted to its own measurements, this margin under the lowest ratio seen
     # (search/envelope.py); None: the branch and bound alone. Needs bound_slack.
     envelope_margin: float | None = DEFAULT_MARGIN
+    # the ratio that margin multiplies: 0 the lowest seen, q > 0 their q-quantile (prunes more;
+    # search/envelope.py says what it risks)
+    envelope_quantile: float = DEFAULT_QUANTILE
     # merge stages may end in the concat that joins exactly their convs (a view of the wide
     # output, so free), not only leave it to a stage of its own that copies (schedulers/merge.py)
     merge_concat: bool = True
@@ -47,6 +50,7 @@ class SearchConfig:
             stream_cap=int(stats.get("stream_cap", cls.stream_cap)),
             bound_slack=stats.get("bound_slack"),
             envelope_margin=stats.get("envelope_margin"),  # None: searched before it existed
+            envelope_quantile=float(stats.get("envelope_quantile", 0.0)),
             merge_concat=bool(stats.get("merge_concat", False)),  # searched before it existed
             part_order=str(stats.get("part_order", "topo")),
         )
@@ -64,3 +68,6 @@ class SearchConfig:
         margin = self.envelope_margin
         if margin is not None and not (isinstance(margin, int | float) and 0 < margin <= 1):
             raise ValueError(f"envelope_margin must be in (0, 1] or None (got {margin!r})")
+        q = self.envelope_quantile
+        if not (isinstance(q, int | float) and 0 <= q < 1):
+            raise ValueError(f"envelope_quantile must be in [0, 1) (got {q!r})")

@@ -14,11 +14,12 @@ search's. A view that wants another DP (other r and s, to show what pruning remo
 own config (``dataclasses.replace(config, r=..., s=...)``) and says so.
 
 A search whose cost model measures stages on the GPU also fits an envelope to them
-(``envelope_margin``, :mod:`~ios_core.search.envelope`); :func:`~ios_core.search.optimize` shares
-one across its parts, and a part solved alone here fits its own.
+(``envelope_margin``, ``envelope_quantile``, :mod:`~ios_core.search.envelope`);
+:func:`~ios_core.search.optimize` shares one across its parts, and a part solved alone here fits
+its own.
 
 >>> DP_KNOBS
-('r', 's', 'bound_slack', 'merge_concat', 'envelope_margin')
+('r', 's', 'bound_slack', 'merge_concat', 'envelope_margin', 'envelope_quantile')
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ios_core.search.progress import ProgressTracker
 __all__ = ["DP_KNOBS", "PART_KNOBS", "envelope_for", "search_parts", "solve_part_with"]
 
 # the SearchConfig fields the DP of one part reads, all passed by solve_part_with
-DP_KNOBS = ("r", "s", "bound_slack", "merge_concat", "envelope_margin")
+DP_KNOBS = ("r", "s", "bound_slack", "merge_concat", "envelope_margin", "envelope_quantile")
 # the fields that decide the parts (search_parts), not how one part is solved
 PART_KNOBS = ("max_part_ops", "max_part_states", "part_order")
 
@@ -106,4 +107,4 @@ def envelope_for(cost: CostModel, config: SearchConfig) -> Envelope | None:
     if (config.envelope_margin is None or config.bound_slack is None
             or not getattr(cost, "measures", False)):
         return None
-    return Envelope(margin=config.envelope_margin)
+    return Envelope(margin=config.envelope_margin, quantile=config.envelope_quantile)
