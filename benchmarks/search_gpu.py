@@ -193,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="fit the envelope to this quantile of the ratios seen (0: the lowest)")
     add_gpu_run_options(p)
     args = p.parse_args(argv)
+    if not 0 <= args.envelope_quantile < 1:
+        p.error(f"--envelope-quantile must be in [0, 1) (got {args.envelope_quantile})")
     env = gpu_run_environment(p, args, "a measured search")
     gpu = device_stem(env)
     note = (f"{STRATEGY} at s=8, batch 1, fp32 (TF32 convs); "
