@@ -37,10 +37,9 @@ import torch
 from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table, timestamp
 from benchmarks.search_cost import load
 from ios_core.cost.analytic import SimulatedCost
-from ios_core.cost.base import StageCost
+from ios_core.cost.base import StageCost, calibrated
 from ios_core.ir.graph import OpGraph, stage_signature
 from ios_core.search import SearchConfig, optimize
-from ios_core.search.envelope import calibrated
 
 RATIOS = Path(__file__).parent / "results" / "h200-envelope-ratios.json"
 ALONE_RANGE = (0.6, 1.6)  # a group alone against the simulated device

@@ -750,8 +750,7 @@ class CalibratedTruth:
         return sim * self._draw(group, 0.5, 2.0), sim
 
     def stage_cost(self, graph, strategy, groups):
-        from ios_core.cost.base import StageCost
-        from ios_core.search.envelope import calibrated
+        from ios_core.cost.base import StageCost, calibrated
 
         self.calls += 1
         groups = tuple(tuple(g) for g in groups)

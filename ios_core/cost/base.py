@@ -32,3 +32,18 @@ class CostModel(Protocol):
         self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]
     ) -> StageCost:
         ...
+
+
+def calibrated(prior_stage: float, parts_measured: list[float], parts_prior: list[float]) -> float:
+    """``prior_stage`` scaled by how the stage's parts measured against their prior: the
+    estimate a measured search calibrates (``MeasuredCost.estimate_ms``, the search's envelope).
+
+    >>> calibrated(10.0, [2.0, 4.0], [3.0, 3.0])
+    10.0
+    >>> calibrated(10.0, [1.0], [0.0])   # no prior for the parts: the prior as it is
+    10.0
+    """
+    prior_sum = sum(parts_prior)
+    if prior_sum <= 0:
+        return prior_stage
+    return prior_stage * sum(parts_measured) / prior_sum

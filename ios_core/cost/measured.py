@@ -52,7 +52,7 @@ from dataclasses import replace
 
 import torch
 
-from ios_core.cost.base import CostModel, StageCost
+from ios_core.cost.base import CostModel, StageCost, calibrated
 from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
 from ios_core.ir.graph import OpGraph, stage_signature
 from ios_core.runtime.channels_last import to_layout
@@ -208,13 +208,13 @@ class MeasuredCost:
             parts = [(tuple(g),) for g in groups] if len(groups) > 1 else []
         else:
             parts = [((n,),) for g in groups for n in g if graph[n].kind != "concat"]
-        measured = priced = 0.0
+        measured, priced = [], []
         for part in parts:
             timing = self.timings.get(self._signature(graph, "concurrent", part))
             if timing is not None:
-                measured += self.latency_ms(timing)
-                priced += self.prior.stage_cost(graph, "concurrent", part).ms
-        return prior * measured / priced if priced > 0 else prior
+                measured.append(self.latency_ms(timing))
+                priced.append(self.prior.stage_cost(graph, "concurrent", part).ms)
+        return calibrated(prior, measured, priced)
 
     def _signature(self, graph: OpGraph, strategy: str, groups: Sequence[Sequence[str]]) -> str:
         """:func:`stage_signature`, remembered for this model's graph: a search asks for each
@@ -252,9 +252,6 @@ class MeasuredCost:
                 env: Env = dict(inputs)  # outputs die with env: the next copy may reuse them
                 run_stage(p, env, streams, ev)
 
-        def warm_copies() -> None:
-            run_copies(self.eager_copies)
-
         def evict() -> None:
             assert self._scrub is not None
             self._scrub.zero_()
@@ -267,7 +264,7 @@ class MeasuredCost:
                 self._scrub = torch.empty(2 * self.l2_bytes, dtype=torch.uint8,
                                           device=self.torch_device)
             t1 = time.perf_counter()
-            eager_warm_up(warm_copies, self.eager_runs)
+            eager_warm_up(lambda: run_copies(self.eager_copies), self.eager_runs)
             for ev in events:  # copies not warmed up still record existing events when captured
                 if ev is not None:
                     ev.create()

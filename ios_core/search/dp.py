@@ -45,12 +45,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ios_core.cost.base import Groups, StageCost
+from ios_core.cost.base import Groups, StageCost, calibrated
 from ios_core.ir.graph import OpGraph
 from ios_core.search.batch import BatchFactory
 from ios_core.search.bitsets import bits, bits_masks, downsets
 from ios_core.search.endings import PartIndex, index_part
-from ios_core.search.envelope import Envelope, calibrated
+from ios_core.search.envelope import Envelope
 from ios_core.search.observer import SearchObserver
 from ios_core.search.progress import ProgressTracker, SearchStopped
 from ios_core.search.vectorized import MAX_OPS, solve_vectorized
