@@ -9,7 +9,8 @@ one stream), ``compile-ro`` (``torch.compile(mode="reduce-overhead")``), and ios
 with the measured cost model from a cold cache (``--r``, s=8) twice, side by side: ``ios-both``
 on today's graph with the default levers, and ``ios-both+epi`` on the graph with fused regions
 (:func:`ios_core.frontend.regions.fuse_regions`) and the ``fuse_epilogues`` lever, and on request
-``ios-both+epi+gapmv``: that, and global average pools as one matrix-vector product. Rows:
+``ios-both+epi+gapmv``: that, and global average pools as one matrix-vector product, or
+``ios-both+epi+gapc``: as one compiled reduction. Rows:
 ``{model, batch, method, ms, search_s, predicted_ms, peak_mb, rel_err}`` (median ms from CUDA
 events; ``peak_mb``: ``torch.cuda.max_memory_allocated`` over the timed replays, from a reset
 after the method is built: weights, the CUDA graph pools, inputs and outputs; ``build_peak_mb``
@@ -49,9 +50,14 @@ from ios_core.runtime.options import DEFAULT_OPTIONS, EngineOptions, options_fro
 from ios_core.runtime.timing import time_samples
 from ios_core.search import SearchConfig, optimize
 
-METHODS = ("eager", "cudagraph", "compile-ro", "ios-both", "ios-both+epi", "ios-both+epi+gapmv")
 EPI_OPTIONS = options_from_label("default+epi")
-GAPMV_OPTIONS = options_from_label("default+epi+gapmv")  # global average pools as a product
+# ios-both method on the graph with fused regions -> its engine levers
+FUSED_METHODS = {
+    "ios-both+epi": EPI_OPTIONS,
+    "ios-both+epi+gapmv": options_from_label("default+epi+gapmv"),  # pools as a product
+    "ios-both+epi+gapc": options_from_label("default+epi+gapc"),  # pools compiled
+}
+METHODS = ("eager", "cudagraph", "compile-ro", "ios-both", *FUSED_METHODS)
 
 
 def _peak(device: str) -> Callable[[], float | None]:
@@ -156,10 +162,8 @@ def model_rows(report: Report, name: str, args: Any) -> None:
             continue
         if method == "ios-both":
             fn = lambda: ios_row(run, run.traced, "ios-both", DEFAULT_OPTIONS, device, args)  # noqa: E731
-        elif method == "ios-both+epi":
-            fn = lambda: ios_row(run, fused, "ios-both+epi", EPI_OPTIONS, device, args)  # noqa: E731
-        elif method == "ios-both+epi+gapmv":
-            fn = lambda m=method: ios_row(run, fused, m, GAPMV_OPTIONS, device, args)  # noqa: E731
+        elif method in FUSED_METHODS:
+            fn = lambda m=method: ios_row(run, fused, m, FUSED_METHODS[m], device, args)  # noqa: E731
         else:
             fn = lambda m=method: module_row(run, m, device, args)  # noqa: E731
         row = attempt(report, lambda f=fn: {**key, **f()}, **key, method=method)

@@ -88,6 +88,26 @@ def test_compiled_epilogues_trace_whole_and_are_cached(fused, compile_on_cpu) ->
     assert epilogue.compiled_signatures() == 4
 
 
+def test_global_means_compile_once_as_one_reduction(traced, compile_on_cpu) -> None:
+    """``compile_mean``: the squeeze's spatial mean runs compiled (one signature across sizes,
+    no graph break); other pools and ops are untouched; the output still matches."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    options = options_from_label("default+gapc")
+    lowering = Lowering(traced.graph, traced.kernels, options=options)
+    assert isinstance(lowering.kernels["mean"], epilogue.EpilogueRegion)
+    assert not isinstance(lowering.kernels["cat"], epilogue.EpilogueRegion)
+    schedule = optimize(traced.graph, "ios-both", SimulatedCost("h100"))
+    assert check(traced, schedule, options=options).ok
+    assert epilogue.compiled_signatures() == 1
+    assert sum(counters["graph_break"].values()) == 0
+    bigger = region_traced(hw=12)
+    assert check(bigger, optimize(bigger.graph, "sequential", SimulatedCost("h100")),
+                 options=options).ok
+    assert epilogue.compiled_signatures() == 1
+
+
 def test_fresh_copies_of_regions_compute_the_same(fused) -> None:
     lowering = Lowering(fused.graph, fused.kernels, options=options_from_label("default+epi"))
     k = lowering.kernels["se_fc2"]
@@ -101,11 +121,13 @@ def test_fresh_copies_of_regions_compute_the_same(fused) -> None:
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_compiled_epilogues_in_a_multi_stream_cuda_graph(fused) -> None:
-    """Inductor's kernels of the epilogues run inside the schedule's one CUDA graph, side
-    streams included, and the output matches the module (TF32 off, ``check``'s default)."""
+@pytest.mark.parametrize("label", ["default+epi", "default+epi+gapc"])
+def test_compiled_epilogues_in_a_multi_stream_cuda_graph(fused, label: str) -> None:
+    """Inductor's kernels of the epilogues (and, with ``gapc``, of the spatial mean) run inside
+    the schedule's one CUDA graph, side streams included, and the output matches the module
+    (TF32 off, ``check``'s default)."""
     schedule = optimize(fused.graph, "ios-both", SimulatedCost("h100"))
     assert any(len(s.groups) > 1 for s in schedule.stages)  # side streams are exercised
-    result = check(fused, schedule, device="cuda", options=options_from_label("default+epi"))
+    result = check(fused, schedule, device="cuda", options=options_from_label(label))
     assert result.ok, result
     assert epilogue.compiled_signatures() >= 4

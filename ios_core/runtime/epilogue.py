@@ -34,9 +34,11 @@ from ios_core.frontend.kernels import ACTIVATIONS, ConvKernel, FnKernel, Kernel,
 from ios_core.frontend.regions import Member, RegionKernel
 from ios_core.frontend.replay import Apply, In, Replay, add_all
 from ios_core.runtime.fused_conv import FuseState, conv_add_relu
+from ios_core.runtime.nhwc_mean import global_mean_keepdim
 
 __all__ = ["COMPILE_DEVICES", "BiasAct", "Epilogue", "EpilogueConvKernel", "EpilogueRegion",
-           "MemberOp", "compiled_signatures", "epilogue_conv", "epilogue_region"]
+           "MemberOp", "compiled_mean_kernel", "compiled_signatures", "epilogue_conv",
+           "epilogue_region"]
 
 # devices whose tensors take the compiled path; tests widen this (with BACKEND "eager")
 COMPILE_DEVICES: set[str] = {"cuda"}
@@ -253,6 +255,20 @@ def epilogue_region(k: RegionKernel, head: Kernel, fuse_add_relu: bool) -> Epilo
         return EpilogueRegion(head, k.head_arity, None)
     ops, params = _members(k.members, 0)
     return EpilogueRegion(head, k.head_arity, Epilogue(tuple(ops), tuple(params)))
+
+
+def compiled_mean_kernel(k: FnKernel) -> EpilogueRegion | None:
+    """A global average pool (:func:`~ios_core.runtime.nhwc_mean.global_mean_keepdim`) as one
+    compiled reduction, with its activation (the ``compile_mean`` lever); None for any other op.
+
+    Inductor writes one reduction kernel per signature (compiled with dynamic sizes, cached like
+    every epilogue), where PyTorch's mean of an NHWC tensor at batch 1 is a slow general reduction.
+    """
+    expr = k.fn.expr if isinstance(k.fn, Replay) else None
+    if not isinstance(expr, Apply) or global_mean_keepdim(expr) is None:
+        return None
+    ops = (MemberOp(k.fn, tuple(k.tensors), 0, k.activation, (0,)),)
+    return EpilogueRegion(None, 1, Epilogue(ops, tuple(k.tensors.values())))
 
 
 def _add_relu_term(k: RegionKernel) -> int | None:

@@ -29,6 +29,10 @@ equal to the model's up to rounding, and falls back to the plain path where it c
   (N, 1, H, W, C) view (:mod:`ios_core.runtime.nhwc_pool`).
 * ``nhwc_mean`` (with ``channels_last``): global average pools as one matrix-vector product over
   the NHWC tensor's (N, H·W, C) view (:mod:`ios_core.runtime.nhwc_mean`).
+* ``compile_mean``: global average pools as one compiled reduction (torch.compile, Inductor;
+  CUDA only, eager elsewhere): the kernel census found PyTorch's NHWC mean at 4-12 µs where
+  Inductor's reductions take about 2 µs (:func:`ios_core.runtime.epilogue.compiled_mean_kernel`).
+  Before ``nhwc_mean`` where both are on.
 * ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` on through the warm-up and the capture.
 * ``fuse_epilogues``: a conv's bias and non-ReLU activation, and a fused region's elementwise ops
   (graphs from :func:`ios_core.frontend.regions.fuse_regions`), as ONE compiled pointwise kernel
@@ -79,6 +83,7 @@ class EngineOptions:
     strided_views: bool = False  # concats of consecutive strided slices of one tensor are views
     nhwc_pool: bool = False  # with channels_last: max pools as one 3-d pool
     nhwc_mean: bool = False  # with channels_last: global average pools as a matrix-vector product
+    compile_mean: bool = False  # global average pools as one compiled (Inductor) reduction
     fuse_epilogues: bool = False  # compiled pointwise epilogues (off until measured to pay)
 
     def __post_init__(self) -> None:
@@ -113,6 +118,7 @@ class EngineOptions:
                                         ("sviews", self.strided_views),
                                         ("pool3d", self.nhwc_pool),
                                         ("gapmv", self.nhwc_mean),
+                                        ("gapc", self.compile_mean),
                                         ("epi", self.fuse_epilogues)) if on]
         if self.stream_cap is not None:
             parts.append(f"cap{self.stream_cap}")
@@ -155,7 +161,7 @@ def resolve_options(options: EngineOptions | None) -> EngineOptions:
 _FLAGS = {"fused": "fuse_conv_relu", "add": "fuse_conv_add_relu", "bench": "cudnn_benchmark",
           "prio": "stream_priority", "nhwc": "channels_last", "pack": "pack_slices",
           "sviews": "strided_views", "pool3d": "nhwc_pool", "gapmv": "nhwc_mean",
-          "epi": "fuse_epilogues"}
+          "gapc": "compile_mean", "epi": "fuse_epilogues"}
 
 
 def options_from_label(text: str) -> EngineOptions:

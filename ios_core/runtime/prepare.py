@@ -1,10 +1,11 @@
 """Kernels with the kernel-level levers applied, once, before any stage is built.
 
-Four levers change a kernel rather than a stage: ``channels_last`` stores 4-d conv weights NHWC,
+Five levers change a kernel rather than a stage: ``channels_last`` stores 4-d conv weights NHWC,
 ``fuse_conv_relu`` turns a conv with ReLU into a
 :class:`~ios_core.runtime.fused_conv.FusedConvKernel`, ``nhwc_pool`` (with ``channels_last``)
 runs a lone max pool as one 3-d pool, and ``nhwc_mean`` (with ``channels_last``) a global
-average pool as one matrix-vector product. ``fuse_epilogues`` runs a conv's bias and non-ReLU
+average pool as one matrix-vector product, ``compile_mean`` as one compiled reduction (before
+``nhwc_mean`` where both are on). ``fuse_epilogues`` runs a conv's bias and non-ReLU
 activation, and a fused region's elementwise ops, as one compiled kernel
 (:mod:`ios_core.runtime.epilogue`); a region's head gets the other levers first. A merged conv,
 built per merge stage, gets the first two (:func:`prepare_merged`; its epilogue stays eager).
@@ -19,7 +20,7 @@ from dataclasses import replace
 from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
 from ios_core.frontend.regions import RegionKernel
 from ios_core.runtime.channels_last import nhwc
-from ios_core.runtime.epilogue import epilogue_conv, epilogue_region
+from ios_core.runtime.epilogue import compiled_mean_kernel, epilogue_conv, epilogue_region
 from ios_core.runtime.fused_conv import FusedConvKernel, fused, fused_merged
 from ios_core.runtime.merged_conv import MergedConv
 from ios_core.runtime.nhwc_mean import nhwc_mean_kernel
@@ -36,6 +37,10 @@ def prepare_kernel(k: Kernel, options: EngineOptions) -> Kernel:
         if options.fuse_epilogues:
             return epilogue_region(k, head, options.fuse_conv_add_relu)
         return replace(k, head=head)
+    if isinstance(k, FnKernel) and options.compile_mean:
+        compiled = compiled_mean_kernel(k)
+        if compiled is not None:
+            return compiled
     if isinstance(k, FnKernel) and options.channels_last:
         if options.nhwc_mean:
             k = nhwc_mean_kernel(k)
