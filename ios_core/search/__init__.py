@@ -36,12 +36,13 @@ from ios_core.ir.partition import count_downsets, find_blocks
 from ios_core.ir.schedule import SEARCH_STRATEGIES, ModelRef, Schedule, SearchInfo, Stage, Target
 from ios_core.search.config import SearchConfig
 from ios_core.search.costing import StageCostCache
-from ios_core.search.dp import MODES
+from ios_core.search.dp import MODES, PartResult
 from ios_core.search.explain import envelope_for, search_parts, solve_part_with
 from ios_core.search.greedy import greedy_stages
 from ios_core.search.observer import SearchObserver, SearchProgress
 from ios_core.search.pricing import price_schedule
 from ios_core.search.progress import ProgressTracker, SearchStopped
+from ios_core.search.reuse import part_key, renamed
 from ios_core.search.sequential import sequential_stages
 
 __all__ = [
@@ -138,31 +139,48 @@ def _search(
 
     Parts share no operator, so no stage recurs across parts: each part memoizes its own
     stage latencies by bitmask, and the cost model is called once per distinct stage. Each part
-    is solved by :func:`solve_part_with`, the entry a teaching view calls too.
+    is solved by :func:`solve_part_with`, the entry a teaching view calls too; a part that
+    repeats an earlier one op for op (NASNet's cells) takes that part's stages, renamed
+    (:mod:`~ios_core.search.reuse`).
 
     When the observer asks to stop (:mod:`~ios_core.search.progress`), the parts solved so far
     keep their DP stages and every op left runs in greedy wavefronts (``stats["stopped"]``).
     """
     parts = search_parts(graph, config)
     observer = observer or SearchObserver()
-    tracker = ProgressTracker(
-        observer, [count_downsets(graph, names, config.max_part_states) for names in parts])
+    keys = [part_key(graph, names) for names in parts]
+    first_of = {key: i for i, key in reversed(list(enumerate(keys)))}  # key -> its first part
+    # a repeated part is renamed, not solved: its states are no work, for the ETA too
+    tracker = ProgressTracker(observer, [
+        count_downsets(graph, names, config.max_part_states) if first_of[key] == i else 0
+        for i, (names, key) in enumerate(zip(parts, keys, strict=True))])
     envelope = envelope_for(cost, config)  # one for the whole search: it learns as it measures
     plan: list[tuple[str, Groups, StageCost]] = []
     per_part = []
+    solved: dict[int, PartResult] = {}
     stopped = None
     for i, names in enumerate(parts):
-        try:
-            result = solve_part_with(graph, names, strategy, cost, config, observer, i,
-                                     len(parts), tracker=tracker, envelope=envelope)
-        except SearchStopped:
-            stopped = i
-            break
+        first = first_of[keys[i]]
+        if first != i:
+            result = renamed(solved[first], parts[first], names, i, first)
+            observer.on_part_start(i, len(parts), len(names))
+            tracker.start_part(i)
+            tracker.end_part(i, 0, 0)
+            observer.on_part_end(i, result.stats)
+        else:
+            try:
+                result = solve_part_with(graph, names, strategy, cost, config, observer, i,
+                                         len(parts), tracker=tracker, envelope=envelope)
+            except SearchStopped:
+                stopped = i
+                break
+            solved[i] = result
         plan.extend(result.stages)
         per_part.append(result.stats)
     stats = _stats(per_part, len(find_blocks(graph)))
     for key in ("states", "transitions", "stages_costed", "cache_hits", "transitions_pruned"):
         stats[key] = sum(p[key] for p in per_part)
+    stats["parts_reused"] = sum("reused_from" in p for p in per_part)
     # whether the search used its envelope: only a cost model that measures gets one
     stats["envelope_used"] = envelope is not None
     if envelope is not None:
