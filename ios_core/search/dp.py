@@ -297,6 +297,7 @@ class _Search:
         # the parts alone; sub-stages tighten an ending's bound when it is popped. Positions are
         # unique, so the tuples never compare further than them.
         heap = []
+        beyond = 0  # endings whose first bound is already above best: never popped
         for is_merge, masks, alone in ((False, conc, self._conc_alone),
                                        (True, merge, self._merge_alone)):
             for i, m in enumerate(masks):
@@ -306,20 +307,24 @@ class _Search:
                 if slowest is None:
                     slowest = alone[m] = max(self._alone(self._parts(m, is_merge)))
                 rest = cost[state ^ m]
-                heap.append((rest + slack * slowest, i, is_merge, m, rest))
+                first = rest + slack * slowest
+                if first > best:  # best only falls: this one would stay in the heap
+                    beyond += 1
+                else:
+                    heap.append((first, i, is_merge, m, rest))
         heapq.heapify(heap)
         exact: dict[tuple[bool, int], float] = {}
         envelope = self.envelope
         while heap and heap[0][0] <= best:
             bound, i, is_merge, m, rest, *_ = heapq.heappop(heap)
-            tighter = rest + self._bound(m, is_merge)
+            tighter = plain = rest + self._bound(m, is_merge)
             if envelope is not None:
-                tighter = max(tighter, rest + envelope.lower(is_merge,
-                                                             self._calibrated_of(m, is_merge)))
+                tighter = max(plain, rest + envelope.lower(is_merge,
+                                                           self._calibrated_of(m, is_merge)))
             if tighter > bound:  # sub-stages costed since: re-queue under the better bound
-                # marked (last field): only a re-queued ending can have been ruled out by the
-                # envelope alone, so only these are looked at again for envelope_pruned
-                heapq.heappush(heap, (tighter, i, is_merge, m, rest, True))
+                # with its bound without the envelope (last field): an ending left in the heap
+                # whose plain bound does not exceed best was ruled out by the envelope alone
+                heapq.heappush(heap, (tighter, i, is_merge, m, rest, plain))
                 continue
             fresh = m not in (self.merge_lat if is_merge else self.lat)
             ms = latency(m, is_merge)
@@ -329,12 +334,10 @@ class _Search:
             exact[(is_merge, i)] = total
             if total < best:
                 best = total
-        self.pruned += len(heap)
+        self.pruned += len(heap) + beyond
         if envelope is not None:
             # an ending never re-queued kept a first bound above best, and _bound only grows
-            self.envelope_pruned += sum(
-                1 for _, _, is_merge, m, rest, *requeued in heap
-                if requeued and rest + self._bound(m, is_merge) <= best)
+            self.envelope_pruned += sum(1 for entry in heap if len(entry) > 5 and entry[5] <= best)
         # the full DP's choice among what was costed: the first minimum, concurrent before merge
         pick, pick_cost = (False, 0), float("inf")
         for i, m in enumerate(conc):
