@@ -108,6 +108,7 @@ class Epilogue:
 
     ops: tuple[Op, ...]
     params: tuple[torch.Tensor, ...]
+    dynamic: bool = True  # one compile for every size; False: one per shape, tuned to it
 
     def __call__(self, acc: torch.Tensor | None, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         args = (acc, tuple(inputs), self.params)
@@ -116,9 +117,11 @@ class Epilogue:
             return _body(self.ops, *args)
         sig = (tuple(op.key() for op in self.ops), _layout(acc), tuple(map(_layout, inputs)),
                tuple(map(_layout, self.params)))
+        if not self.dynamic:
+            sig += (tuple(x.shape for x in (acc, *inputs) if x is not None),)
         fn = _CACHE.get(sig)
         if fn is None:
-            fn = _CACHE[sig] = _compile(self.ops)
+            fn = _CACHE[sig] = _compile(self.ops, self.dynamic)
         return fn(*args)
 
     def fresh(self) -> Epilogue:
@@ -137,13 +140,13 @@ def _layout(t: torch.Tensor | None) -> tuple:
     return (str(t.dtype), t.device.type, tuple(s == 1 for s in t.shape), order)
 
 
-def _compile(ops: tuple[Op, ...]) -> Callable[..., torch.Tensor]:
+def _compile(ops: tuple[Op, ...], dynamic: bool = True) -> Callable[..., torch.Tensor]:
     """``_body`` over ``ops`` as a function with a code object of its own, compiled."""
     name = f"ios_epilogue_{next(_COUNTER)}"
     namespace: dict[str, Any] = {"_body": _body, "_ops": ops}
     source = f"def {name}(acc, inputs, params):\n    return _body(_ops, acc, inputs, params)\n"
     exec(compile(source, f"<{name}>", "exec"), namespace)  # noqa: S102 - fixed template
-    return torch.compile(namespace[name], backend=BACKEND, dynamic=True)
+    return torch.compile(namespace[name], backend=BACKEND, dynamic=dynamic)
 
 
 def compiled_signatures() -> int:
@@ -261,14 +264,17 @@ def compiled_mean_kernel(k: FnKernel) -> EpilogueRegion | None:
     """A global average pool (:func:`~ios_core.runtime.nhwc_mean.global_mean_keepdim`) as one
     compiled reduction, with its activation (the ``compile_mean`` lever); None for any other op.
 
-    Inductor writes one reduction kernel per signature (compiled with dynamic sizes, cached like
-    every epilogue), where PyTorch's mean of an NHWC tensor at batch 1 is a slow general reduction.
+    Inductor writes one reduction kernel per input shape (compiled with static sizes: a reduction's
+    launch configuration is chosen for its sizes), where PyTorch's mean of an NHWC tensor at batch
+    1 is a slow general reduction. With dynamic sizes (one compile for all), efficientnet_b0's
+    ios-both+epi schedule ran 0.602 ms against 0.594 eager and 0.531 with ``nhwc_mean`` (H200,
+    2026-12-04, ``benchmarks/results/h200-zoo-gapc.md``).
     """
     expr = k.fn.expr if isinstance(k.fn, Replay) else None
     if not isinstance(expr, Apply) or global_mean_keepdim(expr) is None:
         return None
     ops = (MemberOp(k.fn, tuple(k.tensors), 0, k.activation, (0,)),)
-    return EpilogueRegion(None, 1, Epilogue(ops, tuple(k.tensors.values())))
+    return EpilogueRegion(None, 1, Epilogue(ops, tuple(k.tensors.values()), dynamic=False))
 
 
 def _add_relu_term(k: RegionKernel) -> int | None:
