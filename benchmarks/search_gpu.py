@@ -14,7 +14,9 @@ schedule compiled into one CUDA graph and timed (median of ``--iters`` replays) 
 prediction. ``--search-limit`` stops a search and keeps its best schedule so far (``stopped``).
 
 ``--envelope-quantile Q`` fits the search's envelope to the Q-quantile of the measured/calibrated
-ratios it has seen instead of the lowest (:mod:`ios_core.search.envelope`).
+ratios it has seen instead of the lowest, and ``--envelope-margin M`` (default 0.9) scales it
+(:mod:`ios_core.search.envelope`): Q=0.5, M=1 times only the endings whose calibrated prior, at
+the median ratio, could still win.
 
 ``--compare-r R`` also searches each model at r=R, reusing the first search's measurements (so
 its seconds are not a cold figure), and times both schedules side by side in the same process:
@@ -45,6 +47,7 @@ from ios_core.ir.schedule import Schedule
 from ios_core.runtime import executor
 from ios_core.runtime.timing import time_samples
 from ios_core.search import SearchConfig, SearchObserver, SearchProgress, optimize
+from ios_core.search.envelope import DEFAULT_MARGIN
 
 STRATEGY = "ios-both"
 ZOO_TARGET_S = 60.0  # issue 14: every zoo model's measured search from a cold cache
@@ -76,13 +79,13 @@ def load(ref: str) -> ModelRun:
 
 
 def search(run: ModelRun, cost: Any, r: int, limit: float | None,
-           quantile: float = 0.0) -> tuple[Schedule, Row]:
+           quantile: float = 0.0, margin: float = DEFAULT_MARGIN) -> tuple[Schedule, Row]:
     """One search and what it cost; ``cost``'s counters are read before and after."""
     measured0 = getattr(cost, "measured", 0)
     seconds0 = getattr(cost, "seconds", 0.0)
     phases0 = dict(getattr(cost, "phase_s", {}))
     t0 = time.perf_counter()
-    config = SearchConfig(r=r, s=8, envelope_quantile=quantile)
+    config = SearchConfig(r=r, s=8, envelope_quantile=quantile, envelope_margin=margin)
     schedule = optimize(run.graph, STRATEGY, cost, config,
                         observer=Deadline(f"{run.name} r={r}", limit), model_name=run.name)
     search_s = time.perf_counter() - t0
@@ -90,7 +93,8 @@ def search(run: ModelRun, cost: Any, r: int, limit: float | None,
     measure_s = getattr(cost, "seconds", 0.0) - seconds0
     row: Row = {
         # a stopped search's finished parts hold st["states"]; the part under way solved more
-        "r": r, "envelope_quantile": quantile, "ops": len(run.graph.nodes),
+        "r": r, "envelope_quantile": quantile, "envelope_margin": margin,
+        "ops": len(run.graph.nodes),
         "parts": len(st["parts"]),
         "states": st.get("states_solved", st["states"]), "states_total": st["states_total"],
         "transitions": st["transitions"], "stages_costed": st["stages_costed"],
@@ -129,11 +133,11 @@ def model_rows(report: Report, ref: str, args: Any) -> None:
     def first() -> Row:
         run = state["run"] = load(ref)
         cost = state["cost"] = SimulatedCost("h100") if args.smoke else default_measured(run.traced)
-        q = args.envelope_quantile
-        schedule, row = search(run, cost, args.r, args.search_limit, q)
+        q, m = args.envelope_quantile, args.envelope_margin
+        schedule, row = search(run, cost, args.r, args.search_limit, q, m)
         state["found"] = [(schedule, row)]
         if args.compare_r:
-            state["found"].append(search(run, cost, args.compare_r, args.search_limit, q))
+            state["found"].append(search(run, cost, args.compare_r, args.search_limit, q, m))
         timed_rows(run, state["found"], device, args)
         return {**key, **row}
 
@@ -191,10 +195,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="seconds per search, then its best schedule so far")
     p.add_argument("--envelope-quantile", type=float, default=0.0,
                    help="fit the envelope to this quantile of the ratios seen (0: the lowest)")
+    p.add_argument("--envelope-margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"the envelope's factor on that ratio, in (0, 1] ({DEFAULT_MARGIN})")
     add_gpu_run_options(p)
     args = p.parse_args(argv)
     if not 0 <= args.envelope_quantile < 1:
         p.error(f"--envelope-quantile must be in [0, 1) (got {args.envelope_quantile})")
+    if not 0 < args.envelope_margin <= 1:
+        p.error(f"--envelope-margin must be in (0, 1] (got {args.envelope_margin})")
     env = gpu_run_environment(p, args, "a measured search")
     gpu = device_stem(env)
     note = (f"{STRATEGY} at s=8, batch 1, fp32 (TF32 convs); "

@@ -12,9 +12,10 @@ on today's graph with the default levers, and ``ios-both+epi`` on the graph with
 ``ios-both+epi+gapmv``: that, and global average pools as one matrix-vector product, or
 ``ios-both+epi+gapc``: as one compiled reduction. Rows:
 ``{model, batch, method, ms, search_s, predicted_ms, peak_mb, rel_err}`` (median ms from CUDA
-events; ``peak_mb``: ``torch.cuda.max_memory_allocated`` over the timed replays, from a reset
-after the method is built: weights, the CUDA graph pools, inputs and outputs; ``build_peak_mb``
-the same over the build, cuDNN's benchmark workspaces included; ``rel_err`` against the
+events; ``peak_mb``: ``torch.cuda.max_memory_allocated`` over the timed replays (from a reset
+after the method is built) less what was allocated before the method began (earlier methods'
+leftovers): its weights, the CUDA graph pools, inputs and outputs; ``build_peak_mb`` the same
+over the build, cuDNN's benchmark workspaces included; ``rel_err`` against the
 module's float64 output on the CPU, fp32 with TF32 convs as run). Writes ``<gpu>-zoo.json``
 and ``<gpu>-zoo.md``.
 
@@ -60,13 +61,25 @@ FUSED_METHODS = {
 METHODS = ("eager", "cudagraph", "compile-ro", "ios-both", *FUSED_METHODS)
 
 
-def _peak(device: str) -> Callable[[], float | None]:
-    """Start a peak-memory span; the returned function gives its peak in MB (None off CUDA)."""
+def _allocated(device: str) -> int:
+    """Bytes allocated on the GPU now (0 off CUDA): a method's baseline, taken after ``free()``
+    and before the method puts anything on the GPU."""
+    if device != "cuda":
+        return 0
+    torch.cuda.synchronize()
+    return torch.cuda.memory_allocated()
+
+
+def _peak(device: str, base: int) -> Callable[[], float | None]:
+    """Start a peak-memory span; the returned function gives its peak in MB above ``base``
+    (None off CUDA). Whatever earlier methods and models left allocated sits in ``base`` and is
+    not counted: a run of several models once read 1,067 MB for mobilenet_v3_large's own CUDA
+    graph (87.7 MB alone)."""
     if device != "cuda":
         return lambda: None
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
-    return lambda: torch.cuda.max_memory_allocated() / 2**20
+    return lambda: (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
 def _timed(fn: Any, device: str, args: Any) -> dict[str, float]:
@@ -75,9 +88,18 @@ def _timed(fn: Any, device: str, args: Any) -> dict[str, float]:
 
 
 def module_row(run: ModelRun, method: str, device: str, args: Any) -> Row:
+    base = _allocated(device)  # the module's weights come to the GPU inside the span
+    try:
+        return _module_row(run, method, device, args, base)
+    finally:
+        run.module.to("cpu")  # in place: the next method's baseline holds none of its weights
+        free()
+
+
+def _module_row(run: ModelRun, method: str, device: str, args: Any, base: int) -> Row:
     module = run.module.to(device).eval()
     x = [t.to(device) for t in run.inputs]
-    peak = _peak(device)
+    peak = _peak(device, base)
     with torch.no_grad():
         if method == "eager":
             fn: Callable[[], Any] = lambda: module(*x)  # noqa: E731
@@ -91,7 +113,7 @@ def module_row(run: ModelRun, method: str, device: str, args: Any) -> Row:
         fn()
         build_s = time.perf_counter() - t0
         build_peak = peak()
-        peak = _peak(device)  # what a replay holds, as for our schedules
+        peak = _peak(device, base)  # what a replay holds, as for our schedules
         timing = _timed(fn, device, args)
         # the output of a fresh call: reduce-overhead's CUDA graphs overwrite earlier outputs
         err = run.rel_err([o.detach().cpu() for o in _tensors(fn())])
@@ -125,7 +147,8 @@ def _tensors(out: Any) -> list[torch.Tensor]:
 def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOptions,
             device: str, args: Any) -> Row:
     config = SearchConfig(r=args.r, s=8)
-    peak_search = _peak(device)
+    base = _allocated(device)
+    peak_search = _peak(device, base)
     if device == "cuda":
         cost: Any = GuardedCost(default_measured(traced, options=options))
     else:
@@ -137,12 +160,12 @@ def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOpti
     search_peak = peak_search()
     del cost
     free()
-    build = _peak(device)
+    build = _peak(device, base)
     compiled = executor.compile_schedule(traced, schedule, device, options=options)
     out = compiled(*(t.to(device) for t in run.inputs))
     err = run.rel_err([o.detach().cpu() for o in _tensors(out)])
     build_peak = build()
-    peak = _peak(device)  # what a replay holds: weights, the graph's pool, inputs and outputs
+    peak = _peak(device, base)  # what a replay holds: weights, the graph's pool, inputs, outputs
     timing = _timed(compiled, device, args)
     return {"method": method, **timing, "search_s": search_s, "predicted_ms": schedule.predicted_ms,
             "peak_mb": peak(), "build_peak_mb": build_peak, "search_peak_mb": search_peak,
