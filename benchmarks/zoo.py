@@ -88,6 +88,9 @@ def _timed(fn: Any, device: str, args: Any) -> dict[str, float]:
 
 
 def module_row(run: ModelRun, method: str, device: str, args: Any) -> Row:
+    if method == "compile-ro":  # before the baseline: a reset frees what earlier compiles held
+        torch._dynamo.reset()
+        free()
     base = _allocated(device)  # the module's weights come to the GPU inside the span
     try:
         return _module_row(run, method, device, args, base)
@@ -106,7 +109,6 @@ def _module_row(run: ModelRun, method: str, device: str, args: Any, base: int) -
         elif method == "cudagraph":
             fn = _own_graph(module, x)
         else:
-            torch._dynamo.reset()
             compiled = torch.compile(module, mode="reduce-overhead")
             fn = lambda: compiled(*x)  # noqa: E731
         t0 = time.perf_counter()
@@ -160,6 +162,7 @@ def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOpti
     search_peak = peak_search()
     del cost
     free()
+    left = _allocated(device) - base  # what the search left allocated: counted below too
     build = _peak(device, base)
     compiled = executor.compile_schedule(traced, schedule, device, options=options)
     out = compiled(*(t.to(device) for t in run.inputs))
@@ -169,6 +172,7 @@ def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOpti
     timing = _timed(compiled, device, args)
     return {"method": method, **timing, "search_s": search_s, "predicted_ms": schedule.predicted_ms,
             "peak_mb": peak(), "build_peak_mb": build_peak, "search_peak_mb": search_peak,
+            "search_left_mb": left / 2**20,
             "rel_err": err,
             "ops": len(traced.graph.nodes), "stages": len(schedule.stages),
             "streams": compiled.num_streams, "options": options.label()}
