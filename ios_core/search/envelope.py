@@ -19,7 +19,10 @@ second, tighter estimate from below, fitted to what this search has measured so 
   window of endings timed shrinks with it. That is riskier, as a stage below the quantile can
   now be skipped although it would have won; ``benchmarks/results/search-envelope.md`` counts
   what each quantile saves on a stand-in GPU drawn from those ratios. The default stays 0: the
-  GPU runs that found RandWire's schedule in 391 s used it.
+  GPU runs that found RandWire's schedule in 391 s used it, and on the GPU a high quantile
+  skips exactly the stages that beat their prior, the winners (NASNet with the median and
+  margin 1: the whole search in 283 s, its schedule 19 % slower than greedy wavefronts;
+  ``benchmarks/results/h200-search.md``, 2026-12-04).
 
 A stage is then timed only when ``factor * calibrated`` could still win. This is an *estimate*
 from below, not a proven bound: a stage further below its calibrated prior than every stage
