@@ -11,6 +11,7 @@ from ios_core.cost.analytic import SimulatedCost
 from ios_core.frontend.tracing import trace_model
 from ios_core.ir.graph import OpGraph
 from ios_core.search import SearchConfig, optimize, search_parts, solve_part_with
+from ios_core.search.estimate import estimate_search
 from ios_core.search.observer import SearchObserver
 from ios_core.search.reuse import part_key
 
@@ -84,3 +85,11 @@ def test_keys_tell_apart_shapes_and_wiring(graph) -> None:
     names = parts[0]
     swapped = [names[1], names[0], *names[2:]]  # the same ops in another order: another problem
     assert part_key(graph, swapped) != part_key(graph, names)
+
+
+def test_the_estimate_counts_what_the_search_solves(graph) -> None:
+    config = SearchConfig(r=3, s=8)
+    estimate = estimate_search(graph, "ios-both", config)
+    schedule = optimize(graph, "ios-both", SimulatedCost("h100"), config)
+    assert estimate.states_total == schedule.search.stats["states"]
+    assert estimate.part_states.count(0) == schedule.search.stats["parts_reused"] >= 2

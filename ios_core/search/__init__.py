@@ -42,7 +42,7 @@ from ios_core.search.greedy import greedy_stages
 from ios_core.search.observer import SearchObserver, SearchProgress
 from ios_core.search.pricing import price_schedule
 from ios_core.search.progress import ProgressTracker, SearchStopped
-from ios_core.search.reuse import part_key, renamed
+from ios_core.search.reuse import first_of_each, renamed
 from ios_core.search.sequential import sequential_stages
 
 __all__ = [
@@ -148,19 +148,18 @@ def _search(
     """
     parts = search_parts(graph, config)
     observer = observer or SearchObserver()
-    keys = [part_key(graph, names) for names in parts]
-    first_of = {key: i for i, key in reversed(list(enumerate(keys)))}  # key -> its first part
+    first_of = first_of_each(graph, parts)
     # a repeated part is renamed, not solved: its states are no work, for the ETA too
     tracker = ProgressTracker(observer, [
-        count_downsets(graph, names, config.max_part_states) if first_of[key] == i else 0
-        for i, (names, key) in enumerate(zip(parts, keys, strict=True))])
+        count_downsets(graph, names, config.max_part_states) if first_of[i] == i else 0
+        for i, names in enumerate(parts)])
     envelope = envelope_for(cost, config)  # one for the whole search: it learns as it measures
     plan: list[tuple[str, Groups, StageCost]] = []
     per_part = []
     solved: dict[int, PartResult] = {}
     stopped = None
     for i, names in enumerate(parts):
-        first = first_of[keys[i]]
+        first = first_of[i]
         if first != i:
             result = renamed(solved[first], parts[first], names, i, first)
             observer.on_part_start(i, len(parts), len(names))

@@ -26,6 +26,7 @@ from ios_core.ir.partition import count_downsets
 from ios_core.search.config import SearchConfig
 from ios_core.search.dp import MODES
 from ios_core.search.explain import search_parts
+from ios_core.search.reuse import first_of_each
 
 __all__ = ["CPU_SECONDS_PER_STATE", "SearchEstimate", "estimate_search"]
 
@@ -42,7 +43,9 @@ class SearchEstimate:
     """How big a search is: DP states per part (in search order) and the operators."""
 
     strategy: str
-    part_states: tuple[int, ...]  # one count per DP part; empty for sequential and greedy
+    # one count per DP part (0 for a part that repeats an earlier one: search.reuse); empty for
+    # sequential and greedy
+    part_states: tuple[int, ...]
     ops: int
 
     @property
@@ -80,5 +83,7 @@ def estimate_search(graph: OpGraph, strategy: str, config: SearchConfig | None =
     if strategy not in MODES:
         return SearchEstimate(strategy, (), len(graph.nodes))
     parts = search_parts(graph, config)
-    states = tuple(count_downsets(graph, names, config.max_part_states) for names in parts)
+    first = first_of_each(graph, parts)  # a part that repeats an earlier one is not solved again
+    states = tuple(count_downsets(graph, names, config.max_part_states) if first[i] == i else 0
+                   for i, names in enumerate(parts))
     return SearchEstimate(strategy, states, len(graph.nodes))

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from ios_core.ir.graph import OpGraph
 from ios_core.search.dp import PartResult
 
-__all__ = ["part_key", "renamed"]
+__all__ = ["first_of_each", "part_key", "renamed"]
 
 
 def part_key(graph: OpGraph, names: Sequence[str]) -> tuple:
@@ -55,6 +55,13 @@ def part_key(graph: OpGraph, names: Sequence[str]) -> tuple:
         readers_outside = sum(1 for r in graph.consumers(name) if r not in position)
         ops.append((graph.describe(name), tuple(reads), readers_outside, name in outputs))
     return tuple(ops)
+
+
+def first_of_each(graph: OpGraph, parts: Sequence[Sequence[str]]) -> list[int]:
+    """For each part, the index of the first part that poses the same problem (its own index
+    when none before it does): the parts a search solves are those where the two agree."""
+    first: dict[tuple, int] = {}
+    return [first.setdefault(part_key(graph, names), i) for i, names in enumerate(parts)]
 
 
 def renamed(result: PartResult, names: Sequence[str], into: Sequence[str],
