@@ -20,7 +20,7 @@ from app.views.colors import HIGHLIGHT_COLOR, KIND_COLORS, STRATEGY_COLORS, STRE
 from app.views.compare import strategies_figure, sweep_figure  # noqa: E402
 from app.views.dot import block_edges, blocks_overview_dot, model_dot  # noqa: E402
 from app.views.dp import DPRecorder, dp_dot, knobs_text, pruned, view_differences  # noqa: E402
-from app.views.gantt import gantt_figure, trace_bars  # noqa: E402
+from app.views.gantt import Bar, gantt_figure, trace_bars  # noqa: E402
 from app.views.layout import layered_positions, layers  # noqa: E402
 from app.views.steps import op_states, stage_title  # noqa: E402
 from app.views.tables import operator_rows, schedule_summary, stage_rows  # noqa: E402
@@ -210,8 +210,20 @@ def test_gantt_reads_the_chrome_trace(graph, schedule, cost):
     assert len(bounds) == len(schedule.stages)
     assert bounds[-1] == pytest.approx(schedule.predicted_ms, abs=1e-5)  # trace: whole ns
     fig = gantt_figure(bars, bounds, highlight_stage=0)
-    names = {t for trace in fig.data for t in trace.text}
-    assert "e" in names
+    named = {n for trace in fig.data for n in trace.hovertext}
+    assert named == {b.name for b in bars}  # every bar names its op on hover
+
+
+def test_gantt_names_inside_only_bars_wide_enough():
+    """A bar's name is drawn inside it only where it could fit at the chart's full width; the
+    browser would measure every text to hide the rest (130 ms on Inception V3's Gantt)."""
+    wide = Bar(row="stream 0", name="wide_op", start_ms=0.0, dur_ms=0.9, stage=1,
+               strategy="concurrent", group=0, ops=("wide_op",))
+    thin = Bar(row="stream 1", name="a_rather_long_operator_name", start_ms=0.0, dur_ms=0.01,
+               stage=1, strategy="concurrent", group=1, ops=("a_rather_long_operator_name",))
+    fig = gantt_figure([wide, thin], [1.0])
+    assert list(fig.data[0].text) == ["wide_op", ""]
+    assert list(fig.data[0].hovertext) == ["wide_op", "a_rather_long_operator_name"]
 
 
 def test_tables(graph, schedule, cost):

@@ -20,6 +20,10 @@ MAX_BARRIERS = 40  # more stage barriers than this in view are a grey wall: the 
 OTHER_COLOR = "#dddddd"  # ops outside the open level, drawn for context
 SPAN_FILLS = ("#f3f3f3", "#e6e6e6")  # alternate shades behind the boxes of the open level
 MIN_LABEL_SHARE = 0.012  # a box's span narrower than this share of the time gets no name on top
+# a bar is named inside only where its name could fit at this many pixels for the whole view, at
+# about 6 pixels a character: plotly measures every bar's text in the browser
+# (getBoundingClientRect) to hide those that do not fit: 130 ms of Inception V3's Gantt
+LABEL_PX, CHAR_PX = 1400, 6
 
 
 @dataclass(frozen=True)
@@ -71,20 +75,21 @@ def gantt_figure(bars: list[Bar], stage_bounds: list[float], title: str = "",
     merge = [b for b in mine if b.strategy == "merge"]
     conc = [b for b in mine if b.strategy != "merge"]
     data = []
-    if conc:
-        data.append(_bars_trace(conc, "concurrent stage (colour = stream)",
-                                [group_color(b.group) for b in conc], ""))
-    if merge:
-        data.append(_bars_trace(merge, "merge stage (one wide conv)",
-                                STRATEGY_COLORS["merge"], "/"))
-    if other:
-        data.append(_bars_trace(other, "outside the open level", OTHER_COLOR, ""))
-    if highlight_op is not None:
-        data += [_outline_trace([b for b in bars if highlight_op in b.ops], highlight_op)]
     rows = sorted({b.row for b in bars}, key=_row_key)
     if window is None and level is not None and mine:
         window = _stage_window(mine, stage_bounds)
     lo, hi = window if window is not None else (0.0, stage_bounds[-1] if stage_bounds else 0.0)
+    ms_per_char = (hi - lo) * CHAR_PX / LABEL_PX
+    if conc:
+        data.append(_bars_trace(conc, "concurrent stage (colour = stream)",
+                                [group_color(b.group) for b in conc], "", ms_per_char))
+    if merge:
+        data.append(_bars_trace(merge, "merge stage (one wide conv)",
+                                STRATEGY_COLORS["merge"], "/", ms_per_char))
+    if other:
+        data.append(_bars_trace(other, "outside the open level", OTHER_COLOR, "", ms_per_char))
+    if highlight_op is not None:
+        data += [_outline_trace([b for b in bars if highlight_op in b.ops], highlight_op)]
     inner = [x for x in stage_bounds[:-1] if lo < x < hi]
     # shapes in one list: fig.add_vline per barrier re-validates the layout each time (seconds)
     shapes: list[dict] = []
@@ -176,17 +181,22 @@ def _row_key(row: str) -> tuple[int, str]:
     return (int(tail), row) if tail.isdigit() else (-1, row)
 
 
-def _bars_trace(bars: list[Bar], name: str, color: Any, pattern: str) -> dict:
+def _bars_trace(bars: list[Bar], name: str, color: Any, pattern: str,
+                ms_per_char: float = 0.0) -> dict:
+    """One trace of bars; a bar shows its name inside only where ``len(name) * ms_per_char`` ms
+    fit in it (the hover always names it)."""
     return {
         "type": "bar", "name": name, "orientation": "h", "y": [b.row for b in bars],
         "x": [b.dur_ms for b in bars], "base": [b.start_ms for b in bars],
-        "text": [b.name for b in bars], "textposition": "inside", "insidetextanchor": "middle",
+        "text": [b.name if len(b.name) * ms_per_char <= b.dur_ms else "" for b in bars],
+        "hovertext": [b.name for b in bars],
+        "textposition": "inside", "insidetextanchor": "middle",
         "textangle": 0, "textfont": {"size": 10}, "cliponaxis": False,
         "marker": {"color": color, "line": {"color": "#333333", "width": 0.5},
                    "pattern": {"shape": pattern, "fgcolor": "#ffffff", "fillmode": "overlay",
                                "size": 6,
                                "solidity": 0.3}},
         "customdata": [[b.stage, b.strategy, b.start_ms, b.dur_ms] for b in bars],
-        "hovertemplate": ("<b>%{text}</b><br>stage %{customdata[0]} (%{customdata[1]})<br>"
+        "hovertemplate": ("<b>%{hovertext}</b><br>stage %{customdata[0]} (%{customdata[1]})<br>"
                           "start %{customdata[2]:.4f} ms, %{customdata[3]:.4f} ms<extra></extra>"),
     }
