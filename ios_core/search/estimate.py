@@ -13,6 +13,8 @@ estimate from the running search (:mod:`~ios_core.search.progress`).
 (4199, 4096)
 >>> e.describe()
 '3 DP parts, 4,199 states (per part: 4,096, 100, 3)'
+>>> SearchEstimate(strategy="ios-both", part_states=(300, 0, 0), ops=30).describe()
+'3 DP parts (2 repeat an earlier one), 300 states (per part: 300, 0, 0)'
 >>> SearchEstimate(strategy="greedy", part_states=(), ops=120).describe()
 'greedy: no DP (120 operators, one pass)'
 """
@@ -71,7 +73,10 @@ class SearchEstimate:
         shown = ", ".join(f"{n:,}" for n in self.part_states[:SHOWN_PARTS])
         more = ", …" if len(self.part_states) > SHOWN_PARTS else ""
         n = len(self.part_states)
-        return (f"{n} DP part{'s' if n > 1 else ''}, {self.states_total:,} states "
+        repeats = self.part_states.count(0)  # a part has at least one state unless it repeats
+        verb = "repeats" if repeats == 1 else "repeat"
+        again = f" ({repeats} {verb} an earlier one)" if repeats else ""
+        return (f"{n} DP part{'s' if n > 1 else ''}{again}, {self.states_total:,} states "
                 f"(per part: {shown}{more})")
 
 
