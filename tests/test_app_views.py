@@ -23,8 +23,9 @@ from app.views.dp import DPRecorder, dp_dot, knobs_text, pruned, view_difference
 from app.views.gantt import Bar, gantt_figure, trace_bars  # noqa: E402
 from app.views.layout import layered_positions, layers  # noqa: E402
 from app.views.steps import op_states, stage_title  # noqa: E402
-from app.views.tables import operator_rows, schedule_summary, stage_rows  # noqa: E402
+from app.views.tables import operator_rows, part_rows, schedule_summary, stage_rows  # noqa: E402
 from ios_core.cost import make_cost_model  # noqa: E402
+from ios_core.cost.analytic import SimulatedCost  # noqa: E402
 from ios_core.cost.bounds import floors, lower_bounds  # noqa: E402
 from ios_core.export import to_chrome_trace, to_csv  # noqa: E402
 from ios_core.ir.graph import OpGraph, OpNode, TensorSpec  # noqa: E402
@@ -360,3 +361,17 @@ def test_backend_is_the_apps_only_door_to_ios_core():
                 if isinstance(func, ast.Name) and func.id in classes:
                     broken.append(f"{rel}:{node.lineno} calls {ast.unparse(node.func)}")
     assert not broken, broken
+
+
+def test_per_part_rows_have_one_shape_and_no_none():
+    """The Optimize page's per-part table: a part that repeats an earlier one says which, and no
+    cell is None although solved and repeated parts carry different statistics."""
+    from tests.test_reuse import _graph
+
+    graph = _graph((8, 8, 8, 16))
+    stats = optimize(graph, "ios-both", SimulatedCost("h100")).search.stats
+    rows = part_rows(stats["parts"])
+    assert len(rows) == len(stats["parts"]) and len({tuple(r) for r in rows}) == 1
+    assert all(v is not None for r in rows for v in r.values())
+    assert sum(r["solved"].startswith("as part") for r in rows) == stats["parts_reused"] >= 1
+    assert [r["part"] for r in rows] == list(range(1, len(rows) + 1))

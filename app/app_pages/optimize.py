@@ -20,7 +20,7 @@ from app.ui import (
     shipped_first,
 )
 from app.views.colors import STRATEGY_COLORS
-from app.views.tables import search_stat_rows
+from app.views.tables import part_rows, search_stat_rows
 from ios_core.cost.bounds import LowerBounds
 from ios_core.ir.schedule import SEARCH_STRATEGIES
 
@@ -129,6 +129,6 @@ st.dataframe(search_stat_rows(stats), hide_index=True, width="stretch")
 parts = stats.get("parts") or []
 if parts:
     with st.expander(f"Per part ({len(parts)} DP subproblems)"):
-        st.dataframe(parts, hide_index=True, width="stretch")
+        st.dataframe(part_rows(parts), hide_index=True, width="stretch")
 st.page_link("app_pages/schedule.py", label="See the stages play out on the Schedule page",
              icon=":material/play_circle:")

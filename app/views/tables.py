@@ -96,6 +96,33 @@ def search_stat_rows(stats: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
+def part_rows(parts: Sequence[Mapping[str, Any]]) -> list[Row]:
+    """A search's per-part statistics, a row a part numbered from 1 as the app numbers, with
+    the same columns in every row: ``solved`` says how (the DP in Python or on numpy arrays,
+    or an earlier part's stages renamed, for a part that repeats it: its counts are then 0);
+    a statistic a part lacks reads "–", never None.
+
+    >>> rows = part_rows([{"part": 0, "states": 9, "engine": "numpy"},
+    ...                   {"part": 1, "states": 0, "reused_from": 0}])
+    >>> [(r["part"], r["solved"], r["states"]) for r in rows]
+    [(1, 'by the DP (numpy)', '9'), (2, 'as part 1, renamed', '0')]
+    """
+    keys = [k for k in dict.fromkeys(k for p in parts for k in p)
+            if k not in ("part", "engine", "reused_from")]
+    rows = []
+    for i, p in enumerate(parts):
+        first = p.get("reused_from")
+        how = (f"as part {first + 1}, renamed" if first is not None
+               else f"by the DP ({p['engine']})" if "engine" in p else "by the DP")
+        row: Row = {"part": int(p.get("part", i)) + 1, "solved": how}
+        for k in keys:
+            v = p.get(k)
+            row[k.replace("_", " ")] = ("–" if v is None else f"{v:,}" if isinstance(v, int)
+                                        else f"{v:.4g}" if isinstance(v, float) else str(v))
+        rows.append(row)
+    return rows
+
+
 # st.dataframe column settings (plain dicts, the form st.column_config builds): efficiencies as
 # bars from 0 to 100 %
 EFFICIENCY_COLUMN = {"type_config": {"type": "progress", "format": "percent", "min_value": 0,
