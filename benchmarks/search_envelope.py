@@ -15,7 +15,9 @@ calibrated prior (the simulated price scaled by its parts alone, as the envelope
 times a ratio drawn from the ratios that the H200's measured searches saw
 (``benchmarks/results/h200-envelope-ratios.json``, RandWire's whole search and NASNet's first
 113 s). The draws are independent of a stage's shape, which the GPU's ratios are not, so the
-counts and the latencies here are a guide to what the GPU run will show, not a measurement of it.
+counts and the latencies here are a guide to what the GPU run will show, not a measurement of it;
+and a poor one on NASNet: at q=0.05 it counted 94,906 stages for the whole search, where the H200
+had timed 73,081 by 14 % of the states (``results/h200-search.md``, run 9, 2026-12-04).
 
 Per model and quantile: distinct stages timed, endings the envelope skipped, the factor it
 settled at, the schedule's latency on the stand-in (the sum of its stages' stand-in times) and
