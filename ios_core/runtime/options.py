@@ -30,9 +30,11 @@ equal to the model's up to rounding, and falls back to the plain path where it c
 * ``nhwc_mean`` (with ``channels_last``): global average pools as one matrix-vector product over
   the NHWC tensor's (N, H·W, C) view (:mod:`ios_core.runtime.nhwc_mean`).
 * ``compile_mean``: global average pools as one compiled reduction (torch.compile, Inductor;
-  CUDA only, eager elsewhere): the kernel census found PyTorch's NHWC mean at 4-12 µs where
-  Inductor's reductions take about 2 µs (:func:`ios_core.runtime.epilogue.compiled_mean_kernel`).
-  Before ``nhwc_mean`` where both are on.
+  CUDA only, eager elsewhere; :func:`ios_core.runtime.epilogue.compiled_mean_kernel`). Before
+  ``nhwc_mean`` where both are on. The kernel census found PyTorch's NHWC mean at 4-12 µs and
+  compile-ro's pools at about 2 µs; alone, a compiled pool beat PyTorch's mean but not
+  ``nhwc_mean`` on the H200 (``benchmarks/results/h200-zoo-gapc-static.md``): Inductor's cheap
+  pools are fused into the kernel that produces their input.
 * ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` on through the warm-up and the capture.
 * ``fuse_epilogues``: a conv's bias and non-ReLU activation, and a fused region's elementwise ops
   (graphs from :func:`ios_core.frontend.regions.fuse_regions`), as ONE compiled pointwise kernel
