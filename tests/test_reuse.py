@@ -93,3 +93,17 @@ def test_the_estimate_counts_what_the_search_solves(graph) -> None:
     schedule = optimize(graph, "ios-both", SimulatedCost("h100"), config)
     assert estimate.states_total == schedule.search.stats["states"]
     assert estimate.part_states.count(0) == schedule.search.stats["parts_reused"] >= 2
+
+
+def test_a_measured_search_reuses_parts_and_times_each_stage_once(graph) -> None:
+    """With a cost model that measures (the envelope on), repeated parts are renamed too, and
+    the schedule's stages are priced as the cost model prices them."""
+    from benchmarks.search_envelope import StandInGpu
+
+    cost = StandInGpu([0.8, 0.9, 1.0, 1.1, 1.2])
+    schedule = optimize(graph, "ios-both", cost, SearchConfig(r=3, s=8))
+    stats = schedule.search.stats
+    assert stats["envelope_used"] and stats["parts_reused"] >= 2
+    for stage in schedule.stages:
+        assert stage.predicted_ms == cost.stage_cost(graph, stage.strategy, stage.groups).ms
+    assert {n for st in schedule.stages for n in st.ops} == {n.name for n in graph.nodes}
