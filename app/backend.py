@@ -918,6 +918,7 @@ def constraints(pinned: Sequence[tuple[str, Sequence[str]]] = (),
 # 2-core machine. Tracing now runs in the trace worker's process; the steps still done here
 # (reading a profile, the bounds) wait until no script has run for this long.
 WARM_UP_IDLE_S = 4.0
+TEACHING_NET = "ios_demo"  # the How the DP decides page's small net
 _last_activity = [time.monotonic()]
 
 
@@ -997,6 +998,10 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
         # this thread broke the page's figure being drawn at that moment
         try:
             graph(model_ref, batch)  # in the worker process: this thread only waits for it
+            # the DP page's small net too: the worker answers one request at a time, and the
+            # Compare page's searches may keep it busy for seconds tracing other batch sizes
+            # (the DP page waited 2 s for it after Compare, then What if, 2026-12-04)
+            graph(TEACHING_NET, batch)  # at the sidebar's batch, as the page asks
             for step in (lambda: cost_model(cost_spec, model_ref, batch),
                          lambda: _floors(model_ref, batch, cost_spec),  # Schedule's bounds
                          lambda: positions(model_ref, batch),  # its drawing: 0.2 s

@@ -149,6 +149,36 @@ def test_with_the_worker_a_page_says_tracing_then_opens(monkeypatch) -> None:
     assert at.title[0].value.startswith("Model: ")
 
 
+def test_the_warm_up_asks_for_the_dp_pages_net(monkeypatch) -> None:
+    """The worker answers one trace at a time, and the Compare page's searches may keep it busy
+    for seconds with other batch sizes: the warm-up asks for How the DP decides' small net early,
+    so that page never waits behind them (it waited 2 s in Chromium before, 2026-12-04)."""
+    monkeypatch.setenv("IOS_APP_WARM_UP", "1")
+    from app import backend
+
+    real = backend.trace_worker()
+    asked: list[tuple[str, int]] = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def graph_data(self, ref, batch, leaves):
+            asked.append((ref, batch))
+            return real.graph_data(ref, batch, leaves)
+
+    monkeypatch.setattr(backend, "trace_worker", lambda: Recording())
+    backend.graph.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["w_model"] = "Your own model…"
+    at.session_state["w_custom"] = MODEL
+    clean(at.run())  # the landing page: How the DP decides is never opened here
+    deadline = time.monotonic() + 60
+    while (backend.TEACHING_NET, 1) not in asked and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (backend.TEACHING_NET, 1) in asked, asked
+
+
 @pytest.mark.parametrize("model", ["squeezenet", "nasnet"])
 def test_the_warm_up_draws_the_schedule_pages_first_figure(app_in_one_run, monkeypatch,
                                                            model) -> None:

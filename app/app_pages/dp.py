@@ -29,7 +29,7 @@ from app.views.dp import (
     view_differences,
 )
 
-TEACHING_NET = "ios_demo"
+TEACHING_NET = backend.TEACHING_NET
 MAX_OPS = 9  # the unpruned DP of a bigger block has too many transitions to draw
 
 st.title("How the DP decides")
