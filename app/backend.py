@@ -916,8 +916,11 @@ def constraints(pinned: Sequence[tuple[str, Sequence[str]]] = (),
 # The warm-up shares the interpreter (and its lock) with the pages: importing torch and tracing
 # in the background made the first click after the landing page take 6 s instead of 0.5 s on a
 # 2-core machine. Tracing now runs in the trace worker's process; the steps still done here
-# (reading a profile, the bounds) wait until no script has run for this long.
-WARM_UP_IDLE_S = 4.0
+# (reading a profile, the bounds: about 0.45 s for Inception V3) wait until no script has run for
+# this long. At 4 s, a click on Schedule 0.8-1.2 s after the landing page found nothing built and
+# took 1.29-1.36 s in Chromium; at 1 s, 0.64-0.88 s 1-2 s after it, and no click of three random
+# walks over the pages took longer than before (2026-12-04).
+WARM_UP_IDLE_S = 1.0
 TEACHING_NET = "ios_demo"  # the How the DP decides page's small net
 _last_activity = [time.monotonic()]
 
