@@ -782,15 +782,16 @@ def dp_record(model_ref: str, batch: int, cost_spec: str, ops: tuple[str, ...], 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _animation(key: str, model_ref: str, batch: int, only: tuple[str, ...] | None,
                _schedule: Schedule) -> Any:
-    from app.views.animation import schedule_animation
+    from app.views.animation import stage_frames
 
-    return schedule_animation(graph(model_ref, batch), _schedule, positions(model_ref, batch),
-                              only=only)
+    return stage_frames(graph(model_ref, batch), _schedule, positions(model_ref, batch),
+                        only=only)
 
 
 def animation(schedule: Schedule, model_ref: str, batch: int,
               only: tuple[str, ...] | None = None) -> Any:
-    """The stage animation figure, built once per schedule (st.plotly_chart never mutates it)."""
+    """The stage drawing's frames (app.views.animation.stage_frames), built once per schedule;
+    never changed after (app.views.frame.still_frame copies what it shows)."""
     return _animation(schedule_key(schedule), model_ref, batch, only, schedule)
 
 
@@ -1000,15 +1001,18 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
         # never pandas here: plotly looks it up in sys.modules, and a half-imported pandas from
         # this thread broke the page's figure being drawn at that moment
         try:
+            if cost_spec != "measured":  # needs no graph (a live GPU's does): read while the
+                _wait_for_a_pause()  # worker traces, a core this process leaves idle
+                cost_model(cost_spec, model_ref, batch)
             graph(model_ref, batch)  # in the worker process: this thread only waits for it
             # the DP page's small net too: the worker answers one request at a time, and the
             # Compare page's searches may keep it busy for seconds tracing other batch sizes
             # (the DP page waited 2 s for it after Compare, then What if, 2026-12-04)
             graph(TEACHING_NET, batch)  # at the sidebar's batch, as the page asks
-            for step in (lambda: cost_model(cost_spec, model_ref, batch),
+            for step in (lambda: cost_model(cost_spec, model_ref, batch),  # a live GPU's
                          lambda: _floors(model_ref, batch, cost_spec),  # Schedule's bounds
-                         lambda: positions(model_ref, batch),  # its drawing: 0.2 s
-                         lambda: _shipped_animation(model_ref, batch, cost_spec)):  # 0.2 s
+                         lambda: positions(model_ref, batch),
+                         lambda: _shipped_animation(model_ref, batch, cost_spec)):
                 _wait_for_a_pause()
                 step()
         except Exception:  # noqa: BLE001 - the page that needs them will say what failed
@@ -1026,13 +1030,13 @@ def warm_up(model_ref: str, batch: int, cost_spec: str) -> None:
 @st.cache_resource(show_spinner="Drawing the open level's stages…", max_entries=16)
 def _level_animation(key: str, model_ref: str, batch: int, group: str,
                      _schedule: Schedule) -> Any:
-    from app.views.animation import schedule_animation
+    from app.views.animation import stage_frames
 
     g = graph(model_ref, batch)
-    return schedule_animation(g, _schedule, {}, level=hierarchy(model_ref, batch).level(g, group))
+    return stage_frames(g, _schedule, {}, level=hierarchy(model_ref, batch).level(g, group))
 
 
 def level_animation(schedule: Schedule, model_ref: str, batch: int, group: str) -> Any:
-    """The stage animation of one open level (``group`` of :func:`hierarchy`), built once per
-    schedule and level: NASNet's top level takes 1.7 s (st.plotly_chart never mutates it)."""
+    """The stage drawing's frames of one open level (``group`` of :func:`hierarchy`), built once
+    per schedule and level, never changed after."""
     return _level_animation(schedule_key(schedule), model_ref, batch, group, schedule)

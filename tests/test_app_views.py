@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("plotly")
+import plotly.graph_objects as go  # noqa: E402
 
-from app.views.animation import LINE_STEP, running_lines, schedule_animation  # noqa: E402
+from app.views.animation import MAX_LINES, running_lines, stage_frames  # noqa: E402
 from app.views.colors import HIGHLIGHT_COLOR, KIND_COLORS, STRATEGY_COLORS, STREAM_COLORS  # noqa: E402,E501
 from app.views.compare import strategies_figure, sweep_figure  # noqa: E402
 from app.views.dot import block_edges, blocks_overview_dot, model_dot  # noqa: E402
 from app.views.dp import DPRecorder, dp_dot, knobs_text, pruned, view_differences  # noqa: E402
+from app.views.frame import still_frame  # noqa: E402
 from app.views.gantt import Bar, gantt_figure, trace_bars  # noqa: E402
 from app.views.layout import layered_positions, layers  # noqa: E402
 from app.views.steps import op_states, stage_title  # noqa: E402
@@ -101,24 +103,41 @@ def test_step_states_and_styles(graph, schedule):
     assert "peripheries=2" in dot  # the current merge stage: double-bordered, not rounded
 
 
-def test_animation_has_a_frame_per_stage_and_controls(graph, schedule):
-    fig = schedule_animation(graph, schedule, layered_positions(graph))
+def drawn(*args, **kwargs) -> go.Figure:
+    """The stage drawing as a plotly figure, which validates all of it: the app never does."""
+    return go.Figure(stage_frames(*args, **kwargs))
+
+
+def test_the_stage_drawing_has_a_frame_per_stage(graph, schedule):
+    fig = drawn(graph, schedule, layered_positions(graph))
     assert len(fig.frames) == len(schedule.stages) + 1
-    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ Play", "❚❚ Pause"]
-    assert len(fig.layout.sliders[0].steps) == len(fig.frames)
-    small = schedule_animation(graph, schedule, layered_positions(graph), only=["e"])
+    spec = stage_frames(graph, schedule, layered_positions(graph))
+    for frame in fig.frames:  # the still figure of a stage is its frame over the first drawing
+        still = still_frame(spec, int(frame.name))
+        assert still.layout.title.text == frame.layout.title.text
+        for index, update in zip(frame.traces, frame.data, strict=True):
+            assert list(still.data[index].x) == list(update.x)
+    assert not still.layout.updatemenus and not still.layout.sliders  # the page's control only
+    assert stage_frames(graph, schedule, layered_positions(graph)) == spec  # left unchanged
+    moving = fig.frames[0].traces
+    for frame in fig.frames:  # every op in exactly one trace of every frame
+        assert frame.traces == moving
+        assert sum(len(t.x) for t in frame.data) == len(graph)
+    # no trace that every frame leaves empty (each one costs validation in every frame)
+    assert all(any(len(f.data[i].x) for f in fig.frames) for i in range(len(moving)))
+    small = drawn(graph, schedule, layered_positions(graph), only=["e"])
     assert len(small.frames) == 2  # the stage running e, then "all done"
 
 
 def test_animation_labels_never_overlap(graph, schedule):
-    """No names beside markers (neighbours' names overlapped); the running ops are listed in a
-    column of fixed-height lines, one per stream, each cut to fit the margin."""
-    fig = schedule_animation(graph, schedule, layered_positions(graph))
+    """No names beside markers (neighbours' names overlapped); the running ops are listed in one
+    text beside the plot, a line per stream, each cut to fit the margin."""
+    fig = drawn(graph, schedule, layered_positions(graph))
     for frame in fig.frames:
         for trace in frame.data:
             assert "text" not in (trace.mode or "") and not any(trace.text or ())
-        ys = sorted(a.y for a in frame.layout.annotations)
-        assert all(b - a >= LINE_STEP - 1e-9 for a, b in zip(ys, ys[1:], strict=False))
+        (listed,) = frame.layout.annotations  # one text: its lines cannot overlap
+        assert listed.text.count("<br>") <= MAX_LINES
     assert all("text" not in (t.mode or "") for t in fig.data if t.mode)
     long = replace(schedule, stages=(replace(schedule.stages[0], strategy="concurrent",
                                              groups=tuple((f"op_with_a_long_name_{i}",) * 3

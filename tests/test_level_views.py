@@ -9,8 +9,9 @@ import json
 import pytest
 
 pytest.importorskip("plotly")
+import plotly.graph_objects as go  # noqa: E402
 
-from app.views.animation import _categories, schedule_animation  # noqa: E402
+from app.views.animation import stage_frames  # noqa: E402
 from app.views.collapse import clicked_item, item_label, level_figure  # noqa: E402
 from app.views.gantt import MAX_BARRIERS, OTHER_COLOR, gantt_figure, trace_bars  # noqa: E402
 from ios_core.cost import make_cost_model  # noqa: E402
@@ -91,19 +92,18 @@ def test_a_click_names_the_item_under_the_pointer():
 
 
 def test_animation_follows_the_open_level(graph, hier, schedule):
-    top = schedule_animation(graph, schedule, {}, level=hier.level(graph))
+    top = go.Figure(stage_frames(graph, schedule, {}, level=hier.level(graph)))
     assert len(top.frames) == len(schedule.stages) + 1  # every stage touches the top level
     cell = hier.level(graph, "cells.4")
-    fig = schedule_animation(graph, schedule, {}, level=cell)
+    fig = go.Figure(stage_frames(graph, schedule, {}, level=cell))
     ops = set(hier.ops("cells.4"))
     touching = [k for k, s in enumerate(schedule.stages) if ops & set(s.ops)]
     assert [f.name for f in fig.frames] == [str(k) for k in touching] + [
         str(len(schedule.stages))]
     # in every frame, each item is in exactly one category; the box is drawn once, not per op
-    names = len(_categories())
     for frame in fig.frames:
         shown = [n for d in frame.data for n in d.hovertext]
-        assert len(frame.data) == names and len(shown) == len(cell.items)
+        assert frame.traces == fig.frames[0].traces and len(shown) == len(cell.items)
     first = json.loads(fig.to_json())["layout"]["annotations"]
     assert all("cells.4." not in a["text"] for a in first)  # names relative to the open cell
     labels = [t for t in fig.data if t.name == "boxes"][0]

@@ -1,16 +1,17 @@
-"""A plotly figure that plays a schedule stage by stage over the DAG (play, pause, slider).
+"""The stages of a schedule drawn over the DAG: one frame per stage (that stage running, earlier
+ones done) and an "all done" frame, as plain plotly JSON that the Schedule page shows one frame
+at a time (app.views.frame.still_frame) under its one stage control.
 
 Frames move operators between a fixed set of traces (not yet run, finished, merged now, running
-now on stream k) instead of restyling one trace per marker: plotly validates every frame, and
-numeric x/y arrays validate in milliseconds where per-marker colour and symbol arrays take seconds.
+now on stream k) instead of restyling one trace per marker. The frames stay plain dicts, never
+a plotly Figure's: plotly validates every trace of every frame it is given (80 ms of a cold
+Schedule page for Inception V3's 40 frames), and the page needs one of them.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-
-import plotly.graph_objects as go
 
 from ios_core.ir.graph import OpGraph
 from ios_core.ir.hierarchy import Level
@@ -25,8 +26,7 @@ Pos = Mapping[str, tuple[float, float]]
 MAX_STREAMS = 8  # streams drawn apart; more (a wide greedy wavefront) share the last colour
 LIST_PX = 230  # right margin holding the "running now" list
 LABEL_CHARS = 30  # characters per line of that list (12 px text fits the margin)
-LINE_STEP = 0.05  # paper height per line: 23 px of the plot's 460, above a 12 px line's height
-MAX_LINES = 12  # lines below the list's title: 0.05 x 13 keeps the list inside the plot
+MAX_LINES = 12  # lines below the list's title: 13 lines of 12 px text fit beside the plot
 SEVERAL_STREAMS = "#555555"  # a box whose running ops are on several streams: no stream's colour
 
 
@@ -138,17 +138,16 @@ def _fit(names: list[str], sep: str, width: int, hidden: int = 0) -> str:
 
 def _annotations(schedule: Schedule, step: int, shown: set[str] | None,
                  strip: str = "") -> list[dict]:
-    """The list's title and ``MAX_LINES`` lines, blank past the stage's streams: every frame has
-    as many annotations, since an animation frame updates annotations index by index and would
-    leave a longer previous stage's extra lines on screen."""
+    """The list as one annotation, its lines joined by ``<br>``: lines of one text never overlap,
+    and an animation frame replaces it whole (one annotation per line made plotly validate 13
+    per frame: 520 objects and 40 ms of a cold Schedule page for Inception V3)."""
     lines = running_lines(schedule, step, shown, strip=strip)
     title = "running now:" if lines else "nothing running: all done"
     texts = [f"<b>{title}</b>"] + [
         f"<span style='color:{color}'>■</span> {html.escape(text)}" for color, text in lines]
-    texts += [""] * (MAX_LINES + 1 - len(texts))
-    return [{"xref": "paper", "yref": "paper", "x": 1.02, "y": 1.0 - i * LINE_STEP,
-             "xanchor": "left", "yanchor": "top", "showarrow": False, "align": "left",
-             "text": text, "font": {"size": 12}} for i, text in enumerate(texts)]
+    return [{"xref": "paper", "yref": "paper", "x": 1.02, "y": 1.0, "xanchor": "left",
+             "yanchor": "top", "showarrow": False, "align": "left", "text": "<br>".join(texts),
+             "font": {"size": 12}}]
 
 
 def _edge_trace(graph: OpGraph, pos: Pos, keep: set[str] | None) -> dict:
@@ -176,16 +175,17 @@ def _hover(graph: OpGraph, schedule: Schedule, names: list[str]) -> dict[str, st
     return out
 
 
-def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: int = 700,
-                       only: Sequence[str] | None = None, *,
-                       level: Level | None = None) -> go.Figure:
-    """One frame per stage (that stage running, earlier ones done) and a last "all done" frame.
+def stage_frames(graph: OpGraph, schedule: Schedule, pos: Pos,
+                 only: Sequence[str] | None = None, *, level: Level | None = None) -> dict:
+    """``{"data", "layout", "frames"}``: the drawing at the first stage it shows and one frame
+    per stage it shows, ending with "all done" (frame names: stage indices from 0, and the stage
+    count for "all done").
 
     ``only`` restricts the drawing to some ops (one block of a big graph) and the frames to the
-    stages that run them, which keeps the figure small for NASNet and RandWire. ``level`` (one
+    stages that run them, which keeps the drawing small for NASNet and RandWire. ``level`` (one
     open group of ios_core.ir.hierarchy) draws that group's items instead, a closed box as one
     marker that runs while any of its ops runs, laid out on its own (``pos`` is not used), and
-    plays only the stages that run the group's ops.
+    has frames only for the stages that run the group's ops.
     """
     if level is not None:
         keep = {op for ops in level.item_ops.values() for op in ops}
@@ -203,12 +203,12 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
         item_ops, strip = None, ""
     steps = [k for k, st in enumerate(schedule.stages) if keep is None or keep & set(st.ops)]
     steps.append(len(schedule.stages))
-    first = _frame_data(graph, schedule, steps[0], names, pos, hover, item_ops)
-    moving = [
-        {**d, "mode": "markers", "name": label, "marker": marker, "hoverinfo": "text",
-         "showlegend": False}
-        for d, (label, marker) in zip(first, _categories(), strict=True)
-    ]
+    data = {k: _frame_data(graph, schedule, k, names, pos, hover, item_ops) for k in steps}
+    # only the categories some frame fills: each is a trace of every frame
+    used = [c for c in range(len(_categories())) if any(data[k][c]["x"] for k in steps)] or [0]
+    cats = _categories()
+    moving = [{**data[steps[0]][c], "mode": "markers", "name": cats[c][0], "marker": cats[c][1],
+               "hoverinfo": "text", "showlegend": False} for c in used]
     shown = [s for s in graph.inputs if s.name in pos and keep is None]
     inputs = {
         "type": "scatter", "x": [pos[s.name][0] for s in shown],
@@ -225,21 +225,20 @@ def schedule_animation(graph: OpGraph, schedule: Schedule, pos: Pos, frame_ms: i
     frames = [{"name": str(k), "traces": trace_ids,
                "layout": {"title": {"text": stage_title(schedule, k)},
                           "annotations": _annotations(schedule, k, keep, strip)},
-               "data": _frame_data(graph, schedule, k, names, pos, hover, item_ops)}
+               "data": [data[k][c] for c in used]}
               for k in steps]
     layout = {
         "title": {"text": stage_title(schedule, steps[0]), "x": 0.01}, "height": 640,
         "annotations": _annotations(schedule, steps[0], keep, strip),
-        "margin": {"l": 10, "r": LIST_PX, "t": 50, "b": 110}, "plot_bgcolor": "white",
+        "margin": {"l": 10, "r": LIST_PX, "t": 50, "b": 10}, "plot_bgcolor": "white",
         "xaxis": {"visible": False}, "yaxis": {"visible": False},
-        "updatemenus": [_buttons(frame_ms)], "sliders": [_slider(steps, len(schedule.stages))],
         # in the right column below the "running now" list (at most 0.05 x 13 of the height):
         # above the plot, a legend that wraps on a narrow page would run into the title
         "legend": {"orientation": "v", "y": 0.3, "yanchor": "top", "x": 1.02, "xanchor": "left",
                    "font": {"size": 11}},
     }
-    return go.Figure(data=[*static, *moving, *_legend(level is not None)],
-                     layout=layout, frames=frames, _validate=False)
+    return {"data": [*static, *moving, *_legend(level is not None)], "layout": layout,
+            "frames": frames}
 
 
 def _level_edges(level: Level, pos: Pos) -> dict:
@@ -289,25 +288,3 @@ def _legend(boxes: bool = False) -> list[dict]:
         entries.insert(2, cats[-1])
     return [{"type": "scatter", "x": [None], "y": [None], "mode": "markers", "name": label,
              "marker": marker, "hoverinfo": "skip"} for label, marker in entries]
-
-
-def _buttons(frame_ms: int) -> dict:
-    play = {"frame": {"duration": frame_ms, "redraw": True}, "fromcurrent": True,
-            "transition": {"duration": 0}}
-    pause = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
-             "transition": {"duration": 0}}
-    return {"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left",
-            "yanchor": "top", "pad": {"r": 10, "t": 10}, "showactive": False,
-            "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, play]},
-                        {"label": "❚❚ Pause", "method": "animate", "args": [[None], pause]}]}
-
-
-def _slider(frames: list[int], n: int) -> dict:
-    steps = [{"label": str(k + 1) if k < n else "end", "method": "animate",
-              "args": [[str(k)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
-                                  "transition": {"duration": 0}}]}
-             for k in frames]
-    # a row of its own under the buttons: beside them, a narrow page put the rail under Pause
-    return {"active": 0, "x": 0.0, "y": -0.1, "len": 1.0, "xanchor": "left", "yanchor": "top",
-            # the stage is in the title: a current-value label would sit on the buttons
-            "currentvalue": {"visible": False}, "pad": {"t": 10}, "steps": steps}
