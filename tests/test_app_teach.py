@@ -125,6 +125,14 @@ def test_learn_page_teaches_from_the_shipped_files_only() -> None:
         assert f"g.point:nth-of-type({index + 1})" in outline
         assert f"{total * 1000:.1f} µs" in story and f"{stage.predicted_ms * 1000:.1f} µs" in story
         assert f"{max(alone[op] for op in stage.ops) * 1000:.1f} µs" in story
+        figures = {m.label: m.value for m in at.metric}  # the same numbers, as headlines
+        assert figures["its ops alone, one after another"] == f"{total * 1000:.1f} µs"
+        assert figures[f"the stage as IOS ran it ({stage.strategy})"] == (
+            f"{stage.predicted_ms * 1000:.1f} µs")
+        (drawing,) = at.get("graphviz_chart")  # the stage's streams, in the expander
+        assert all(f'"{op}" [label=' in drawing.proto.spec for op in stage.ops)
+        assert drawing.proto.spec.count("subgraph cluster_") == (
+            1 if stage.strategy == "merge" else len(stage.groups))
         word = ("did nothing" if len(stage.ops) < 2 or abs(stage.predicted_ms - total)
                 <= 0.02 * total else "helped" if stage.predicted_ms < total else "hurt")
         assert word in story or (len(stage.ops) < 2 and "nothing to overlap" in story)

@@ -13,6 +13,7 @@ from app.views.colors import STRATEGY_COLORS
 from app.views.teach import (
     alone_times,
     markdown_table,
+    stage_dot,
     stage_figure,
     stage_story,
     story_text,
@@ -107,9 +108,17 @@ labels = {s.index: f"stage {s.index + 1}: {s.strategy}, {len(s.alone)} op(s), {s
 pick = st.selectbox("Stage", list(labels), format_func=labels.__getitem__, key=KEY)
 story = stories[pick]
 assert story is not None
+row = st.container(horizontal=True)
+row.metric("its ops alone, one after another", f"{story.sum_ms * us:.1f} µs", width=260)
+row.metric("the slowest alone", f"{story.max_ms * us:.1f} µs", width=180,
+           help="what the stage would take if its operators overlapped perfectly")
+row.metric(f"the stage as IOS ran it ({story.strategy})", f"{story.stage_ms * us:.1f} µs",
+           delta=f"{-story.saved_ms * us:+.1f} µs", delta_color="inverse", width=260,
+           help="against its operators one after another: less is better")
 st.plotly_chart(stage_figure(story), width="stretch", key="learn_story")
 st.markdown(story_text(story))
 with st.expander("The stage's operators, each measured alone"):
+    st.graphviz_chart(stage_dot(story))
     st.markdown(markdown_table([{"operator": op, "stream": gi,
                                  "alone µs": f"{alone[op][0] * us:.2f}",
                                  "source": "estimated" if alone[op][1] else "measured"}

@@ -15,10 +15,11 @@ import plotly.graph_objects as go
 
 from ios_core.ir.schedule import Schedule, Stage
 
-from .colors import STRATEGY_COLORS, group_color
+from .colors import STRATEGY_COLORS, group_color, ink
+from .dot import q
 
-__all__ = ["NOISE", "StageStory", "alone_times", "markdown_table", "stage_figure", "stage_story",
-           "totals_rows"]
+__all__ = ["NOISE", "StageStory", "alone_times", "markdown_table", "stage_dot", "stage_figure",
+           "stage_story", "totals_rows"]
 
 # stage times within 2 % of the one-after-another sum are read as "no change": repeated
 # medians of the same short stage differ by about that much on the profiled GPUs
@@ -155,6 +156,44 @@ def stage_figure(story: StageStory) -> go.Figure:
              "text": "slowest alone", "showarrow": False}],
     }
     return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def stage_dot(story: StageStory) -> str:
+    """The stage's operators as Graphviz DOT: a box per CUDA stream, its operators in the order
+    the stream runs them, each with its time alone (a merge: one box of the convolutions that
+    become one wide convolution). Only what the schedule file says: no graph is traced here.
+
+    >>> story = StageStory(0, "concurrent", (("a", "b"), ("c",)),
+    ...                    (("a", 0.01), ("b", 0.002), ("c", 0.02)), 0.021, False)
+    >>> dot = stage_dot(story)
+    >>> '"a" -> "b"' in dot, 'label="stream 1"' in dot, "10.0 µs alone" in dot
+    (True, True, True)
+    >>> merged = StageStory(1, "merge", (("p",), ("q",)), (("p", 0.01), ("q", 0.01)), 0.012, False)
+    >>> stage_dot(merged).count("subgraph"), "->" in stage_dot(merged)
+    (1, False)
+    """
+    alone = dict(story.alone)
+    if story.strategy == "merge":
+        boxes = [("merged into one wide convolution", STRATEGY_COLORS["merge"],
+                  [op for g in story.groups for op in g])]
+    else:
+        boxes = [(f"stream {gi}", group_color(gi), list(g)) for gi, g in enumerate(story.groups)]
+    lines = ["digraph stage {", "  rankdir=LR; nodesep=0.15; ranksep=0.25;",
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];']
+    # left to right, Graphviz stacks unconnected boxes upwards in the order they come: the
+    # last stream first puts stream 0 on top, as in the Gantt chart
+    for bi, (label, color, ops) in reversed(list(enumerate(boxes))):
+        lines += [f"  subgraph cluster_{bi} {{", f"    label={q(label)}; color={q(color)};",
+                  '    fontname="Helvetica"; fontsize=10;']
+        for op in ops:
+            text = q(f"{op}\n{alone.get(op, 0.0) * 1000:.1f} µs alone")
+            lines.append(f"    {q(op)} [label={text}, fillcolor={q(color)}, "
+                         f"fontcolor={q(ink(color))}];")
+        if story.strategy != "merge":  # one stream runs its operators one after another
+            lines += [f"    {q(a)} -> {q(b)};" for a, b in zip(ops, ops[1:], strict=False)]
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def markdown_table(rows: Sequence[Mapping[str, object]]) -> str:
