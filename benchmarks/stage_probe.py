@@ -77,6 +77,13 @@ METHODS = (
                                   "iters": 10, "eager_runs": 1, "eager_copies": 1}),
 )
 SLOPE = ("auto u5 i10 e1", "auto u20 i10 e1")  # (fewer copies, more copies)
+# issue 14's "more stages per capture" (MeasuredCost.prefetch): method -> (stages per graph,
+# copies of each), each stage between timing events recorded inside the graph
+TOGETHER = {"together16 c1 i5": (16, 1, False), "together16 c2 i5": (16, 2, False),
+            "together64 c1 i5": (64, 1, False), "together16 slope i5": (16, 1, True),
+            "together16 slope i10": (16, 1, True)}
+METHODS += tuple((name, {"warmup": 1, "iters": 10 if name.endswith("i10") else 5,
+                         "eager_runs": 1, "eager_copies": 1}) for name in TOGETHER)
 
 
 def probe(model: str, strategies: list[str], opts_names: list[str], methods: list[str]
@@ -100,6 +107,10 @@ def probe(model: str, strategies: list[str], opts_names: list[str], methods: lis
                     continue
                 cost = MeasuredCost(traced, options=opts, **kwargs)
                 t0 = time.perf_counter()
+                if name in TOGETHER:
+                    together, copies, slope = TOGETHER[name]
+                    cost.prefetch(traced.graph, [(st.strategy, st.groups) for st in sched.stages],
+                                  together, copies, slope)
                 priced = price_schedule(sched, traced.graph, cost)
                 secs = time.perf_counter() - t0
                 row[name] = {"predicted_ms": priced.predicted_ms,

@@ -221,9 +221,8 @@ def test_the_warm_up_reads_the_cost_model_while_the_worker_traces(monkeypatch) -
 @pytest.mark.parametrize("model", ["squeezenet", "nasnet"])
 def test_the_warm_up_draws_the_schedule_pages_first_figure(app_in_one_run, monkeypatch,
                                                            model) -> None:
-    """After a pause, the Schedule page finds its first figure built: the whole graph's
-    (0.2-0.4 s of its first visit on a 2-core machine), or a big graph's top level (NASNet's:
-    2.6 s)."""
+    """After a pause, the Schedule page finds its first figure built: the whole graph's, or a
+    big graph's top level (NASNet's: 0.36 s on a 2-core machine)."""
     from app import backend
     from app.views import animation
 

@@ -114,6 +114,24 @@ def test_measured_cost_positive_repeatable_cached(traced) -> None:
     assert cost.measured == before and cost.hits == 1
 
 
+@pytest.mark.parametrize("weights,slope", [("warm", False), ("cold", False), ("cold", True)])
+def test_stages_measured_together_agree_with_alone_and_fill_the_cache(traced, weights,
+                                                                      slope) -> None:
+    """Several stages in one graph, each between timing events inside it (issue 14), time each
+    stage as measuring it alone does, within the noise of microsecond stages."""
+    from ios_core.cost.measured import MeasuredCost
+
+    alone = MeasuredCost(traced, warmup=3, iters=20, weights=weights)
+    together = MeasuredCost(traced, warmup=3, iters=20, weights=weights)
+    stages = [*STAGES, ("concurrent", (("a",), ("b",)))]
+    together.prefetch(traced.graph, [*stages, stages[0]], together=3, copies=2, slope=slope)
+    assert together.measured == len(stages)  # the repeat is measured once
+    for strategy, groups in stages:
+        ms = together.stage_cost(traced.graph, strategy, groups).ms
+        assert 0.5 < ms / alone.stage_cost(traced.graph, strategy, groups).ms < 2.0
+    assert together.measured == len(stages)  # every answer came from the cache
+
+
 def test_measured_cost_of_a_stage_is_below_its_ops_in_sequence(traced) -> None:
     # sanity, not a benchmark: five tiny convs merged cost less than five separate launches
     from ios_core.cost.measured import MeasuredCost
