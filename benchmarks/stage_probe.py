@@ -81,7 +81,7 @@ SLOPE = ("auto u5 i10 e1", "auto u20 i10 e1")  # (fewer copies, more copies)
 # copies of each), each stage between timing events recorded inside the graph
 TOGETHER = {"together16 c1 i5": (16, 1, False), "together16 c2 i5": (16, 2, False),
             "together64 c1 i5": (64, 1, False), "together16 slope i5": (16, 1, True),
-            "together16 slope i10": (16, 1, True)}
+            "together16 slope i10": (16, 1, True), "together16 u5-20 i5": (16, None, False)}
 METHODS += tuple((name, {"warmup": 1, "iters": 10 if name.endswith("i10") else 5,
                          "eager_runs": 1, "eager_copies": 1}) for name in TOGETHER)
 

@@ -114,9 +114,10 @@ def test_measured_cost_positive_repeatable_cached(traced) -> None:
     assert cost.measured == before and cost.hits == 1
 
 
-@pytest.mark.parametrize("weights,slope", [("warm", False), ("cold", False), ("cold", True)])
-def test_stages_measured_together_agree_with_alone_and_fill_the_cache(traced, weights,
-                                                                      slope) -> None:
+@pytest.mark.parametrize("weights,slope,copies", [("warm", False, 2), ("cold", False, 2),
+                                                  ("cold", True, 1), ("cold", False, None)])
+def test_stages_measured_together_agree_with_alone_and_fill_the_cache(traced, weights, slope,
+                                                                      copies) -> None:
     """Several stages in one graph, each between timing events inside it (issue 14), time each
     stage as measuring it alone does, within the noise of microsecond stages."""
     from ios_core.cost.measured import MeasuredCost
@@ -124,8 +125,10 @@ def test_stages_measured_together_agree_with_alone_and_fill_the_cache(traced, we
     alone = MeasuredCost(traced, warmup=3, iters=20, weights=weights)
     together = MeasuredCost(traced, warmup=3, iters=20, weights=weights)
     stages = [*STAGES, ("concurrent", (("a",), ("b",)))]
-    together.prefetch(traced.graph, [*stages, stages[0]], together=3, copies=2, slope=slope)
+    together.prefetch(traced.graph, [*stages, stages[0]], together=3, copies=copies, slope=slope)
     assert together.measured == len(stages)  # the repeat is measured once
+    runs = set(together.copies.values())  # copies of a stage a replay ran
+    assert runs == ({3} if slope else {2} if copies else runs & set(range(5, 21)))
     for strategy, groups in stages:
         ms = together.stage_cost(traced.graph, strategy, groups).ms
         assert 0.5 < ms / alone.stage_cost(traced.graph, strategy, groups).ms < 2.0

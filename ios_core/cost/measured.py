@@ -289,9 +289,12 @@ class MeasuredCost:
         return replace(timing, samples_ms=tuple(t / copies for t in timing.samples_ms))
 
     def measure_together(self, graph: OpGraph, stages: Sequence[tuple[str, Groups]],
-                         copies: int = 1, slope: bool = False) -> list[Timing]:
+                         copies: int | None = 1, slope: bool = False
+                         ) -> list[tuple[Timing, int]]:
         """Time several stages in ONE captured CUDA graph, each between two timing events
-        recorded inside the graph, ``copies`` of each back to back; the samples are per copy.
+        recorded inside the graph, ``copies`` of each back to back (None: as many as
+        :meth:`copies_for` gives it); per stage, its timing (samples per copy) and the copies
+        of it that a replay runs.
 
         Issue 14's "more stages per capture": the graph's launch is paid once a replay, outside
         every stage's events, which is what the unrolled copies of :meth:`measure` amortise, so
@@ -301,20 +304,21 @@ class MeasuredCost:
         one copy a bracket priced schedules 1.34-1.62 times their measured time, 2-3 µs too much
         a one-lane stage and 3-4.6 µs a concurrent one. ``slope`` brackets one copy, then two
         others, and keeps the difference, in which a bracket's fixed cost cancels: 0.84-1.11 of
-        measured (the per-stage way, :meth:`measure`: 0.90-1.06), for 1.2 ms of measuring a
-        stage against 3.2. Not what searches use: one-lane stages come out low (the sequential
-        schedules 0.84-0.94). The host reads the events after each replay (a replay records
-        them anew). Cold weights: L2 is evicted once before each replay and every stage's inputs
-        touched; each copy reads its own parameters.
+        measured (the per-stage way, :meth:`measure`: 0.90-1.06), for 1.2-1.5 ms of measuring a
+        stage against 3.2-3.6. Not what searches use: one-lane stages come out low (the
+        sequential schedules 0.83-0.94). Today's 5-20 copies a bracket were no cheaper and priced
+        the ios-both schedules 1.26-1.33 times their measured time. The host reads the events
+        after each replay (a replay records them anew). Cold weights: L2 is evicted once before
+        each replay and every stage's inputs touched; each copy reads its own parameters.
         """
         t0 = time.perf_counter()
-        runs = (1, 2) if slope else (copies,)  # copies per bracket, brackets per stage
-        made = sum(runs)
+        runs = [(1, 2) if slope else (copies or self.copies_for(graph, *stage),)
+                for stage in stages]  # per stage: copies in each of its brackets
         built = []
-        for strategy, groups in stages:
+        for (strategy, groups), per_bracket in zip(stages, runs, strict=True):
             names = list(dict.fromkeys(n for g in groups for n in g))
             plans = [self._lowering.stage_plan(strategy, groups, graph=graph)]
-            for i in range(1, made):
+            for i in range(1, sum(per_bracket)):
                 kernels = {n: self._copy(n, i) for n in names} if self.cold else None
                 plans.append(self._lowering.stage_plan(strategy, groups, graph=graph,
                                                        kernels=kernels))
@@ -322,13 +326,14 @@ class MeasuredCost:
             built.append((plans, self._random_inputs(graph, plans[0]), streams,
                           [StageEvents.for_plan(p) for p in plans]))
         marks = [[(torch.cuda.Event(enable_timing=True, external=True),
-                   torch.cuda.Event(enable_timing=True, external=True)) for _ in runs]
-                 for _ in built]
+                   torch.cuda.Event(enable_timing=True, external=True)) for _ in per_bracket]
+                 for per_bracket in runs]
 
         def run_all() -> None:  # what the graph holds: every stage's brackets, in order
-            for (plans, inputs, streams, events), brackets in zip(built, marks, strict=True):
+            for (plans, inputs, streams, events), brackets, per_bracket in zip(
+                    built, marks, runs, strict=True):
                 done = 0
-                for n, (start, end) in zip(runs, brackets, strict=True):
+                for n, (start, end) in zip(per_bracket, brackets, strict=True):
                     start.record()
                     for p, ev in zip(plans[done:done + n], events[done:done + n], strict=True):
                         run_stage(p, dict(inputs), streams, ev)
@@ -374,7 +379,7 @@ class MeasuredCost:
                     continue
                 for k, brackets in enumerate(marks):
                     ms = [start.elapsed_time(end) for start, end in brackets]
-                    samples[k].append(ms[1] - ms[0] if slope else ms[0] / copies)
+                    samples[k].append(ms[1] - ms[0] if slope else ms[0] / runs[k][0])
             t4 = time.perf_counter()
         del cuda_graph
         self._trim_cache()
@@ -383,10 +388,11 @@ class MeasuredCost:
                             ("replay", t4 - t3), ("release", t5 - t4)):
             self.phase_s[phase] += secs
         name = torch.cuda.get_device_name(self.torch_device)
-        return [Timing(tuple(s), self.warmup, name) for s in samples]
+        return [(Timing(tuple(s), self.warmup, name), sum(per_bracket))
+                for s, per_bracket in zip(samples, runs, strict=True)]
 
     def prefetch(self, graph: OpGraph, stages: Sequence[tuple[str, Groups]],
-                 together: int = 16, copies: int = 1, slope: bool = False) -> None:
+                 together: int = 16, copies: int | None = 1, slope: bool = False) -> None:
         """Measure the stages not yet in the cache, ``together`` per graph
         (:meth:`measure_together`); :meth:`stage_cost` then answers them from the cache."""
         todo: dict[str, tuple[str, Groups]] = {}
@@ -398,9 +404,9 @@ class MeasuredCost:
         t0 = time.perf_counter()
         for lo in range(0, len(keys), together):
             chunk = keys[lo:lo + together]
-            timings = self.measure_together(graph, [todo[k] for k in chunk], copies, slope)
-            for key, timing in zip(chunk, timings, strict=True):
-                self.timings[key], self.copies[key] = timing, copies
+            timed = self.measure_together(graph, [todo[k] for k in chunk], copies, slope)
+            for key, (timing, runs) in zip(chunk, timed, strict=True):
+                self.timings[key], self.copies[key] = timing, runs
         self.seconds += time.perf_counter() - t0
 
     def _copy(self, name: str, i: int) -> Kernel:
