@@ -204,9 +204,9 @@ def stage_frames(graph: OpGraph, schedule: Schedule, pos: Pos,
     steps = [k for k, st in enumerate(schedule.stages) if keep is None or keep & set(st.ops)]
     steps.append(len(schedule.stages))
     data = {k: _frame_data(graph, schedule, k, names, pos, hover, item_ops) for k in steps}
-    # only the categories some frame fills: each is a trace of every frame
-    used = [c for c in range(len(_categories())) if any(data[k][c]["x"] for k in steps)] or [0]
     cats = _categories()
+    # only the categories some frame fills: each is a trace of every frame
+    used = [c for c in range(len(cats)) if any(data[k][c]["x"] for k in steps)] or [0]
     moving = [{**data[steps[0]][c], "mode": "markers", "name": cats[c][0], "marker": cats[c][1],
                "hoverinfo": "text", "showlegend": False} for c in used]
     shown = [s for s in graph.inputs if s.name in pos and keep is None]
@@ -232,7 +232,7 @@ def stage_frames(graph: OpGraph, schedule: Schedule, pos: Pos,
         "annotations": _annotations(schedule, steps[0], keep, strip),
         "margin": {"l": 10, "r": LIST_PX, "t": 50, "b": 10}, "plot_bgcolor": "white",
         "xaxis": {"visible": False}, "yaxis": {"visible": False},
-        # in the right column below the "running now" list (at most 0.05 x 13 of the height):
+        # in the right column below the "running now" list (13 lines of 12 px text at most):
         # above the plot, a legend that wraps on a narrow page would run into the title
         "legend": {"orientation": "v", "y": 0.3, "yanchor": "top", "x": 1.02, "xanchor": "left",
                    "font": {"size": 11}},

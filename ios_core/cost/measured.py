@@ -283,9 +283,7 @@ class MeasuredCost:
         if len(self.timings) % 64 == 0:  # the allocator's statistics cost ~0.1 ms to read
             self._trim_cache()
         t5 = time.perf_counter()
-        for phase, secs in (("build", t1 - t0), ("eager", t2 - t1), ("capture", t3 - t2),
-                            ("replay", t4 - t3), ("release", t5 - t4)):
-            self.phase_s[phase] += secs
+        self._count_phases(t0, t1, t2, t3, t4, t5)
         return replace(timing, samples_ms=tuple(t / copies for t in timing.samples_ms))
 
     def measure_together(self, graph: OpGraph, stages: Sequence[tuple[str, Groups]],
@@ -384,9 +382,7 @@ class MeasuredCost:
         del cuda_graph
         self._trim_cache()
         t5 = time.perf_counter()
-        for phase, secs in (("build", t1 - t0), ("eager", t2 - t1), ("capture", t3 - t2),
-                            ("replay", t4 - t3), ("release", t5 - t4)):
-            self.phase_s[phase] += secs
+        self._count_phases(t0, t1, t2, t3, t4, t5)
         name = torch.cuda.get_device_name(self.torch_device)
         return [(Timing(tuple(s), self.warmup, name), sum(per_bracket))
                 for s, per_bracket in zip(samples, runs, strict=True)]
@@ -408,6 +404,11 @@ class MeasuredCost:
             for key, (timing, runs) in zip(chunk, timed, strict=True):
                 self.timings[key], self.copies[key] = timing, runs
         self.seconds += time.perf_counter() - t0
+
+    def _count_phases(self, *clock: float) -> None:
+        """Add the seconds between consecutive ``clock`` readings to the phases, in order."""
+        for phase, start, end in zip(self.phase_s, clock, clock[1:], strict=False):
+            self.phase_s[phase] += end - start
 
     def _copy(self, name: str, i: int) -> Kernel:
         """Kernel ``name`` over its ``i``-th own copy of its tensors, made once and kept: L2 is
