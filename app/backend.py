@@ -484,6 +484,7 @@ class SearchJob(SearchObserver):
         self.progress = progress
 
     def should_stop(self) -> bool:
+        yield_to_pages()  # asked at each progress report: the page's click goes first
         return self.stop_requested
 
     @property
@@ -926,9 +927,49 @@ TEACHING_NET = "ios_demo"  # the How the DP decides page's small net
 _last_activity = [time.monotonic()]
 
 
+# Background searches (the Compare page's batch, a search started on Optimize or What if) share
+# the interpreter with the pages too: a click on Schedule right after Compare's first visit took
+# 1.1-1.4 s in Chromium while they ran (2026-12-04). They give way while a page script runs.
+YIELD_AT_MOST_S = 2.0  # longest a search waits at once for page scripts to end
+YIELD_AFTER_S = 0.8  # and it waits this long after a script ends: the browser is drawing it
+_scripts: set[int] = set()  # threads running a page script now
+_scripts_lock = threading.Lock()
+
+
 def mark_activity() -> None:
-    """A script run starts or ends (app/main.py calls this): the warm-up waits for a pause."""
+    """A script run starts or ends: the warm-up waits for a pause."""
     _last_activity[0] = time.monotonic()
+
+
+def script_started() -> None:
+    """A page script run starts (app/main.py): background work waits or gives way."""
+    mark_activity()
+    with _scripts_lock:
+        _scripts.add(threading.get_ident())
+
+
+def script_ended() -> None:
+    """The page script run of this thread ends (app/main.py, in a ``finally``)."""
+    mark_activity()
+    with _scripts_lock:
+        _scripts.discard(threading.get_ident())
+
+
+def _pages_busy() -> bool:
+    """A page script runs in another thread, or one ended less than YIELD_AFTER_S ago (on a
+    machine that serves and shows the app, the browser draws the page on the same cores)."""
+    if time.monotonic() - _last_activity[0] < YIELD_AFTER_S:
+        return True
+    with _scripts_lock:
+        return bool(_scripts - {threading.get_ident()})
+
+
+def yield_to_pages() -> None:
+    """Sleep while the pages are busy (:func:`_pages_busy`), ``YIELD_AT_MOST_S`` at most (a
+    search calls this at each progress report, every 0.2 s at most: ios_core.search.dp)."""
+    deadline = time.monotonic() + YIELD_AT_MOST_S
+    while _pages_busy() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def _wait_for_a_pause() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.backend import mark_activity, prefetch_graph, preload_tables, warm_up
+from app.backend import prefetch_graph, preload_tables, script_ended, script_started, warm_up
 from app.errors import show_error
 from app.state import init_state, sidebar_ui
 
@@ -22,7 +22,7 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="IOS Explorer", page_icon=":material/bolt:", layout="wide")
-mark_activity()  # the background warm-up waits for a pause in the user's clicks
+script_started()  # the warm-up waits for a pause in the clicks; searches give way
 init_state()
 page = st.navigation(PAGES)
 selection = sidebar_ui()
@@ -34,5 +34,5 @@ try:
 except Exception as e:  # noqa: BLE001 - last safety net: a plain message, never a traceback
     show_error("This page could not be drawn", e)
 finally:
-    mark_activity()
+    script_ended()
 preload_tables()  # once the page is drawn: the next page's first table waits for nothing
