@@ -179,6 +179,25 @@ def test_the_warm_up_asks_for_the_dp_pages_net(monkeypatch) -> None:
     assert (backend.TEACHING_NET, 1) in asked, asked
 
 
+def page_script_running(release: threading.Timer) -> threading.Event:
+    """A page script run in another thread, from now until ``release`` fires or is cancelled;
+    the event returned is set when it has ended."""
+    from app import backend
+
+    started, ended = threading.Event(), threading.Event()
+
+    def page() -> None:
+        backend.script_started()
+        started.set()
+        release.finished.wait(30)
+        backend.script_ended()
+        ended.set()
+
+    threading.Thread(target=page, daemon=True).start()
+    started.wait(5)
+    return ended
+
+
 def test_background_searches_give_way_to_page_scripts(monkeypatch) -> None:
     """A search asks whether to stop at each progress report; while a page script runs in
     another thread, and YIELD_AFTER_S after it, the answer waits (a Schedule click right after
@@ -188,17 +207,9 @@ def test_background_searches_give_way_to_page_scripts(monkeypatch) -> None:
 
     monkeypatch.setattr(backend, "YIELD_AFTER_S", 0.2)
     job = backend.SearchJob(("m", 1, "simulated:h100", "ios-both", 3, 8, 50, 0))
-    started, ended = threading.Event(), threading.Event()
-
-    def page() -> None:
-        backend.script_started()
-        started.set()
-        time.sleep(0.5)
-        backend.script_ended()
-        ended.set()
-
-    threading.Thread(target=page).start()
-    started.wait(5)
+    release = threading.Timer(0.5, lambda: None)
+    ended = page_script_running(release)
+    release.start()  # the script ends 0.5 s from now
     t = time.monotonic()
     assert job.should_stop() is False
     waited = time.monotonic() - t
@@ -223,22 +234,14 @@ def test_a_search_never_waits_long_for_the_pages(monkeypatch) -> None:
     from app import backend
 
     monkeypatch.setattr(backend, "YIELD_AT_MOST_S", 0.2)
-    started, done = threading.Event(), threading.Event()
-
-    def page() -> None:
-        backend.script_started()
-        started.set()
-        done.wait(10)
-        backend.script_ended()
-
-    threading.Thread(target=page).start()
-    started.wait(5)
+    release = threading.Timer(10, lambda: None)
+    page_script_running(release)
     try:
         t = time.monotonic()
         backend.yield_to_pages()
         assert 0.15 < time.monotonic() - t < 1.0
     finally:
-        done.set()
+        release.cancel()
 
 
 def test_the_warm_up_reads_the_cost_model_while_the_worker_traces(monkeypatch) -> None:
