@@ -21,20 +21,18 @@ def still_frame(spec: dict[str, Any], step: int, *, idle_title: str | None = Non
     the drawing at rest instead, under that title: the ops of the frame before it finished, or
     all not yet run when no frame comes before it; nothing running.
     """
-    frames = {int(f["name"]): f for f in spec["frames"]}
+    frames = {int(f["name"]): f for f in spec["frames"]}  # never empty: "all done" is one
+    shown = max((k for k in frames if k <= step), default=min(frames))
+    frame = frames[shown]
     data: list[dict[str, Any]] = [dict(t) for t in spec["data"]]
-    layout = dict(spec["layout"])
-    if frames:
-        shown = max((k for k in frames if k <= step), default=min(frames))
-        frame = frames[shown]
-        for index, update in zip(frame["traces"], frame["data"], strict=True):
-            data[index] = {**data[index], **update}
-        layout.update(frame["layout"])
-        if idle_title is not None and step not in frames:
-            _settle(data, frame["traces"], FINISHED if shown <= step else PENDING)
-            layout["title"] = {**layout.get("title", {}), "text": idle_title}
-            layout["annotations"] = [{**a, "text": "<b>nothing running here</b>"}
-                                     for a in layout.get("annotations") or []]
+    for index, update in zip(frame["traces"], frame["data"], strict=True):
+        data[index] = {**data[index], **update}
+    layout = {**spec["layout"], **frame["layout"]}
+    if idle_title is not None and step not in frames:
+        _settle(data, frame["traces"], FINISHED if shown <= step else PENDING)
+        layout["title"] = {**layout.get("title", {}), "text": idle_title}
+        layout["annotations"] = [{**a, "text": "<b>nothing running here</b>"}
+                                 for a in layout.get("annotations") or []]
     # plotly would validate every list again: the drawing is built from plain data it checked
     # once in the tests (tests/test_app_views.py)
     return go.Figure(data=data, layout=layout, _validate=False)
