@@ -26,7 +26,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.harness import environment, require_cuda
 from benchmarks.report import Report, Row, add_out_dir, argument_parser, out_dir, table, versions
-from benchmarks.zoo import EPI_OPTIONS  # the zoo's ios-both+epi levers
+from benchmarks.zoo import EPI_OPTIONS  # the zoo's ios-both+epi levers (--epi-levers)
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.profile_db import PROFILE_DIR, SCHEDULE_SUFFIX
 from ios_core.frontend import models
@@ -34,7 +34,7 @@ from ios_core.frontend import tracing as frontend
 from ios_core.frontend.regions import fuse_regions
 from ios_core.ir.schedule import Schedule
 from ios_core.runtime import executor
-from ios_core.runtime.options import DEFAULT_OPTIONS
+from ios_core.runtime.options import DEFAULT_OPTIONS, EngineOptions, options_from_label
 from ios_core.search import optimize
 
 RUNS = 10  # profiled inferences; per-run figures are totals divided by this
@@ -75,10 +75,11 @@ def census(fn: Callable[[], Any]) -> dict[str, Any]:
             "top": [{"kind": k, "count": c / RUNS, "us": us / RUNS} for k, (c, us) in kinds[:TOP]]}
 
 
-def targets(model: str, strategies: list[str]) -> dict[str, Callable[[], Any]]:
+def targets(model: str, strategies: list[str], epi_options: EngineOptions = EPI_OPTIONS
+            ) -> dict[str, Callable[[], Any]]:
     """What to count for ``model``: its forward, each strategy's schedule (the shipped H100 one,
     else one searched here with the simulated H100: kernels barely depend on which schedule),
-    ``ios-both+epi`` (fused regions, compiled epilogues) where asked, and compile-default."""
+    ``ios-both+epi`` (fused regions, run with ``epi_options``) where asked, and compile-default."""
     loaded = models.load_model(model, batch=1, seed=0)
     traced = frontend.trace_model(loaded.module, loaded.example_input, name=loaded.name)
     module = copy.deepcopy(loaded.module).cuda().eval()
@@ -91,7 +92,7 @@ def targets(model: str, strategies: list[str]) -> dict[str, Callable[[], Any]]:
         schedule = (Schedule.load(str(path)) if path.exists() else
                     optimize(graph_of.graph, strategy.removesuffix("+epi"), SimulatedCost("h100")))
         compiled = executor.compile_schedule(graph_of, schedule, "cuda", use_cuda_graph=False,
-                                             options=EPI_OPTIONS if epi else DEFAULT_OPTIONS)
+                                             options=epi_options if epi else DEFAULT_OPTIONS)
         out[strategy] = compiled.replay
     torch._dynamo.reset()
     fn = torch.compile(module, mode="default")
@@ -102,7 +103,8 @@ def targets(model: str, strategies: list[str]) -> dict[str, Callable[[], Any]]:
 def markdown(rows: list[Row], header: dict[str, Any]) -> str:
     lines = [f"# Kernels per inference on {header['device']}", "",
              f"{versions(header)}; batch 1, fp32 "
-             f"(TF32 convs); our schedules with `{header['engine']}`, run without a CUDA graph; "
+             f"(TF32 convs); our schedules with `{header['engine']}` (+epi: "
+             f"`{header.get('engine_epi', 'default+epi')}`), run without a CUDA graph; "
              f"{RUNS} profiled runs after 3 warm-up runs.", "",
              *table(["model", "target", "kernels", "kernel µs",
                      "top kinds (count × µs per inference)"],
@@ -116,16 +118,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argument_parser("benchmarks.kernel_census", __doc__)
     p.add_argument("--models", nargs="+", default=["squeezenet"])
     p.add_argument("--strategies", nargs="+", default=["sequential", "ios-both"])
+    p.add_argument("--epi-levers", default=EPI_OPTIONS.label(),
+                   help="engine levers of the +epi strategies (a label, as in the ablation)")
     add_out_dir(p)
     args = p.parse_args(argv)
     if not require_cuda("the kernel census"):
         return 2
-    header = {**environment(), "engine": DEFAULT_OPTIONS.label()}
+    epi_options = options_from_label(args.epi_levers)
+    header = {**environment(), "engine": DEFAULT_OPTIONS.label(),
+              "engine_epi": epi_options.label()}
     report = Report(out_dir(args.out_dir), "kernel_census", header,
                     lambda data: markdown(data["rows"], data))
     for model in args.models:
         rows = []
-        for name, fn in targets(model, args.strategies).items():
+        for name, fn in targets(model, args.strategies, epi_options).items():
             try:
                 rows.append({"model": model, "target": name, **census(fn)})
             except Exception as e:  # noqa: BLE001 - one failing target must not lose the rest

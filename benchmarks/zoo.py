@@ -10,7 +10,8 @@ with the measured cost model from a cold cache (``--r``, s=8) twice, side by sid
 on today's graph with the default levers, and ``ios-both+epi`` on the graph with fused regions
 (:func:`ios_core.frontend.regions.fuse_regions`) and the ``fuse_epilogues`` lever, and on request
 ``ios-both+epi+gapmv``: that, and global average pools as one matrix-vector product, or
-``ios-both+epi+gapc``: as one compiled reduction. Rows:
+``ios-both+epi+gapc``: as one compiled reduction, and ``ios-both+epi+gapmv+layouts``: grouped
+convs in NCHW where that timed faster (:mod:`ios_core.runtime.conv_layouts`). Rows:
 ``{model, batch, method, ms, search_s, predicted_ms, peak_mb, rel_err}`` (median ms from CUDA
 events; ``peak_mb``: ``torch.cuda.max_memory_allocated`` over the timed replays (from a reset
 after the method is built) less what was allocated before the method began (earlier methods'
@@ -47,6 +48,7 @@ from ios_core.cost.factory import default_measured
 from ios_core.frontend.regions import fuse_regions
 from ios_core.frontend.tracing import TracedModel
 from ios_core.runtime import executor
+from ios_core.runtime.conv_layouts import layout_pairs, plan_layouts
 from ios_core.runtime.options import DEFAULT_OPTIONS, EngineOptions, options_from_label
 from ios_core.runtime.timing import time_samples
 from ios_core.search import SearchConfig, optimize
@@ -57,6 +59,8 @@ FUSED_METHODS = {
     "ios-both+epi": EPI_OPTIONS,
     "ios-both+epi+gapmv": options_from_label("default+epi+gapmv"),  # pools as a product
     "ios-both+epi+gapc": options_from_label("default+epi+gapc"),  # pools compiled
+    # and grouped convs NCHW where their pair timed faster (runtime.conv_layouts)
+    "ios-both+epi+gapmv+layouts": options_from_label("default+epi+gapmv+layouts"),
 }
 METHODS = ("eager", "cudagraph", "compile-ro", "ios-both", *FUSED_METHODS)
 
@@ -170,12 +174,17 @@ def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOpti
     build_peak = build()
     peak = _peak(device, base)  # what a replay holds: weights, the graph's pool, inputs, outputs
     timing = _timed(compiled, device, args)
+    # the grouped convs that run NCHW (the same answers the lowering got: cached per pair)
+    nchw = plan_layouts(traced.graph, traced.kernels, torch.device(device), torch.float32,
+                        options).reads_nchw
     return {"method": method, **timing, "search_s": search_s, "predicted_ms": schedule.predicted_ms,
             "peak_mb": peak(), "build_peak_mb": build_peak, "search_peak_mb": search_peak,
             "search_left_mb": left / 2**20,
             "rel_err": err,
             "ops": len(traced.graph.nodes), "stages": len(schedule.stages),
-            "streams": compiled.num_streams, "options": options.label()}
+            "streams": compiled.num_streams, "options": options.label(),
+            "layout_pairs": len(layout_pairs(traced.graph, traced.kernels)),
+            "nchw_convs": len(nchw)}
 
 
 def model_rows(report: Report, name: str, args: Any) -> None:

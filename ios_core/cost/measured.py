@@ -451,11 +451,19 @@ class MeasuredCost:
 
     def _random_inputs(self, graph: OpGraph, plan: StagePlan) -> Env:
         # random, never zeros: zeros can run faster than real data
+        # each in the layout its producer writes (conv_layouts: some write NCHW)
+        lowering = self._lowering if graph is self.graph else None
         return {
-            name: to_layout(torch.randn(graph.shape_of(name), generator=self._gen,
-                                        device=self.torch_device, dtype=self.dtype), self.options)
+            name: _laid_out(torch.randn(graph.shape_of(name), generator=self._gen,
+                                        device=self.torch_device, dtype=self.dtype),
+                            name, lowering, self.options)
             for name in plan.reads
         }
+
+
+def _laid_out(x: torch.Tensor, name: str, lowering: Lowering | None,
+              options: EngineOptions) -> torch.Tensor:
+    return lowering.to_layout(name, x) if lowering is not None else to_layout(x, options)
 
 
 def copies_for_estimate(estimate_us: float, fewest: int, most: int, replay_us: float) -> int:

@@ -36,9 +36,9 @@ from ios_core.frontend.replay import Apply, In, Replay, add_all
 from ios_core.runtime.fused_conv import FuseState, conv_add_relu
 from ios_core.runtime.nhwc_mean import global_mean_keepdim
 
-__all__ = ["COMPILE_DEVICES", "BiasAct", "Epilogue", "EpilogueConvKernel", "EpilogueRegion",
-           "MemberOp", "compiled_mean_kernel", "compiled_signatures", "epilogue_conv",
-           "epilogue_region"]
+__all__ = ["COMPILE_DEVICES", "MEMORY_FORMATS", "BiasAct", "Epilogue", "EpilogueConvKernel",
+           "EpilogueRegion", "MemberOp", "ToFormat", "compiled_mean_kernel", "compiled_signatures",
+           "epilogue_conv", "epilogue_region"]
 
 # devices whose tensors take the compiled path; tests widen this (with BACKEND "eager")
 COMPILE_DEVICES: set[str] = {"cuda"}
@@ -86,7 +86,25 @@ class MemberOp:
         return ("member", repr(self.fn), self.keys, self.activation, self.args)
 
 
-Op = BiasAct | MemberOp
+@dataclass(frozen=True)
+class ToFormat:
+    """The running value in memory order ``fmt`` (``"nchw"`` or ``"nhwc"``): last in an epilogue
+    whose reader wants the other layout (:mod:`ios_core.runtime.conv_layouts`). Compiled, the
+    change of layout is the epilogue kernel's own write, not a copy of its own."""
+
+    fmt: str
+
+    def __call__(self, acc: torch.Tensor | None, inputs: Sequence[torch.Tensor],
+                 params: Sequence[torch.Tensor]) -> torch.Tensor:
+        assert acc is not None
+        return acc.contiguous(memory_format=MEMORY_FORMATS[self.fmt])
+
+    def key(self) -> tuple:
+        return ("format", self.fmt)
+
+
+MEMORY_FORMATS = {"nchw": torch.contiguous_format, "nhwc": torch.channels_last}
+Op = BiasAct | MemberOp | ToFormat
 
 
 def _act(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -199,9 +217,12 @@ class EpilogueRegion(Kernel):
     head_arity: int
     epilogue: Epilogue | None
     add_relu: int | None = None
+    head_nchw: bool = False  # the head reads its input in NCHW (conv_layouts); weights NCHW too
     state: FuseState = field(default_factory=FuseState, compare=False, repr=False)
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self.head_nchw:  # free when the producer wrote NCHW, as conv_layouts plans it
+            inputs = (inputs[0].contiguous(), *inputs[1:])
         if self.add_relu is not None:
             conv = self.head
             assert isinstance(conv, ConvKernel)
@@ -233,31 +254,36 @@ class EpilogueRegion(Kernel):
         return replace(self, head=head, epilogue=epilogue, state=FuseState())
 
 
-def epilogue_region(k: RegionKernel, head: Kernel, fuse_add_relu: bool) -> EpilogueRegion:
+def epilogue_region(k: RegionKernel, head: Kernel, fuse_add_relu: bool,
+                    out_format: str | None = None) -> EpilogueRegion:
     """``k`` (a region from the frontend) with the lever on; ``head`` is its head kernel
-    already prepared for the other levers (NHWC weights, fused conv + ReLU)."""
+    already prepared for the other levers (NHWC weights, fused conv + ReLU). With
+    ``out_format`` (``"nchw"`` / ``"nhwc"``) the epilogue writes its result in that layout
+    (there is always an epilogue then: cuDNN's conv + add + ReLU is not used)."""
+    tail = () if out_format is None else (ToFormat(out_format),)
     if k.head_kind == "conv" and isinstance(head, ConvKernel):
         act = head.activation
-        j = _add_relu_term(k) if fuse_add_relu and act == "none" else None
+        j = _add_relu_term(k) if fuse_add_relu and act == "none" and not tail else None
         if j is not None:
             return EpilogueRegion(head, k.head_arity, None, add_relu=j)
         if act == "relu":  # cuDNN's conv + bias + ReLU (where it applies), then the members
             ops, params = _members(k.members, 0)
-            return EpilogueRegion(head, k.head_arity, Epilogue(tuple(ops), tuple(params)))
+            return EpilogueRegion(head, k.head_arity, Epilogue((*ops, *tail), tuple(params)))
         bare = ConvKernel(head.weight, None, head.stride, head.padding, head.dilation,
                           head.groups, "none", head.in_slice)
         first = [BiasAct(act, None if head.bias is None else 0)]
         params = [] if head.bias is None else [head.bias]
         ops, more = _members(k.members, len(params))
-        return EpilogueRegion(bare, k.head_arity, Epilogue((*first, *ops), (*params, *more)))
+        return EpilogueRegion(bare, k.head_arity,
+                              Epilogue((*first, *ops, *tail), (*params, *more)))
     if isinstance(head, FnKernel) and k.head_kind in ("act", "add", "mul", "norm"):
         lead = Member(head, tuple(range(k.head_arity)), k.head_kind)
         ops, params = _members((lead, *k.members), 0)
-        return EpilogueRegion(None, k.head_arity, Epilogue(tuple(ops), tuple(params)))
-    if not k.members:
+        return EpilogueRegion(None, k.head_arity, Epilogue((*ops, *tail), tuple(params)))
+    if not k.members and not tail:
         return EpilogueRegion(head, k.head_arity, None)
     ops, params = _members(k.members, 0)
-    return EpilogueRegion(head, k.head_arity, Epilogue(tuple(ops), tuple(params)))
+    return EpilogueRegion(head, k.head_arity, Epilogue((*ops, *tail), tuple(params)))
 
 
 def compiled_mean_kernel(k: FnKernel) -> EpilogueRegion | None:

@@ -2,12 +2,13 @@
 
 One path, in one order, for everything that runs a stage::
 
-    move each kernel to the device and dtype
-      -> prepare it (kernel-level levers: NHWC weights, fused conv+ReLU, 3-d pools)
+    time grouped convs in both layouts (the conv_layouts lever)
+      -> move each kernel to the device and dtype
+      -> prepare it (kernel-level levers: NHWC weights, fused conv+ReLU, 3-d pools, layouts)
       -> plan the concats on the prepared kernels (views, slots)
       -> build each stage's plan (steps, lanes, buffers)
 
-:class:`Lowering` holds the first three (kernels moved and prepared, the concat layout) and builds
+:class:`Lowering` holds the first four (kernels moved and prepared, the concat layout) and builds
 plans with :meth:`Lowering.stage_plan`. The executor lowers a whole schedule at once
 (:func:`lower_schedule`); the measured cost model keeps one lazy Lowering and builds one stage at
 a time, so what it times is built exactly as what the executor runs.
@@ -22,7 +23,9 @@ import torch
 from ios_core.frontend.kernels import Kernel
 from ios_core.ir.graph import OpGraph
 from ios_core.ir.schedule import Schedule, ScheduleError
+from ios_core.runtime.channels_last import to_layout
 from ios_core.runtime.concat_views import ConcatLayout, plan_concats
+from ios_core.runtime.conv_layouts import LayoutPlan, plan_layouts
 from ios_core.runtime.merged_conv import MergeError
 from ios_core.runtime.options import EngineOptions, resolve_options
 from ios_core.runtime.prepare import prepare_kernel
@@ -37,9 +40,10 @@ class PreparedKernels(Mapping[str, Kernel]):
     when first looked up (or :meth:`load` ed), then kept."""
 
     def __init__(self, source: Mapping[str, Kernel], device: torch.device, dtype: torch.dtype,
-                 options: EngineOptions) -> None:
+                 options: EngineOptions, layouts: LayoutPlan | None = None) -> None:
         self.source = source
         self.device, self.dtype, self.options = device, dtype, options
+        self.layouts = layouts or LayoutPlan()
         self._ready: dict[str, Kernel] = {}
 
     def __getitem__(self, name: str) -> Kernel:
@@ -48,7 +52,9 @@ class PreparedKernels(Mapping[str, Kernel]):
             if name not in self.source:
                 raise KeyError(_missing(name))
             moved = self.source[name].to(self.device, self.dtype)
-            found = self._ready[name] = prepare_kernel(moved, self.options)
+            reads, writes = self.layouts.formats(name)
+            found = self._ready[name] = prepare_kernel(moved, self.options, reads_nchw=reads,
+                                                       writes_nchw=writes)
         return found
 
     def __contains__(self, name: object) -> bool:  # without moving anything
@@ -96,11 +102,20 @@ class Lowering:
     ) -> None:
         self.graph = graph
         self.options = resolve_options(options)
-        self.kernels = PreparedKernels(kernels, torch.device(device), dtype, self.options)
+        dev = torch.device(device)
+        # timed on the device when the conv_layouts lever is on (cached per pair in the process)
+        layouts = plan_layouts(graph, kernels, dev, dtype, self.options)
+        self.kernels = PreparedKernels(kernels, dev, dtype, self.options, layouts)
         if not lazy:
             self.kernels.load(n.name for n in graph.nodes)
         # planned on the prepared kernels: the layout describes what actually runs
         self.layout: ConcatLayout = plan_concats(graph, self.kernels, self.options)
+
+    def to_layout(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (a value of ``name``) in the memory order ``name``'s kernel writes it."""
+        if self.kernels.layouts.formats(name)[1]:
+            return x.contiguous()
+        return to_layout(x, self.options)
 
     def stage_plan(
         self,

@@ -35,6 +35,9 @@ equal to the model's up to rounding, and falls back to the plain path where it c
   compile-ro's pools at about 2 µs; alone, a compiled pool beat PyTorch's mean but not
   ``nhwc_mean`` on the H200 (``benchmarks/results/h200-zoo-gapc-static.md``): Inductor's cheap
   pools are fused into the kernel that produces their input.
+* ``conv_layouts`` (with ``channels_last`` and ``fuse_epilogues``): a grouped conv runs NCHW
+  where that timed faster on the device, its producer's compiled epilogue writing NCHW for it
+  and its own writing NHWC back (:mod:`ios_core.runtime.conv_layouts`).
 * ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` on through the warm-up and the capture.
 * ``fuse_epilogues``: a conv's bias and non-ReLU activation, and a fused region's elementwise ops
   (graphs from :func:`ios_core.frontend.regions.fuse_regions`), as ONE compiled pointwise kernel
@@ -87,6 +90,7 @@ class EngineOptions:
     nhwc_mean: bool = False  # with channels_last: global average pools as a matrix-vector product
     compile_mean: bool = False  # global average pools as one compiled (Inductor) reduction
     fuse_epilogues: bool = False  # compiled pointwise epilogues (off until measured to pay)
+    conv_layouts: bool = False  # with nhwc and epi: grouped convs NCHW where timed faster
 
     def __post_init__(self) -> None:
         if self.concat not in CONCAT_MODES:
@@ -121,7 +125,8 @@ class EngineOptions:
                                         ("pool3d", self.nhwc_pool),
                                         ("gapmv", self.nhwc_mean),
                                         ("gapc", self.compile_mean),
-                                        ("epi", self.fuse_epilogues)) if on]
+                                        ("epi", self.fuse_epilogues),
+                                        ("layouts", self.conv_layouts)) if on]
         if self.stream_cap is not None:
             parts.append(f"cap{self.stream_cap}")
         return "+".join(parts) or "plain"
@@ -163,7 +168,7 @@ def resolve_options(options: EngineOptions | None) -> EngineOptions:
 _FLAGS = {"fused": "fuse_conv_relu", "add": "fuse_conv_add_relu", "bench": "cudnn_benchmark",
           "prio": "stream_priority", "nhwc": "channels_last", "pack": "pack_slices",
           "sviews": "strided_views", "pool3d": "nhwc_pool", "gapmv": "nhwc_mean",
-          "gapc": "compile_mean", "epi": "fuse_epilogues"}
+          "gapc": "compile_mean", "epi": "fuse_epilogues", "layouts": "conv_layouts"}
 
 
 def options_from_label(text: str) -> EngineOptions:

@@ -7,7 +7,9 @@ runs a lone max pool as one 3-d pool, and ``nhwc_mean`` (with ``channels_last``)
 average pool as one matrix-vector product, ``compile_mean`` as one compiled reduction (before
 ``nhwc_mean`` where both are on). ``fuse_epilogues`` runs a conv's bias and non-ReLU
 activation, and a fused region's elementwise ops, as one compiled kernel
-(:mod:`ios_core.runtime.epilogue`); a region's head gets the other levers first. A merged conv,
+(:mod:`ios_core.runtime.epilogue`); a region's head gets the other levers first. With
+``conv_layouts`` the lowering asks for some convs and regions in NCHW
+(:mod:`ios_core.runtime.conv_layouts`). A merged conv,
 built per merge stage, gets the first two (:func:`prepare_merged`; its epilogue stays eager).
 Every other kernel is itself.
 """
@@ -30,8 +32,16 @@ from ios_core.runtime.options import EngineOptions
 __all__ = ["prepare_kernel", "prepare_kernels", "prepare_merged"]
 
 
-def prepare_kernel(k: Kernel, options: EngineOptions) -> Kernel:
-    """``k`` with the kernel-level levers of ``options`` applied (``k`` itself when none apply)."""
+def prepare_kernel(k: Kernel, options: EngineOptions, *, reads_nchw: bool = False,
+                   writes_nchw: bool = False) -> Kernel:
+    """``k`` with the kernel-level levers of ``options`` applied (``k`` itself when none apply).
+
+    ``reads_nchw`` / ``writes_nchw`` (a conv or fused region under ``channels_last`` and
+    ``fuse_epilogues``; :mod:`ios_core.runtime.conv_layouts` says which): its head runs NCHW on
+    an NCHW input / its compiled epilogue writes NCHW. Either way it ends in a compiled epilogue
+    that writes the layout its reader wants."""
+    if reads_nchw or writes_nchw:
+        return _relaid(k, options, reads_nchw, writes_nchw)
     if isinstance(k, RegionKernel):  # a fused region: its head gets the levers, then its epilogue
         head = prepare_kernel(k.head, options)
         if options.fuse_epilogues:
@@ -54,6 +64,15 @@ def prepare_kernel(k: Kernel, options: EngineOptions) -> Kernel:
     elif options.fuse_epilogues and k.activation not in ("none", "relu"):
         k = epilogue_conv(k)
     return k
+
+
+def _relaid(k: Kernel, options: EngineOptions, reads_nchw: bool, writes_nchw: bool) -> Kernel:
+    region = k if isinstance(k, RegionKernel) else RegionKernel(k, 1, "conv")
+    head_options = replace(options, channels_last=False) if reads_nchw else options
+    head = prepare_kernel(region.head, head_options)
+    out = "nchw" if writes_nchw else "nhwc"
+    prepared = epilogue_region(region, head, options.fuse_conv_add_relu, out_format=out)
+    return replace(prepared, head_nchw=reads_nchw)
 
 
 def prepare_kernels(kernels: Mapping[str, Kernel], options: EngineOptions) -> dict[str, Kernel]:
