@@ -5,11 +5,13 @@
 
 Per model (``sample_models.zoo:<name>``, random weights, batch ``--batch``), all methods in one
 run: ``eager`` (the module), ``cudagraph`` (the module's own forward captured in one CUDA graph,
-one stream), ``compile-ro`` (``torch.compile(mode="reduce-overhead")``), and ios-both searched
-with the measured cost model from a cold cache (``--r``, s=8) twice, side by side: ``ios-both``
-on today's graph with the default levers, and ``ios-both+epi`` on the graph with fused regions
-(:func:`ios_core.frontend.regions.fuse_regions`) and the ``fuse_epilogues`` lever, and on request
-``ios-both+epi+gapmv``: that, and global average pools as one matrix-vector product, or
+one stream), ``compile-ro`` (``torch.compile(mode="reduce-overhead")``), ``compile-max-autotune``
+(``mode="max-autotune"``; its row says so where it does not build within ``--compile-limit``
+seconds), ``greedy`` (IOS's greedy wavefronts, default levers) and ios-both searched with the
+measured cost model from a cold cache (``--r``, s=8), side by side: ``ios-both`` on today's
+graph with the default levers, and ``ios-both+epi`` on the graph with fused regions
+(:func:`ios_core.frontend.regions.fuse_regions`) and the ``fuse_epilogues`` lever,
+``ios-both+epi+gapmv``: that, and global average pools as one matrix-vector product,
 ``ios-both+epi+gapc``: as one compiled reduction, and ``ios-both+epi+gapmv+layouts``: grouped
 convs in NCHW where that timed faster (:mod:`ios_core.runtime.conv_layouts`). Rows:
 ``{model, batch, method, ms, search_s, predicted_ms, peak_mb, rel_err}`` (median ms from CUDA
@@ -62,7 +64,8 @@ FUSED_METHODS = {
     # and grouped convs NCHW where their pair timed faster (runtime.conv_layouts)
     "ios-both+epi+gapmv+layouts": options_from_label("default+epi+gapmv+layouts"),
 }
-METHODS = ("eager", "cudagraph", "compile-ro", "ios-both", *FUSED_METHODS)
+COMPILE_MODES = {"compile-ro": "reduce-overhead", "compile-max-autotune": "max-autotune"}
+METHODS = ("eager", "cudagraph", *COMPILE_MODES, "greedy", "ios-both", *FUSED_METHODS)
 
 
 def _allocated(device: str) -> int:
@@ -92,7 +95,7 @@ def _timed(fn: Any, device: str, args: Any) -> dict[str, float]:
 
 
 def module_row(run: ModelRun, method: str, device: str, args: Any) -> Row:
-    if method == "compile-ro":  # before the baseline: a reset frees what earlier compiles held
+    if method in COMPILE_MODES:  # before the baseline: a reset frees what earlier compiles held
         torch._dynamo.reset()
         free()
     base = _allocated(device)  # the module's weights come to the GPU inside the span
@@ -113,10 +116,12 @@ def _module_row(run: ModelRun, method: str, device: str, args: Any, base: int) -
         elif method == "cudagraph":
             fn = _own_graph(module, x)
         else:
-            compiled = torch.compile(module, mode="reduce-overhead")
+            compiled = torch.compile(module, mode=COMPILE_MODES[method])
             fn = lambda: compiled(*x)  # noqa: E731
         t0 = time.perf_counter()
-        fn()
+        limit = args.compile_limit if method in COMPILE_MODES else None
+        with ALARM.limit(limit, f"{run.name} {method} compile"):  # max-autotune can take long
+            fn()
         build_s = time.perf_counter() - t0
         build_peak = peak()
         peak = _peak(device, base)  # what a replay holds, as for our schedules
@@ -151,7 +156,7 @@ def _tensors(out: Any) -> list[torch.Tensor]:
 
 
 def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOptions,
-            device: str, args: Any) -> Row:
+            device: str, args: Any, strategy: str = "ios-both") -> Row:
     config = SearchConfig(r=args.r, s=8)
     base = _allocated(device)
     peak_search = _peak(device, base)
@@ -161,7 +166,7 @@ def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOpti
         cost = SimulatedCost("h100")
     t0 = time.perf_counter()
     with ALARM.limit(args.search_limit, f"{run.name} {method} search"):
-        schedule = optimize(traced.graph, "ios-both", cost, config, model_name=run.name)
+        schedule = optimize(traced.graph, strategy, cost, config, model_name=run.name)
     search_s = time.perf_counter() - t0
     search_peak = peak_search()
     del cost
@@ -194,10 +199,11 @@ def model_rows(report: Report, name: str, args: Any) -> None:
     key = {"model": name, "batch": args.batch}
     fused = fuse_regions(run.traced)
     for method in args.methods:
-        if args.smoke and method in ("cudagraph", "compile-ro"):
+        if args.smoke and method in ("cudagraph", *COMPILE_MODES):
             continue
-        if method == "ios-both":
-            fn = lambda: ios_row(run, run.traced, "ios-both", DEFAULT_OPTIONS, device, args)  # noqa: E731
+        if method in ("ios-both", "greedy"):
+            fn = lambda m=method: ios_row(run, run.traced, m, DEFAULT_OPTIONS, device, args,  # noqa: E731
+                                          strategy=m)
         elif method in FUSED_METHODS:
             fn = lambda m=method: ios_row(run, fused, m, FUSED_METHODS[m], device, args)  # noqa: E731
         else:
@@ -236,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--r", type=int, default=3, help="ops per group in the search (IOS: 3)")
     p.add_argument("--search-limit", type=float, default=240.0, help="seconds per search")
+    p.add_argument("--compile-limit", type=float, default=300.0,
+                   help="seconds a torch.compile method may take to build (its row says so)")
     add_gpu_run_options(p)
     args = p.parse_args(argv)
     env = gpu_run_environment(p, args, "the zoo benchmark")
