@@ -22,6 +22,10 @@ the median ratio, could still win.
 its seconds are not a cold figure), and times both schedules side by side in the same process:
 issue 14 asks that RandWire's and NASNet's ios-both be faster at r=3 than at r=1.
 
+``--lazy OPTIMISM`` measures lazily instead (:mod:`ios_core.search.lazy`): the DP runs on the
+simulated device calibrated to each op measured alone, times OPTIMISM, and only the stages of the
+plans it picks are timed, until a plan is timed throughout.
+
 ``--smoke`` runs the same path on the CPU with the simulated H100 as cost model (a check that the
 script works). Writes ``<gpu>-search.json`` and ``.md`` into ``--out-dir`` (default ``$OUT``).
 """
@@ -79,13 +83,16 @@ def load(ref: str) -> ModelRun:
 
 
 def search(run: ModelRun, cost: Any, r: int, limit: float | None,
-           quantile: float = 0.0, margin: float = DEFAULT_MARGIN) -> tuple[Schedule, Row]:
-    """One search and what it cost; ``cost``'s counters are read before and after."""
+           quantile: float = 0.0, margin: float = DEFAULT_MARGIN,
+           lazy: float = 0.0) -> tuple[Schedule, Row]:
+    """One search and what it cost (``lazy`` > 0: measured lazily with that optimism);
+    ``cost``'s counters are read before and after."""
     measured0 = getattr(cost, "measured", 0)
     seconds0 = getattr(cost, "seconds", 0.0)
     phases0 = dict(getattr(cost, "phase_s", {}))
     t0 = time.perf_counter()
-    config = SearchConfig(r=r, s=8, envelope_quantile=quantile, envelope_margin=margin)
+    config = SearchConfig(r=r, s=8, envelope_quantile=quantile, envelope_margin=margin,
+                          lazy=lazy > 0, lazy_optimism=lazy or 1.0)
     schedule = optimize(run.graph, STRATEGY, cost, config,
                         observer=Deadline(f"{run.name} r={r}", limit), model_name=run.name)
     search_s = time.perf_counter() - t0
@@ -93,7 +100,7 @@ def search(run: ModelRun, cost: Any, r: int, limit: float | None,
     measure_s = getattr(cost, "seconds", 0.0) - seconds0
     row: Row = {
         # a stopped search's finished parts hold st["states"]; the part under way solved more
-        "r": r, "envelope_quantile": quantile, "envelope_margin": margin,
+        "r": r, "envelope_quantile": quantile, "envelope_margin": margin, "lazy": lazy,
         "ops": len(run.graph.nodes),
         "parts": len(st["parts"]),
         "states": st.get("states_solved", st["states"]), "states_total": st["states_total"],
@@ -133,11 +140,12 @@ def model_rows(report: Report, ref: str, args: Any) -> None:
     def first() -> Row:
         run = state["run"] = load(ref)
         cost = state["cost"] = SimulatedCost("h100") if args.smoke else default_measured(run.traced)
-        q, m = args.envelope_quantile, args.envelope_margin
-        schedule, row = search(run, cost, args.r, args.search_limit, q, m)
+        q, m, lazy = args.envelope_quantile, args.envelope_margin, args.lazy
+        schedule, row = search(run, cost, args.r, args.search_limit, q, m, lazy)
         state["found"] = [(schedule, row)]
         if args.compare_r:
-            state["found"].append(search(run, cost, args.compare_r, args.search_limit, q, m))
+            state["found"].append(search(run, cost, args.compare_r, args.search_limit, q, m,
+                                         lazy))
         timed_rows(run, state["found"], device, args)
         return {**key, **row}
 
@@ -149,7 +157,8 @@ def model_rows(report: Report, ref: str, args: Any) -> None:
 
 def markdown(data: dict[str, Any]) -> str:
     head = f"{data['device']}, torch {data['torch']}, cuDNN {data['cudnn']}, {data['date']}"
-    rows = [[r["model"], r.get("r"), _states(r),
+    rows = [[r["model"], f"{r.get('r')}" + (f" (lazy {r['lazy']:g})" if r.get("lazy") else ""),
+             _states(r),
              f"{r['transitions']:,}" if "transitions" in r else "",
              f"{r['stages_costed']:,}" if "stages_costed" in r else "",
              f"{r['stages_measured']:,}" if "stages_measured" in r else "",
@@ -197,8 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="fit the envelope to this quantile of the ratios seen (0: the lowest)")
     p.add_argument("--envelope-margin", type=float, default=DEFAULT_MARGIN,
                    help=f"the envelope's factor on that ratio, in (0, 1] ({DEFAULT_MARGIN})")
+    p.add_argument("--lazy", type=float, default=0.0, metavar="OPTIMISM",
+                   help="measure lazily (ios_core/search/lazy.py) with this optimism in (0, 1]; "
+                        "0: the DP with its envelope (default)")
     add_gpu_run_options(p)
     args = p.parse_args(argv)
+    if not 0 <= args.lazy <= 1:
+        p.error(f"--lazy must be in [0, 1] (got {args.lazy})")
     if not 0 <= args.envelope_quantile < 1:
         p.error(f"--envelope-quantile must be in [0, 1) (got {args.envelope_quantile})")
     if not 0 < args.envelope_margin <= 1:

@@ -22,6 +22,14 @@ def test_search_gpu_smoke_writes_a_row_per_search(tmp_path) -> None:
     assert "| squeezenet | 3 |" in (tmp_path / "cpu-search.md").read_text()
 
 
+def test_search_gpu_smoke_measures_lazily_on_request(tmp_path) -> None:
+    argv = ["--smoke", "--models", "squeezenet", "--lazy", "0.8", "--out-dir", str(tmp_path)]
+    assert search_gpu.main(argv) == 0
+    (row,) = json.loads((tmp_path / "cpu-search.json").read_text())["rows"]
+    assert row["lazy"] == 0.8 and row["rel_err"] < 1e-4 and row["predicted_ms"] > 0
+    assert "| squeezenet | 3 (lazy 0.8) |" in (tmp_path / "cpu-search.md").read_text()
+
+
 def test_search_envelope_stand_in_counts_stages_per_quantile() -> None:
     import pytest
 

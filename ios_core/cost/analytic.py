@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, NamedTuple
 
@@ -203,6 +203,33 @@ class SimulatedCost:
         memory = nbytes / (p.bandwidth_gbs * 1e6 * p.mem_eff * share)  # 1e9 B/s -> per ms
         busy = max(compute, memory)
         return OpCost(ms=busy + p.launch_us * 1e-3, busy=busy, share=share)
+
+    def calibrated_to(self, graph: OpGraph, op_ms: Mapping[str, float]) -> SimulatedCost:
+        """A copy of this device whose ops of ``graph`` take ``op_ms`` alone (measured times,
+        say) instead of their roofline: each keeps its SM share, its busy time is what is left
+        after the launch. Stages of ``graph`` are then priced from those times by the same
+        formulas, and still vectorised by the DP (the copy is a SimulatedCost).
+
+        >>> from ios_core.ir.graph import OpNode, TensorSpec
+        >>> g = OpGraph("m", (TensorSpec("x", (1, 8)),),
+        ...             (OpNode("a", "act", ("x",), (1, 8)), OpNode("b", "act", ("x",), (1, 8))),
+        ...             ("a", "b"))
+        >>> cal = SimulatedCost("h100").calibrated_to(g, {"a": 0.010, "b": 0.020})
+        >>> round(cal.op_ms(g, "b"), 6), round(cal.stage_cost(g, "concurrent", [["a", "b"]]).ms, 6)
+        (0.02, 0.03)
+        """
+        copy = SimulatedCost.__new__(SimulatedCost)
+        copy.preset, copy.name, copy.device = self.preset, self.name, self.device
+        launch = self.preset.launch_us * 1e-3
+        table = {}
+        for name, c in self._table(graph).items():
+            ms = op_ms.get(name, c.ms)
+            table[name] = OpCost(ms=ms, busy=max(ms - launch, 0.0), share=c.share)
+        key = id(graph)
+        copy._tables = {}
+        ref = weakref.ref(graph, lambda _r, k=key, d=copy._tables: d.pop(k, None))
+        copy._tables[key] = (ref, table)
+        return copy
 
     # ---- per stage ------------------------------------------------------------------------
     def stage_cost(

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.base import CostModel, Groups, StageCost
 from ios_core.ir.graph import OpGraph
 from ios_core.ir.merge import merge_problem, mergeable_groups
@@ -39,6 +40,7 @@ from ios_core.search.costing import StageCostCache
 from ios_core.search.dp import MODES, PartResult
 from ios_core.search.explain import envelope_for, search_parts, solve_part_with
 from ios_core.search.greedy import greedy_stages
+from ios_core.search.lazy import lazy_model, solve_part_lazy
 from ios_core.search.observer import SearchObserver, SearchProgress
 from ios_core.search.pricing import price_schedule
 from ios_core.search.progress import ProgressTracker, SearchStopped
@@ -101,7 +103,8 @@ def optimize(
     stats.update(max_part_states=config.max_part_states, stream_cap=config.stream_cap,
                  bound_slack=config.bound_slack, merge_concat=config.merge_concat,
                  part_order=config.part_order, envelope_margin=config.envelope_margin,
-                 envelope_quantile=config.envelope_quantile)
+                 envelope_quantile=config.envelope_quantile, lazy=config.lazy,
+                 lazy_optimism=config.lazy_optimism)
     return Schedule(
         model=ModelRef(
             name=model_name or graph.name,
@@ -154,6 +157,7 @@ def _search(
         count_downsets(graph, names, config.max_part_states) if first_of[i] == i else 0
         for i, names in enumerate(parts)])
     envelope = envelope_for(cost, config)  # one for the whole search: it learns as it measures
+    model = lazy_model(graph, _asker(graph, cost)) if config.lazy else None
     plan: list[tuple[str, Groups, StageCost]] = []
     per_part = []
     solved: dict[int, PartResult] = {}
@@ -168,8 +172,13 @@ def _search(
             observer.on_part_end(i, result.stats)
         else:
             try:
-                result = solve_part_with(graph, names, strategy, cost, config, observer, i,
-                                         len(parts), tracker=tracker, envelope=envelope)
+                result = None
+                if model is not None:
+                    result = _solve_lazily(graph, names, strategy, cost, model, config,
+                                           observer, i, len(parts), tracker)
+                if result is None:  # not lazy, or a part too wide for the arrays
+                    result = solve_part_with(graph, names, strategy, cost, config, observer, i,
+                                             len(parts), tracker=tracker, envelope=envelope)
             except SearchStopped:
                 stopped = i
                 break
@@ -196,6 +205,33 @@ def _search(
         stats.update(stopped=True, parts_solved=stopped, parts_total=len(parts),
                      greedy_stages=len(rest), states_solved=tracker.states_done)
     return plan, stats
+
+
+def _asker(graph: OpGraph, cost: CostModel) -> Callable[[str, Groups], StageCost]:
+    def ask(kind: str, groups: Groups) -> StageCost:
+        return cost.stage_cost(graph, kind, groups)
+    return ask
+
+
+def _solve_lazily(graph: OpGraph, names: Sequence[str], strategy: str, cost: CostModel,
+                  model: SimulatedCost, config: SearchConfig, observer: SearchObserver,
+                  index: int, n_parts: int, tracker: ProgressTracker) -> PartResult | None:
+    """One part by :func:`~ios_core.search.lazy.solve_part_lazy`, reported as the DP's are."""
+    observer.on_part_start(index, n_parts, len(names))
+    tracker.start_part(index)
+
+    def report(done: int, transitions: int, costed: int) -> None:
+        if tracker.report(index, done, transitions, costed):
+            raise SearchStopped(index)
+
+    result = solve_part_lazy(graph, names, strategy, _asker(graph, cost), model, config.r,
+                             config.s, config.merge_concat, config.lazy_optimism, report)
+    if result is None:
+        return None
+    result.stats = {"part": index, "ops": len(names), **result.stats, "cost_ms": result.cost_ms}
+    tracker.end_part(index, result.stats["transitions"], result.stats["stages_costed"])
+    observer.on_part_end(index, result.stats)
+    return result
 
 
 def _stats(per_part: list[dict[str, Any]], blocks: int) -> dict[str, Any]:

@@ -37,6 +37,11 @@ class SearchConfig:
     # the order a block too big for one part is cut in (partition.split_parts): "level" keeps
     # parallel branches in the same parts; "topo", the graph's program order, keeps them apart
     part_order: str = "level"
+    # measure lazily (search/lazy.py): the DP runs on the simulated device calibrated to each op
+    # measured alone, times this; only the stages of the plans it picks are measured, and each
+    # part is solved again until its plan is measured throughout. A heuristic: off by default
+    lazy: bool = False
+    lazy_optimism: float = 0.9
 
     @classmethod
     def from_search(cls, search: SearchInfo) -> SearchConfig:
@@ -53,6 +58,8 @@ class SearchConfig:
             envelope_quantile=float(stats.get("envelope_quantile", 0.0)),
             merge_concat=bool(stats.get("merge_concat", False)),  # searched before it existed
             part_order=str(stats.get("part_order", "topo")),
+            lazy=bool(stats.get("lazy", False)),
+            lazy_optimism=float(stats.get("lazy_optimism", cls.lazy_optimism)),
         )
 
     def __post_init__(self) -> None:
@@ -71,3 +78,6 @@ class SearchConfig:
         q = self.envelope_quantile
         if not (isinstance(q, int | float) and 0 <= q < 1):
             raise ValueError(f"envelope_quantile must be in [0, 1) (got {q!r})")
+        o = self.lazy_optimism
+        if not (isinstance(o, int | float) and 0 < o <= 1):
+            raise ValueError(f"lazy_optimism must be in (0, 1] (got {o!r})")
