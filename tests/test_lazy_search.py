@@ -101,3 +101,31 @@ def test_a_lazy_search_stops_and_keeps_its_parts() -> None:
     validate_schedule(schedule, graph)
     assert schedule.search.stats["stopped"] is True  # greedy stages after the parts it kept
     assert schedule.search.stats["parts_solved"] == 2
+
+
+def test_solving_again_from_a_layer_equals_solving_anew() -> None:
+    """solve_layers(again=(solved, k)) after latencies changed in layers k and up: the same
+    tables as a fresh solve (lazy measuring re-solves so after each round)."""
+    import numpy as np
+
+    from ios_core.search.batch import concurrent_batch
+    from ios_core.search.bitsets import downsets
+    from ios_core.search.endings import index_part
+    from ios_core.search.vectorized import solve_layers, transitions
+
+    graph = random_dag(random.Random(3), 14)
+    names = [n.name for n in graph.nodes]
+    ix = index_part(graph, names, 3, 8, merges=False)
+    groups = [g for table in ix.groups_by_top for g, _ in table]
+    batch = concurrent_batch(SimulatedCost("h100"), graph)(names, groups)
+    tr = transitions(ix, downsets(ix.pred), True, False, batch, lambda m: 0.0)
+    before = solve_layers(tr)
+    k = len(tr.layer_ends) // 2
+    rng = np.random.default_rng(0)
+    for block in tr.blocks:
+        layer = np.searchsorted(tr.layer_ends, block.state, side="right")
+        block.latency = np.where(layer >= k, block.latency * rng.uniform(0.5, 2.0, len(block)),
+                                 block.latency)
+    again, fresh = solve_layers(tr, again=(before, k)), solve_layers(tr)
+    assert np.array_equal(again.cost, fresh.cost) and np.array_equal(again.choice, fresh.choice)
+    assert not np.array_equal(fresh.cost, before.cost)  # the change did change the answers

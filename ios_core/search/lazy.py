@@ -86,24 +86,30 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
         order = np.argsort(ending, kind="stable")
         uniq, first = np.unique(ending[order], return_index=True)
         slots.append((uniq, order, np.r_[first, len(order)]))
+    # the layer of each transition's state: a change there leaves every lower layer solved
+    layer_of = [np.searchsorted(tr.layer_ends, block.state, side="right") for block in tr.blocks]
     measured: dict[tuple[bool, int], StageCost] = {}
-    rounds = 0
+    rounds, solved, lowest = 0, None, 0
     while True:
         rounds += 1
-        solved = solve_layers(tr)
+        solved = solve_layers(tr, again=None if solved is None else (solved, lowest))
         new = [(merge, mask) for merge, mask, _ in walk_back(solved)
                if (merge, mask) not in measured]
         if not new:
             break
+        lowest = len(tr.layer_ends)
         for merge, mask in new:
             found = measure("merge" if merge else "concurrent", stage_groups(ix, mask, merge))
             measured[(merge, mask)] = found
-            for block, (uniq, order, bounds) in zip(tr.blocks, slots, strict=True):
+            for j, (block, (uniq, order, bounds)) in enumerate(zip(tr.blocks, slots,
+                                                                   strict=True)):
                 if (block.order == _MERGE) != merge:
                     continue
                 k = int(np.searchsorted(uniq, mask))
                 if k < len(uniq) and uniq[k] == mask:
-                    block.latency[order[bounds[k]:bounds[k + 1]]] = found.ms
+                    hit = order[bounds[k]:bounds[k + 1]]
+                    block.latency[hit] = found.ms
+                    lowest = min(lowest, int(layer_of[j][hit].min()))
         if progress is not None:
             progress(0, len(tr), len(measured))
     stages = []

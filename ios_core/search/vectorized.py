@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -95,6 +96,16 @@ class Transitions:
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.blocks)
+
+    @cached_property
+    def layer_cuts(self) -> list[np.ndarray]:
+        """Per block, where each layer's transitions start (blocks are sorted by state)."""
+        return [np.searchsorted(b.state, self.layer_ends) for b in self.blocks]
+
+    @cached_property
+    def state_heads(self) -> list[np.ndarray]:
+        """Per block, where each state's transitions start."""
+        return [np.flatnonzero(np.r_[True, b.state[1:] != b.state[:-1]]) for b in self.blocks]
 
 
 @dataclass
@@ -284,17 +295,24 @@ def merge_bound_holds(tr: Transitions, ix: PartIndex, alone_op: Callable[[int], 
     return True
 
 
-def solve_layers(tr: Transitions, progress: Progress | None = None) -> Solved:
+def solve_layers(tr: Transitions, progress: Progress | None = None,
+                 again: tuple[Solved, int] | None = None) -> Solved:
     """Step 5: best cost and last stage of every state, layer by layer; of the transitions that
-    reach a state's best cost, the first in the plain DP's order (block, then ``key``)."""
+    reach a state's best cost, the first in the plain DP's order (block, then ``key``).
+
+    ``again = (solved, k)``: ``tr`` changed only in transitions of states of layer ``k`` and
+    above (lazy measuring, :mod:`ios_core.search.lazy`): the layers below keep ``solved``'s
+    answers, and only the others are solved again."""
     n = len(tr.states)
     cost = np.zeros(n)
     choice = np.full((n, 2), -1, dtype=np.int64)
-    cuts = [np.searchsorted(b.state, tr.layer_ends) for b in tr.blocks]  # layers in each block
-    # where each state's transitions start in each block
-    heads = [np.flatnonzero(np.r_[True, b.state[1:] != b.state[:-1]]) for b in tr.blocks]
+    from_layer = 1
+    if again is not None:
+        cost, choice = again[0].cost.copy(), again[0].choice.copy()
+        from_layer = max(1, again[1])
+    cuts, heads = tr.layer_cuts, tr.state_heads
     seen = 0
-    for k in range(1, len(tr.layer_ends)):
+    for k in range(from_layer, len(tr.layer_ends)):
         first, end = int(tr.layer_ends[k - 1]), int(tr.layer_ends[k])
         cost[first:end] = np.inf
         pieces = []
