@@ -58,7 +58,7 @@ def test_fewer_stages_asked_on_inception() -> None:
     full = optimize(graph, "ios-both", everything, SearchConfig(r=3, s=8, bound_slack=None))
     lazy = optimize(graph, "ios-both", lazy_asked, LAZY)
     assert lazy.predicted_ms == pytest.approx(full.predicted_ms, rel=1e-9)
-    assert len(lazy_asked.seen) * 5 < len(everything.seen)
+    assert len(lazy_asked.seen) * 4 < len(everything.seen)
     stats = lazy.search.stats
     assert stats["lazy"] is True and stats["lazy_optimism"] == 0.8
     assert all(p["engine"] == "lazy" and p["lazy_rounds"] >= 1 for p in stats["parts"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks import search_gpu
 
 
@@ -48,3 +50,14 @@ def test_search_envelope_stand_in_counts_stages_per_quantile() -> None:
     assert gpu._ratio("stage 1") == draws[1]  # one answer per stage, every time
     with pytest.raises(SystemExit):  # a model without H200 ratios: said, not a traceback
         search_envelope.main(["--models", "squeezenet"])
+
+
+def test_search_lazy_counts_stages_against_the_envelope_dp(tmp_path) -> None:
+    from benchmarks import search_lazy
+
+    argv = ["--models", "squeezenet", "--optimism", "0.8", "--out-dir", str(tmp_path)]
+    assert search_lazy.main(argv) == 0
+    dp, lazy = json.loads((tmp_path / "search-lazy.json").read_text())["rows"]
+    assert (dp["search"], lazy["search"]) == ("envelope DP", "lazy 0.8")
+    assert 0 < lazy["stages_asked"] < dp["stages_asked"] and lazy["rounds"] > 0
+    assert lazy["schedule_ms"] == pytest.approx(dp["schedule_ms"], rel=0.02)

@@ -40,6 +40,7 @@ from ios_core.search.vectorized import (
     _MERGE,
     MAX_OPS,
     Progress,
+    Solved,
     solve_layers,
     stage_groups,
     transitions,
@@ -57,7 +58,8 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
                     measure: Callable[[str, Groups], StageCost], model: SimulatedCost,
                     r: int, s: int, merge_concat: bool = False,
                     optimism: float = DEFAULT_OPTIMISM,
-                    progress: Progress | None = None) -> PartResult | None:
+                    progress: Progress | None = None,
+                    deviations: bool = True) -> PartResult | None:
     """Solve one part (``names`` in topological order) by the module docstring's recipe;
     ``measure`` times a stage (the search's cost model), ``model`` estimates every stage.
     None when the part has more than :data:`~ios_core.search.vectorized.MAX_OPS` ops (the
@@ -86,6 +88,10 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
         order = np.argsort(ending, kind="stable")
         uniq, first = np.unique(ending[order], return_index=True)
         slots.append((uniq, order, np.r_[first, len(order)]))
+    # each block's states and where their transitions start and end (for the deviations)
+    heads = []
+    for block, start_at in zip(tr.blocks, tr.state_heads, strict=True):
+        heads.append((block.state[start_at], start_at, np.r_[start_at[1:], len(block)]))
     # the layer of each transition's state: a change there leaves every lower layer solved
     layer_of = [np.searchsorted(tr.layer_ends, block.state, side="right") for block in tr.blocks]
     measured: dict[tuple[bool, int], StageCost] = {}
@@ -97,6 +103,9 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
                if (merge, mask) not in measured]
         if not new:
             break
+        if deviations:  # and the plans one stage off it: fewer rounds, a few more stages
+            new = list(dict.fromkeys(new + [d for d in _deviations(solved, heads)
+                                            if d not in measured]))
         lowest = len(tr.layer_ends)
         for merge, mask in new:
             found = measure("merge" if merge else "concurrent", stage_groups(ix, mask, merge))
@@ -122,6 +131,36 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
     if progress is not None:
         progress(len(tr.states), len(tr), len(measured))
     return PartResult(stages, float(solved.cost[-1]), stats)
+
+
+def _deviations(solved: Solved, heads: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                ) -> list[tuple[bool, int]]:
+    """The stages of the plans one stage off the best: at each state of the best plan, its
+    second-best last stage, then the best plan of what that leaves."""
+    tr, out = solved.tr, []
+    i = len(tr.states) - 1
+    while i > 0:
+        chosen = (int(solved.choice[i, 0]), int(solved.choice[i, 1]))
+        best = None
+        for j, (block, (st, lo, hi)) in enumerate(zip(tr.blocks, heads, strict=True)):
+            p = int(np.searchsorted(st, i))
+            if p == len(st) or st[p] != i:
+                continue
+            idx = np.arange(lo[p], hi[p])
+            total = solved.cost[block.rest[idx]] + block.latency[idx]
+            if chosen[0] == j:
+                total[idx == chosen[1]] = np.inf
+            k = int(np.argmin(total))
+            if np.isfinite(total[k]) and (best is None or total[k] < best[0]):
+                best = (float(total[k]), j, int(idx[k]))
+        if best is not None:
+            _, j, t = best
+            block = tr.blocks[j]
+            rest = int(block.rest[t])
+            out.append((block.order == _MERGE, int(tr.states[i] ^ tr.states[rest])))
+            out += [(merge, mask) for merge, mask, _ in walk_back(solved, rest)]
+        i = int(tr.blocks[chosen[0]].rest[chosen[1]])
+    return out
 
 
 def lazy_model(graph: OpGraph, measure: Callable[[str, Groups], StageCost],

@@ -356,10 +356,11 @@ def _keys(tr: Transitions, block_of: np.ndarray, index: np.ndarray) -> np.ndarra
     return out
 
 
-def walk_back(solved: Solved) -> list[tuple[bool, int, float]]:
-    """(is merge, ending mask, latency) of the best stages of the whole part, in run order."""
+def walk_back(solved: Solved, start: int | None = None) -> list[tuple[bool, int, float]]:
+    """(is merge, ending mask, latency) of the best stages of the whole part (or of state index
+    ``start``), in run order."""
     tr = solved.tr
-    i = len(tr.states) - 1  # the whole part: the only state of the last layer
+    i = len(tr.states) - 1 if start is None else start  # the whole part: the last layer's state
     out = []
     while i > 0:
         j, t = (int(x) for x in solved.choice[i])
