@@ -158,3 +158,17 @@ def test_layouts_timed_on_the_gpu_keep_the_output() -> None:
     schedule = optimize(big.graph, "ios-both", SimulatedCost("h100"))
     result = check(big, schedule, device="cuda", options=options_from_label(LABEL))
     assert result.ok, result
+
+
+def test_a_pair_whose_nchw_form_fails_stays_nhwc(traced, monkeypatch) -> None:
+    def fails_for_nchw(first, second, first_inputs, second_rest) -> float:
+        if getattr(second, "head_nchw", False):
+            raise RuntimeError("no kernel for this layout")
+        return 1.0
+
+    monkeypatch.setattr(conv_layouts, "LAYOUT_DEVICES", {"cpu"})
+    monkeypatch.setattr(conv_layouts, "_TIMED", {})
+    monkeypatch.setattr(conv_layouts, "time_pair", fails_for_nchw)
+    with pytest.warns(UserWarning, match="stays NHWC"):
+        lowering = Lowering(traced.graph, traced.kernels, options=options_from_label(LABEL))
+    assert lowering.kernels.layouts == LayoutPlan()

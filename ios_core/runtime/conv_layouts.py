@@ -19,6 +19,8 @@ so the executor and the measured cost model lower a graph the same way.
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -127,9 +129,14 @@ def _time_both(graph: OpGraph, kernels: Mapping[str, Kernel], src: str, conv: st
     with cudnn_benchmark(options.cudnn_benchmark):
         nhwc_ms = time_pair(prepare_kernel(moved[src], options),
                             prepare_kernel(moved[conv], options), src_inputs, conv_rest)
-        nchw_ms = time_pair(prepare_kernel(moved[src], options, writes_nchw=True),
-                            prepare_kernel(moved[conv], options, reads_nchw=True),
-                            src_inputs, conv_rest)
+        try:
+            nchw_ms = time_pair(prepare_kernel(moved[src], options, writes_nchw=True),
+                                prepare_kernel(moved[conv], options, reads_nchw=True),
+                                src_inputs, conv_rest)
+        except RuntimeError as e:  # the other layout is an option, never a reason to fail
+            warnings.warn(f"conv_layouts: {conv!r} stays NHWC: its NCHW form failed ({e})",
+                          stacklevel=2)
+            nchw_ms = math.inf
     return nhwc_ms, nchw_ms
 
 
