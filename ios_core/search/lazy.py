@@ -31,7 +31,7 @@ import numpy as np
 
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.base import Groups, StageCost
-from ios_core.ir.graph import OpGraph
+from ios_core.ir.graph import OpGraph, stage_signature
 from ios_core.search.batch import SimulatedBatch
 from ios_core.search.bitsets import downsets
 from ios_core.search.dp import MODES, PartResult
@@ -39,8 +39,10 @@ from ios_core.search.endings import index_part
 from ios_core.search.vectorized import (
     _MERGE,
     MAX_OPS,
+    Block,
     Progress,
     Solved,
+    Transitions,
     solve_layers,
     stage_groups,
     transitions,
@@ -80,14 +82,7 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
         return model.stage_cost(graph, "merge", stage_groups(ix, mask, True)).ms
 
     tr = transitions(ix, states, concurrent, merges, batch, merge_estimate)
-    # every transition's ending, and the transitions of each distinct ending, per block
-    slots: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for block in tr.blocks:
-        block.latency = block.latency * optimism
-        ending = tr.states[block.state] ^ tr.states[block.rest]
-        order = np.argsort(ending, kind="stable")
-        uniq, first = np.unique(ending[order], return_index=True)
-        slots.append((uniq, order, np.r_[first, len(order)]))
+    slots = [_Endings(tr, block, optimism) for block in tr.blocks]
     # each block's states and where their transitions start and end (for the deviations)
     heads = []
     for block, start_at in zip(tr.blocks, tr.state_heads, strict=True):
@@ -95,7 +90,16 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
     # the layer of each transition's state: a change there leaves every lower layer solved
     layer_of = [np.searchsorted(tr.layer_ends, block.state, side="right") for block in tr.blocks]
     measured: dict[tuple[bool, int], StageCost] = {}
-    rounds, solved, lowest = 0, None, 0
+    signatures: dict[tuple[bool, int], str] = {}
+
+    def signature(merge: bool, mask: int) -> str:
+        key = (merge, mask)
+        if key not in signatures:
+            kind = "merge" if merge else "concurrent"
+            signatures[key] = stage_signature(graph, kind, stage_groups(ix, mask, merge))
+        return signatures[key]
+
+    rounds, solved, lowest, twins = 0, None, 0, 0
     while True:
         rounds += 1
         solved = solve_layers(tr, again=None if solved is None else (solved, lowest))
@@ -108,15 +112,23 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
                                             if d not in measured]))
         lowest = len(tr.layer_ends)
         for merge, mask in new:
+            if (merge, mask) in measured:  # a twin of a stage measured this round
+                continue
             found = measure("merge" if merge else "concurrent", stage_groups(ix, mask, merge))
-            measured[(merge, mask)] = found
-            for j, (block, (uniq, order, bounds)) in enumerate(zip(tr.blocks, slots,
-                                                                   strict=True)):
-                if (block.order == _MERGE) != merge:
+            for j, (block, endings) in enumerate(zip(tr.blocks, slots, strict=True)):
+                k = endings.find(mask) if (block.order == _MERGE) == merge else None
+                if k is None:
                     continue
-                k = int(np.searchsorted(uniq, mask))
-                if k < len(uniq) and uniq[k] == mask:
-                    hit = order[bounds[k]:bounds[k + 1]]
+                # the same stage elsewhere in the part (a repeated cell's twin) is the same
+                # measurement: its estimate is the same float, and its signature the same
+                same = [t for t in endings.same_estimate(k)
+                        if t == k or ((merge, endings.mask(t)) not in measured
+                                      and signature(merge, endings.mask(t))
+                                      == signature(merge, mask))]
+                twins += len(same) - 1
+                for t in same:
+                    measured[(merge, endings.mask(t))] = found
+                    hit = endings.transitions(t)
                     block.latency[hit] = found.ms
                     lowest = min(lowest, int(layer_of[j][hit].min()))
         if progress is not None:
@@ -126,11 +138,47 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
         stages.append(("merge" if merge else "concurrent", stage_groups(ix, mask, merge),
                        measured[(merge, mask)]))
     stats = {"states": len(tr.states), "transitions": len(tr), "stages_costed": len(measured),
-             "cache_hits": 0, "transitions_pruned": 0, "engine": "lazy", "lazy_rounds": rounds,
+             "cache_hits": twins, "transitions_pruned": 0, "engine": "lazy", "lazy_rounds": rounds,
              "seconds": round(time.perf_counter() - start, 6)}
     if progress is not None:
         progress(len(tr.states), len(tr), len(measured))
     return PartResult(stages, float(solved.cost[-1]), stats)
+
+
+class _Endings:
+    """A block's distinct endings: their masks, the transitions ending in each, and the endings
+    that share each one's estimate (candidates for the same stage elsewhere in the part). The
+    block's latencies become estimates times ``optimism`` here."""
+
+    TWINS_CHECKED = 64  # at most this many same-estimate endings are compared by signature
+
+    def __init__(self, tr: Transitions, block: Block, optimism: float) -> None:
+        block.latency = block.latency * optimism
+        ending = tr.states[block.state] ^ tr.states[block.rest]
+        self.order = np.argsort(ending, kind="stable")
+        self.masks, first = np.unique(ending[self.order], return_index=True)
+        self.bounds = np.r_[first, len(self.order)]
+        estimate = block.latency[self.order[first]]
+        _, self.estimate_of = np.unique(estimate, return_inverse=True)
+        self.by_estimate = np.argsort(self.estimate_of, kind="stable")
+        self.estimate_bounds = np.searchsorted(self.estimate_of[self.by_estimate],
+                                               np.arange(self.estimate_of.max(initial=-1) + 2))
+
+    def find(self, mask: int) -> int | None:
+        k = int(np.searchsorted(self.masks, mask))
+        return k if k < len(self.masks) and self.masks[k] == mask else None
+
+    def mask(self, k: int) -> int:
+        return int(self.masks[k])
+
+    def transitions(self, k: int) -> np.ndarray:
+        return self.order[self.bounds[k]:self.bounds[k + 1]]
+
+    def same_estimate(self, k: int) -> list[int]:
+        g = int(self.estimate_of[k])
+        found = self.by_estimate[self.estimate_bounds[g]:self.estimate_bounds[g + 1]]
+        return [int(t) for t in found[:self.TWINS_CHECKED]] + ([k] if k not in found[
+            :self.TWINS_CHECKED] else [])
 
 
 def _deviations(solved: Solved, heads: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
