@@ -61,3 +61,18 @@ def test_search_lazy_counts_stages_against_the_envelope_dp(tmp_path) -> None:
     assert (dp["search"], lazy["search"]) == ("envelope DP", "lazy 0.8")
     assert 0 < lazy["stages_asked"] < dp["stages_asked"] and lazy["rounds"] > 0
     assert lazy["schedule_ms"] == pytest.approx(dp["schedule_ms"], rel=0.02)
+
+
+def test_stand_in_chains_sum_their_ops() -> None:
+    from benchmarks import search_envelope
+    from benchmarks.search_cost import load
+
+    graph = load("squeezenet")
+    gpu = search_envelope.StandInGpu([0.8, 1.0, 1.2], chains="sum")
+    a, b = next((n.inputs[0], n.name) for n in graph.nodes
+                if n.inputs and n.inputs[0] in graph and graph.consumers(n.inputs[0]) == (n.name,))
+    ops = sum(gpu.stage_cost(graph, "concurrent", ((x,),)).ms for x in (a, b))
+    chain = gpu.stage_cost(graph, "concurrent", ((a, b),)).ms
+    assert 0.99 * ops <= chain <= 1.09 * ops
+    with pytest.raises(ValueError, match="chains"):
+        search_envelope.StandInGpu([1.0], chains="guess")
