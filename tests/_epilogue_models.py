@@ -7,6 +7,16 @@ import torch
 from torch import nn
 
 
+def jitter_batch_norms(module: nn.Module) -> None:
+    """Give every BatchNorm2d running statistics that are not the identity (folding them must
+    then change the conv)."""
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+
+
 class TinyMobileNet(nn.Module):
     """conv+BN+hardswish stem; an inverted residual: 1x1 expand + hardswish, 3x3 depthwise + BN +
     hardswish, squeeze-excitation (pool, 1x1+ReLU, 1x1+hardsigmoid, gating multiply), 1x1 project
@@ -22,11 +32,7 @@ class TinyMobileNet(nn.Module):
         self.se1, self.se2 = nn.Conv2d(2 * c, 4, 1), nn.Conv2d(4, 2 * c, 1)
         self.project = nn.Sequential(nn.Conv2d(2 * c, c, 1, bias=False), nn.BatchNorm2d(c))
         self.fc = nn.Linear(c, 10)
-        for m in self.modules():  # running statistics that are not the identity
-            if isinstance(m, nn.BatchNorm2d):
-                with torch.no_grad():
-                    m.running_mean.uniform_(-0.5, 0.5)
-                    m.running_var.uniform_(0.5, 2.0)
+        jitter_batch_norms(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

@@ -18,6 +18,7 @@ from ios_core.runtime.executor import check
 from ios_core.runtime.lowering import Lowering
 from ios_core.runtime.options import options_from_label
 from ios_core.search import optimize
+from tests._epilogue_models import jitter_batch_norms
 
 LABEL = "default+epi+layouts"
 
@@ -38,11 +39,7 @@ class GroupedNet(nn.Module):
         self.dw2 = nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c)
         self.dw3 = nn.Conv2d(2 * c, 2 * c, 5, padding=2, groups=2 * c)
         self.grouped = nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1, groups=2)
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                with torch.no_grad():
-                    m.running_mean.uniform_(-0.5, 0.5)
-                    m.running_var.uniform_(0.5, 2.0)
+        jitter_batch_norms(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
