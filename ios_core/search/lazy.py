@@ -46,8 +46,8 @@ from ios_core.search.bitsets import downsets
 from ios_core.search.dp import MODES, PartResult
 from ios_core.search.endings import index_part
 from ios_core.search.vectorized import (
-    _MERGE,
     MAX_OPS,
+    MERGE_ORDER,
     Block,
     Progress,
     Solved,
@@ -125,7 +125,7 @@ def solve_part_lazy(graph: OpGraph, names: Sequence[str], strategy: str,
                 continue
             found = measure("merge" if merge else "concurrent", stage_groups(ix, mask, merge))
             for j, (block, endings) in enumerate(zip(tr.blocks, slots, strict=True)):
-                k = endings.find(mask) if (block.order == _MERGE) == merge else None
+                k = endings.find(mask) if (block.order == MERGE_ORDER) == merge else None
                 if k is None:
                     continue
                 # the same stage elsewhere in the part (a repeated cell's twin) is the same
@@ -214,7 +214,7 @@ def _deviations(solved: Solved, heads: list[tuple[np.ndarray, np.ndarray, np.nda
             _, j, t = best
             block = tr.blocks[j]
             rest = int(block.rest[t])
-            out.append((block.order == _MERGE, int(tr.states[i] ^ tr.states[rest])))
+            out.append((block.order == MERGE_ORDER, int(tr.states[i] ^ tr.states[rest])))
             out += [(merge, mask) for merge, mask, _ in walk_back(solved, rest)]
         i = int(tr.blocks[chosen[0]].rest[chosen[1]])
     return out

@@ -52,12 +52,13 @@ from ios_core.search.batch import BatchFactory, ConcurrentBatch
 from ios_core.search.bitsets import bits
 from ios_core.search.endings import PartIndex
 
-__all__ = ["MAX_OPS", "Block", "Solved", "Transitions", "solve_vectorized", "transitions"]
+__all__ = ["MAX_OPS", "MERGE_ORDER", "Block", "Solved", "Transitions", "solve_layers",
+           "solve_vectorized", "stage_groups", "transitions", "walk_back"]
 
 MAX_OPS = 62  # bitmasks live in int64
 _CHUNK = 1 << 22  # matrix cells per block when testing every group against every state
 _BITS = 62  # key bits per int64 word (kept clear of the sign bit)
-_MERGE = 127  # Transitions.order of a merge: after every concurrent ending
+MERGE_ORDER = 127  # Transitions.order of a merge: after every concurrent ending
 
 # called after each layer with (states solved, transitions looked at, distinct stages costed);
 # it may raise to stop the search
@@ -67,7 +68,7 @@ Progress = Callable[[int, int, int], None]
 @dataclass
 class Block:
     """Transitions of one kind: the concurrent endings of ``order`` groups, or the merges
-    (``order`` = :data:`_MERGE`), sorted by state. Within a state, the plain DP lists them by
+    (``order`` = :data:`MERGE_ORDER`), sorted by state. Within a state, the plain DP lists them by
     ``key`` (see :func:`transitions`)."""
 
     order: int
@@ -186,7 +187,7 @@ def transitions(ix: PartIndex, states_sinks: dict[int, int], concurrent: bool, m
             lat_u = np.array([merge_cost(int(m)) for m in uniq])
             m_key = np.zeros((words, len(m_state)), dtype=np.int64)
             m_key[0] = m_place
-            blocks.append(Block(_MERGE, m_state, index_of(states[m_state] ^ m_mask),
+            blocks.append(Block(MERGE_ORDER, m_state, index_of(states[m_state] ^ m_mask),
                                 lat_u[inverse], m_key, m_mask))
             distinct += len(uniq)
     return Transitions(states, layer_ends, blocks, distinct)
@@ -280,7 +281,7 @@ def merge_bound_holds(tr: Transitions, ix: PartIndex, alone_op: Callable[[int], 
                       slack: float) -> bool:
     """Whether the plain DP's bound holds on every merge stage of the part: each takes at least
     ``slack`` times each of its convs alone and each of its sub-merges one conv smaller."""
-    merges = [b for b in tr.blocks if b.order == _MERGE]
+    merges = [b for b in tr.blocks if b.order == MERGE_ORDER]
     if not merges or merges[0].mask is None:
         return True
     masks, first = np.unique(merges[0].mask, return_index=True)
@@ -366,7 +367,7 @@ def walk_back(solved: Solved, start: int | None = None) -> list[tuple[bool, int,
         j, t = (int(x) for x in solved.choice[i])
         block = tr.blocks[j]
         rest = int(block.rest[t])
-        out.append((block.order == _MERGE, int(tr.states[i] ^ tr.states[rest]),
+        out.append((block.order == MERGE_ORDER, int(tr.states[i] ^ tr.states[rest]),
                     float(block.latency[t])))
         i = rest
     return out[::-1]
