@@ -40,5 +40,6 @@ The modules, one concept each
     slots, buffers), ``kernel_patterns`` (recognising plain sums and cats), ``channels_last``
     (NHWC tensors), ``nhwc_pool`` (NHWC pooling), ``lanes`` (groups onto streams), ``epilogue``
     (a region's compiled pointwise epilogue), ``fuse_switch`` (the ``--fuse-epilogues`` switch:
-    regions fused, the lever on, recorded in and read from a schedule).
+    regions fused, the lever on, recorded in and read from a schedule), ``conv_layouts`` (which
+    grouped convs run NCHW, timed on the device: the ``conv_layouts`` lever).
 """

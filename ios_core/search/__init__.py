@@ -19,7 +19,9 @@ view's steps go to a :class:`~ios_core.search.observer.SearchObserver`, never to
 do the whole search's counts with an ETA, and the request to stop with the best schedule so far
 (:mod:`~ios_core.search.progress`).
 :func:`~ios_core.search.pricing.price_schedule` re-prices a finished schedule under another
-cost model.
+cost model. With ``SearchConfig(lazy=True)`` a part is solved by
+:mod:`~ios_core.search.lazy` instead: the vectorised DP on a calibrated model, measuring only
+the stages of the plans it picks.
 """
 
 from __future__ import annotations
