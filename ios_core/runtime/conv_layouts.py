@@ -98,7 +98,7 @@ def plan_layouts(graph: OpGraph, kernels: Mapping[str, Kernel], device: torch.de
         return LayoutPlan()
     reads, writes = set(), set()
     for src, conv in layout_pairs(graph, kernels):
-        key = (stage_signature(graph, "concurrent", [[src, conv]]), str(device), dtype,
+        key = (stage_signature(graph, "concurrent", [[src, conv]]), _device_key(device), dtype,
                options.label())
         timed = _TIMED.get(key)
         if timed is None:
@@ -107,6 +107,13 @@ def plan_layouts(graph: OpGraph, kernels: Mapping[str, Kernel], device: torch.de
             reads.add(conv)
             writes.add(src)
     return LayoutPlan(frozenset(reads), frozenset(writes))
+
+
+def _device_key(device: torch.device) -> str:
+    """``cuda`` and ``cuda:0`` (the executor's and the cost model's names) are one device."""
+    if device.type == "cuda" and device.index is None:
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(device)
 
 
 def timed_pairs() -> list[tuple[float, float]]:
