@@ -93,3 +93,24 @@ def test_a_missing_package_says_what_to_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "torchvision", None)
     with pytest.raises(zoo.ZooError, match="pip install torchvision"):
         zoo.import_torchvision()
+
+
+@needs_torchvision
+@pytest.mark.parametrize("name", ["mobilenet_v3_large", "regnet_y_400mf"])
+def test_zoo_grouped_convs_run_nchw_and_keep_the_output(name: str, monkeypatch) -> None:
+    """The conv_layouts lever on real depthwise and grouped convs (SE blocks, residual regions):
+    every pair forced NCHW by a stand-in timing, the schedule still computes the model."""
+    from ios_core.frontend.regions import fuse_regions
+    from ios_core.runtime import conv_layouts
+    from ios_core.runtime.options import options_from_label
+
+    monkeypatch.setattr(conv_layouts, "LAYOUT_DEVICES", {"cpu"})
+    monkeypatch.setattr(conv_layouts, "_TIMED", {})
+    monkeypatch.setattr(conv_layouts, "time_pair",
+                        lambda first, second, *_: 1.0 if getattr(second, "head_nchw", 0) else 2.0)
+    loaded = load_model(f"sample_models.zoo:{name}")
+    traced = fuse_regions(trace_model(loaded.module, loaded.example_input, name=name))
+    assert len(conv_layouts.layout_pairs(traced.graph, traced.kernels)) >= 10
+    schedule = optimize(traced.graph, "ios-both", make_cost_model("simulated:h100"))
+    result = check(traced, schedule, options=options_from_label("default+epi+gapmv+layouts"))
+    assert result.ok, result
