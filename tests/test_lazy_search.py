@@ -129,3 +129,21 @@ def test_solving_again_from_a_layer_equals_solving_anew() -> None:
     again, fresh = solve_layers(tr, again=(before, k)), solve_layers(tr)
     assert np.array_equal(again.cost, fresh.cost) and np.array_equal(again.choice, fresh.choice)
     assert not np.array_equal(fresh.cost, before.cost)  # the change did change the answers
+
+
+def test_optimize_measures_lazily_on_request_and_refuses_a_bad_optimism(tmp_path, capsys
+                                                                        ) -> None:
+    from ios_core.cli import main as cli
+    from ios_core.ir.schedule import Schedule
+
+    out = tmp_path / "lazy.json"
+    assert cli.main(["optimize", "--model", "squeezenet", "--lazy", "0.8", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "lazy measuring (optimism 0.8)" in err and "Traceback" not in err
+    stats = Schedule.load(str(out)).search.stats
+    assert stats["lazy"] is True and stats["lazy_optimism"] == 0.8
+    assert cli.main(["optimize", "--model", "squeezenet", "--lazy", "1.5", "--out",
+                     str(tmp_path / "no.json")]) == 2
+    captured = capsys.readouterr()
+    assert "--lazy wants an optimism in (0, 1]" in captured.err + captured.out
+    assert not (tmp_path / "no.json").exists()
