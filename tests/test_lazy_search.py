@@ -147,3 +147,13 @@ def test_optimize_measures_lazily_on_request_and_refuses_a_bad_optimism(tmp_path
     captured = capsys.readouterr()
     assert "--lazy wants an optimism in (0, 1]" in captured.err + captured.out
     assert not (tmp_path / "no.json").exists()
+
+
+@pytest.mark.parametrize("strategy", ["ios-merge", "ios-parallel", "ios-both"])
+def test_every_dp_strategy_measures_lazily_to_the_optimum(strategy: str) -> None:
+    graph = sample_graph("squeezenet")
+    truth = SimulatedCost("h100")
+    full = optimize(graph, strategy, truth, SearchConfig(bound_slack=None))
+    lazy = optimize(graph, strategy, truth, SearchConfig(lazy=True, lazy_optimism=0.8))
+    assert lazy.predicted_ms == pytest.approx(full.predicted_ms, rel=1e-9)
+    assert {s.strategy for s in lazy.stages} <= {"concurrent", "merge"}
