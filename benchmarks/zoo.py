@@ -180,8 +180,8 @@ def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOpti
     peak = _peak(device, base)  # what a replay holds: weights, the graph's pool, inputs, outputs
     timing = _timed(compiled, device, args)
     # the grouped convs that run NCHW (the same answers the lowering got: cached per pair)
-    nchw = plan_layouts(traced.graph, traced.kernels, torch.device(device), torch.float32,
-                        options).reads_nchw
+    plan = plan_layouts(traced.graph, traced.kernels, torch.device(device), torch.float32,
+                        options)
     return {"method": method, **timing, "search_s": search_s, "predicted_ms": schedule.predicted_ms,
             "peak_mb": peak(), "build_peak_mb": build_peak, "search_peak_mb": search_peak,
             "search_left_mb": left / 2**20,
@@ -189,7 +189,9 @@ def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOpti
             "ops": len(traced.graph.nodes), "stages": len(schedule.stages),
             "streams": compiled.num_streams, "options": options.label(),
             "layout_pairs": len(layout_pairs(traced.graph, traced.kernels)),
-            "nchw_convs": len(nchw)}
+            "nchw_convs": len(plan.reads_nchw),
+            # each pair's (conv, NHWC µs, NCHW µs) as timed for the lever
+            "pairs_us": [(c, 1e3 * a, 1e3 * b) for c, a, b in plan.timed]}
 
 
 def model_rows(report: Report, name: str, args: Any) -> None:

@@ -107,6 +107,7 @@ def test_the_plan_follows_the_timing_and_is_cached(traced, timed_on_cpu) -> None
     pairs = layout_pairs(traced.graph, traced.kernels)
     plan = Lowering(traced.graph, traced.kernels, options=options).kernels.layouts
     assert plan == LayoutPlan(frozenset(c for _, c in pairs), frozenset(p for p, _ in pairs))
+    assert plan.timed == tuple((c, 2.0, 1.0) for _, c in pairs)  # each pair's two timings
     assert len(calls) == 2 * len(pairs)  # each pair timed both ways
     Lowering(traced.graph, traced.kernels, options=options)
     assert len(calls) == 2 * len(pairs)  # answered from the process's cache

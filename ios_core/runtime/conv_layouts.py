@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -36,7 +36,7 @@ from ios_core.runtime.prepare import prepare_kernel
 from ios_core.runtime.timing import time_samples
 
 __all__ = ["LAYOUT_DEVICES", "MIN_GAIN", "LayoutPlan", "layout_pairs", "plan_layouts",
-           "time_pair", "timed_pairs"]
+           "time_pair"]
 
 LAYOUT_DEVICES: set[str] = {"cuda"}  # where pairs are timed (tests widen it with a fake timer)
 MIN_GAIN = 0.05  # NCHW must be this much faster: a near tie keeps the layout everything else has
@@ -55,6 +55,8 @@ class LayoutPlan:
 
     reads_nchw: frozenset[str] = frozenset()
     writes_nchw: frozenset[str] = frozenset()
+    # (grouped conv, NHWC ms, NCHW ms) of every pair timed for this plan (reports)
+    timed: tuple[tuple[str, float, float], ...] = field(default=(), compare=False)
 
     def formats(self, name: str) -> tuple[bool, bool]:
         """``(reads_nchw, writes_nchw)`` of op ``name``."""
@@ -96,17 +98,18 @@ def plan_layouts(graph: OpGraph, kernels: Mapping[str, Kernel], device: torch.de
     if not (options.conv_layouts and options.channels_last and options.fuse_epilogues
             and device.type in LAYOUT_DEVICES):
         return LayoutPlan()
-    reads, writes = set(), set()
+    reads, writes, report = set(), set(), []
     for src, conv in layout_pairs(graph, kernels):
         key = (stage_signature(graph, "concurrent", [[src, conv]]), _device_key(device), dtype,
                options.label())
         timed = _TIMED.get(key)
         if timed is None:
             timed = _TIMED[key] = _time_both(graph, kernels, src, conv, device, dtype, options)
+        report.append((conv, *timed))
         if timed[1] < (1 - MIN_GAIN) * timed[0]:
             reads.add(conv)
             writes.add(src)
-    return LayoutPlan(frozenset(reads), frozenset(writes))
+    return LayoutPlan(frozenset(reads), frozenset(writes), tuple(report))
 
 
 def _device_key(device: torch.device) -> str:
@@ -114,11 +117,6 @@ def _device_key(device: torch.device) -> str:
     if device.type == "cuda" and device.index is None:
         return f"cuda:{torch.cuda.current_device()}"
     return str(device)
-
-
-def timed_pairs() -> list[tuple[float, float]]:
-    """(NHWC ms, NCHW ms) of every distinct pair timed in this process (reports)."""
-    return list(_TIMED.values())
 
 
 def _time_both(graph: OpGraph, kernels: Mapping[str, Kernel], src: str, conv: str,
