@@ -157,3 +157,26 @@ def test_every_dp_strategy_measures_lazily_to_the_optimum(strategy: str) -> None
     lazy = optimize(graph, strategy, truth, SearchConfig(lazy=True, lazy_optimism=0.8))
     assert lazy.predicted_ms == pytest.approx(full.predicted_ms, rel=1e-9)
     assert {s.strategy for s in lazy.stages} <= {"concurrent", "merge"}
+
+
+def test_a_part_too_wide_for_the_arrays_is_solved_by_the_dp_and_reported_once(monkeypatch
+                                                                            ) -> None:
+    """Parts wider than the arrays hold (62 ops; 3 here, so that SqueezeNet has both kinds) go
+    to the DP, each part announced once."""
+    import ios_core.search as search
+
+    class Starts(SearchObserver):
+        def __init__(self) -> None:
+            self.started: list[int] = []
+
+        def on_part_start(self, part, n_parts, n_ops):
+            self.started.append(part)
+
+    monkeypatch.setattr(search, "MAX_OPS", 3)
+    graph = sample_graph("squeezenet")
+    seen = Starts()
+    schedule = optimize(graph, "ios-both", SimulatedCost("h100"), LAZY, seen)
+    validate_schedule(schedule, graph)
+    assert sorted(seen.started) == sorted(set(seen.started))  # each part started once
+    engines = {p["engine"] for p in schedule.search.stats["parts"] if "engine" in p}
+    assert "lazy" in engines and engines - {"lazy"}  # both kinds of part were there

@@ -48,6 +48,7 @@ from ios_core.search.pricing import price_schedule
 from ios_core.search.progress import ProgressTracker, SearchStopped
 from ios_core.search.reuse import first_of_each, renamed
 from ios_core.search.sequential import sequential_stages
+from ios_core.search.vectorized import MAX_OPS
 
 __all__ = [
     "SEARCH_STRATEGIES",
@@ -218,7 +219,10 @@ def _asker(graph: OpGraph, cost: CostModel) -> Callable[[str, Groups], StageCost
 def _solve_lazily(graph: OpGraph, names: Sequence[str], strategy: str, cost: CostModel,
                   model: SimulatedCost, config: SearchConfig, observer: SearchObserver,
                   index: int, n_parts: int, tracker: ProgressTracker) -> PartResult | None:
-    """One part by :func:`~ios_core.search.lazy.solve_part_lazy`, reported as the DP's are."""
+    """One part by :func:`~ios_core.search.lazy.solve_part_lazy`, reported as the DP's are;
+    None, before anything is reported, for a part too wide for the arrays (the DP takes it)."""
+    if len(names) > MAX_OPS:
+        return None
     observer.on_part_start(index, n_parts, len(names))
     tracker.start_part(index)
 
