@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ios_core.cost.analytic import SimulatedCost
@@ -40,7 +40,12 @@ from ios_core.ir.schedule import SEARCH_STRATEGIES, ModelRef, Schedule, SearchIn
 from ios_core.search.config import SearchConfig
 from ios_core.search.costing import StageCostCache
 from ios_core.search.dp import MODES, PartResult
-from ios_core.search.explain import envelope_for, search_parts, solve_part_with
+from ios_core.search.explain import (
+    envelope_for,
+    search_parts,
+    solve_part_with,
+    stage_cost_of,
+)
 from ios_core.search.greedy import greedy_stages
 from ios_core.search.lazy import lazy_model, solve_part_lazy
 from ios_core.search.observer import SearchObserver, SearchProgress
@@ -160,7 +165,7 @@ def _search(
         count_downsets(graph, names, config.max_part_states) if first_of[i] == i else 0
         for i, names in enumerate(parts)])
     envelope = envelope_for(cost, config)  # one for the whole search: it learns as it measures
-    model = lazy_model(graph, _asker(graph, cost)) if config.lazy else None
+    model = lazy_model(graph, stage_cost_of(graph, cost)) if config.lazy else None
     plan: list[tuple[str, Groups, StageCost]] = []
     per_part = []
     solved: dict[int, PartResult] = {}
@@ -210,12 +215,6 @@ def _search(
     return plan, stats
 
 
-def _asker(graph: OpGraph, cost: CostModel) -> Callable[[str, Groups], StageCost]:
-    def ask(kind: str, groups: Groups) -> StageCost:
-        return cost.stage_cost(graph, kind, groups)
-    return ask
-
-
 def _solve_lazily(graph: OpGraph, names: Sequence[str], strategy: str, cost: CostModel,
                   model: SimulatedCost, config: SearchConfig, observer: SearchObserver,
                   index: int, n_parts: int, tracker: ProgressTracker) -> PartResult | None:
@@ -230,7 +229,7 @@ def _solve_lazily(graph: OpGraph, names: Sequence[str], strategy: str, cost: Cos
         if tracker.report(index, done, transitions, costed):
             raise SearchStopped(index)
 
-    result = solve_part_lazy(graph, names, strategy, _asker(graph, cost), model, config.r,
+    result = solve_part_lazy(graph, names, strategy, stage_cost_of(graph, cost), model, config.r,
                              config.s, config.merge_concat, config.lazy_optimism, report)
     if result is None:
         return None

@@ -24,7 +24,7 @@ its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ios_core.cost.analytic import SimulatedCost
 from ios_core.cost.base import CostModel, Groups, StageCost
@@ -37,7 +37,8 @@ from ios_core.search.envelope import Envelope
 from ios_core.search.observer import SearchObserver
 from ios_core.search.progress import ProgressTracker
 
-__all__ = ["DP_KNOBS", "PART_KNOBS", "envelope_for", "search_parts", "solve_part_with"]
+__all__ = ["DP_KNOBS", "PART_KNOBS", "envelope_for", "search_parts", "solve_part_with",
+           "stage_cost_of"]
 
 # the SearchConfig fields the DP of one part reads, all passed by solve_part_with
 DP_KNOBS = ("r", "s", "bound_slack", "merge_concat", "envelope_margin", "envelope_quantile")
@@ -85,15 +86,20 @@ def solve_part_with(
         def prior(kind: str, groups: Groups) -> float:
             return simulated.stage_cost(graph, kind, groups).ms
 
-    def stage_cost(kind: str, groups: Groups) -> StageCost:
-        result = cost.stage_cost(graph, kind, groups)
-        return result if isinstance(result, StageCost) else StageCost(float(result))
-
+    stage_cost = stage_cost_of(graph, cost)
     return solve_part(
         graph, list(part), strategy, stage_cost, config.r, config.s, observer, part_index,
         n_parts, bound_slack=config.bound_slack, merge_concat=config.merge_concat,
         batch=concurrent_batch(cost, graph), tracker=tracker, envelope=envelope, prior=prior,
     )
+
+
+def stage_cost_of(graph: OpGraph, cost: CostModel) -> Callable[[str, Groups], StageCost]:
+    """``cost``'s stage latencies on ``graph`` as the DP asks for them: (kind, groups)."""
+    def stage_cost(kind: str, groups: Groups) -> StageCost:
+        result = cost.stage_cost(graph, kind, groups)
+        return result if isinstance(result, StageCost) else StageCost(float(result))
+    return stage_cost
 
 
 def envelope_for(cost: CostModel, config: SearchConfig) -> Envelope | None:
