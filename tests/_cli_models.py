@@ -40,3 +40,36 @@ def two_inputs(batch: int = 1, seed: int = 0) -> tuple[nn.Module, tuple[torch.Te
     torch.manual_seed(seed)
     return TwoInputs(), (torch.randn(batch, 3, 16, 16, generator=g),
                          torch.randn(batch, 3, 16, 16, generator=g))
+
+
+class Silent(nn.Module):
+    """A conv whose weights are all zero: its output is zeros whatever the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x))
+
+
+def silent() -> tuple[nn.Module, tuple[int, int, int]]:
+    return Silent(), (3, 8, 8)
+
+
+class IllConditioned(nn.Module):
+    """A conv output lifted to 1e4 and back: float32 loses about 5e-4 of it, float64 nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.conv(x) + 1e4) - 1e4
+
+
+def ill_conditioned(seed: int = 0) -> tuple[nn.Module, tuple[int, int, int]]:
+    torch.manual_seed(seed)
+    return IllConditioned(), (3, 8, 8)

@@ -66,6 +66,23 @@ def test_a_model_with_two_inputs_optimizes_runs_and_exports(tmp_path, capsys) ->
 
 
 # ---- memory --------------------------------------------------------------------------------------
+def test_run_check_of_a_model_that_outputs_zeros_says_it_cannot_tell(tmp_path, capsys) -> None:
+    out = tmp_path / "silent.json"
+    assert run_cli(capsys, "optimize", "--model", "tests._cli_models:silent", "--out", out,
+                   "-q")[0] == 0
+    rc, text, _ = run_cli(capsys, "run", out, "--device", "cpu", "--check")
+    assert rc == 2 and "cannot tell" in text and "all zeros" in text, text
+    assert "matches" not in text
+
+
+def test_run_check_widens_the_tolerance_of_an_ill_conditioned_model(tmp_path, capsys) -> None:
+    out = tmp_path / "ill.json"
+    assert run_cli(capsys, "optimize", "--model", "tests._cli_models:ill_conditioned", "--out",
+                   out, "-q")[0] == 0
+    rc, text, _ = run_cli(capsys, "run", out, "--device", "cpu", "--check")
+    assert rc == 0 and "matches" in text and "widened" in text, text
+
+
 def test_a_batch_whose_input_cannot_fit_is_refused_before_anything_is_built(capsys,
                                                                            tmp_path) -> None:
     rc, _, err = run_cli(capsys, "optimize", "--model", "inception_v3", "--batch", "100000",

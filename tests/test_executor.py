@@ -8,13 +8,16 @@ import pytest
 import torch
 
 from ios_core.frontend.kernels import FnKernel
+from ios_core.frontend.tracing import trace_model
 from ios_core.ir.schedule import ScheduleError
 from ios_core.runtime.executor import (
     TOLERANCES,
+    TYPICAL_OWN_ERROR,
     CheckResult,
     check,
     compile_schedule,
     release_lists,
+    scaled_tolerance,
     tolerance_for,
 )
 from ios_core.runtime.timing import Timing, time_ms, time_samples
@@ -61,6 +64,29 @@ def test_check_catches_a_wrong_kernel(traced) -> None:
     broken = dataclasses.replace(traced, kernels={**traced.kernels, "s": FnKernel(torch.sub, {})})
     result = check(broken, sequential(traced.graph))
     assert not result.ok and result.rel_err > 1e-2
+
+
+def test_check_scales_its_tolerance_with_the_models_own_error() -> None:
+    from tests._cli_models import ill_conditioned
+
+    module, shape = ill_conditioned()
+    traced = trace_model(module, torch.randn(1, *shape))
+    result = check(traced, sequential(traced.graph))
+    assert result.own_rel_err > 10 * TYPICAL_OWN_ERROR  # float32 loses digits at 1e4
+    assert result.tolerance == scaled_tolerance(5e-4, result.own_rel_err) > 5e-3
+    assert result.ok and not result.note, result
+    # a wrong kernel is still caught at the wider tolerance
+    broken = dataclasses.replace(traced, kernels={**traced.kernels, "sub": FnKernel(torch.neg, {})})
+    assert not check(broken, sequential(traced.graph)).ok
+
+
+def test_check_of_an_all_zero_output_is_never_ok() -> None:
+    from tests._cli_models import silent
+
+    module, shape = silent()
+    traced = trace_model(module, torch.randn(1, *shape))
+    result = check(traced, sequential(traced.graph))
+    assert result.rel_err == 0 and not result.ok and "all zeros" in result.note
 
 
 def test_outputs_are_fresh_tensors(traced) -> None:
