@@ -37,8 +37,8 @@ from ios_core.runtime.fused_conv import FuseState, conv_add_relu
 from ios_core.runtime.nhwc_mean import global_mean_keepdim
 
 __all__ = ["COMPILE_DEVICES", "MEMORY_FORMATS", "BiasAct", "Epilogue", "EpilogueConvKernel",
-           "EpilogueRegion", "MemberOp", "ToFormat", "compiled_mean_kernel", "compiled_signatures",
-           "epilogue_conv", "epilogue_region"]
+           "EpilogueRegion", "MeanOut", "MemberOp", "ToFormat", "compiled_mean_kernel",
+           "compiled_signatures", "epilogue_conv", "epilogue_region"]
 
 # devices whose tensors take the compiled path; tests widen this (with BACKEND "eager")
 COMPILE_DEVICES: set[str] = {"cuda"}
@@ -104,7 +104,29 @@ class ToFormat:
 
 
 MEMORY_FORMATS = {"nchw": torch.contiguous_format, "nhwc": torch.channels_last}
-Op = BiasAct | MemberOp | ToFormat
+
+
+@dataclass(frozen=True)
+class MeanOut:
+    """Last in an epilogue (the ``fuse_means`` lever, :mod:`ios_core.runtime.fused_means`): the
+    running value AND its spatial mean, ``act(acc.mean((2, 3), keepdim))``, the value of the
+    global average pool ``pool`` that reads it. Compiled, the mean is a reduction fused into the
+    kernel that writes the value, not a kernel of its own."""
+
+    pool: str
+    keepdim: bool
+    activation: str = "none"
+
+    def __call__(self, acc: torch.Tensor | None, inputs: Sequence[torch.Tensor],
+                 params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        assert acc is not None
+        return acc, _act(self.activation)(acc.mean((2, 3), keepdim=self.keepdim))
+
+    def key(self) -> tuple:
+        return ("mean", self.keepdim, self.activation)
+
+
+Op = BiasAct | MemberOp | ToFormat | MeanOut
 
 
 def _act(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -113,11 +135,11 @@ def _act(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def _body(ops: Sequence[Op], acc: torch.Tensor | None, inputs: Sequence[torch.Tensor],
-          params: Sequence[torch.Tensor]) -> torch.Tensor:
-    for op in ops:
+          params: Sequence[torch.Tensor]) -> Any:
+    """The running value after ``ops``; a (value, mean) pair where the last op is a MeanOut."""
+    for op in ops[:-1]:
         acc = op(acc, inputs, params)
-    assert acc is not None
-    return acc
+    return ops[-1](acc, inputs, params) if ops else acc
 
 
 @dataclass(frozen=True)
@@ -128,7 +150,8 @@ class Epilogue:
     params: tuple[torch.Tensor, ...]
     dynamic: bool = True  # one compile for every size; False: one per shape, tuned to it
 
-    def __call__(self, acc: torch.Tensor | None, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+    def __call__(self, acc: torch.Tensor | None, inputs: Sequence[torch.Tensor]) -> Any:
+        """The epilogue's value: a tensor, or (value, mean) when it ends in a MeanOut."""
         args = (acc, tuple(inputs), self.params)
         probe = acc if acc is not None else inputs[0]
         if probe.device.type not in COMPILE_DEVICES:
@@ -158,7 +181,7 @@ def _layout(t: torch.Tensor | None) -> tuple:
     return (str(t.dtype), t.device.type, tuple(s == 1 for s in t.shape), order)
 
 
-def _compile(ops: tuple[Op, ...], dynamic: bool = True) -> Callable[..., torch.Tensor]:
+def _compile(ops: tuple[Op, ...], dynamic: bool = True) -> Callable[..., Any]:
     """``_body`` over ``ops`` as a function with a code object of its own, compiled."""
     name = f"ios_epilogue_{next(_COUNTER)}"
     namespace: dict[str, Any] = {"_body": _body, "_ops": ops}
@@ -220,7 +243,14 @@ class EpilogueRegion(Kernel):
     head_nchw: bool = False  # the head reads its input in NCHW (conv_layouts); weights NCHW too
     state: FuseState = field(default_factory=FuseState, compare=False, repr=False)
 
-    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    @property
+    def mean(self) -> MeanOut | None:
+        """The fused mean this region also returns (``fuse_means``), or None."""
+        last = self.epilogue.ops[-1] if self.epilogue is not None and self.epilogue.ops else None
+        return last if isinstance(last, MeanOut) else None
+
+    def __call__(self, *inputs: torch.Tensor) -> Any:  # type: ignore[override]
+        """The region's value; a (value, mean) pair where :attr:`mean` is set."""
         if self.head_nchw:  # free when the producer wrote NCHW, as conv_layouts plans it
             inputs = (inputs[0].contiguous(), *inputs[1:])
         if self.add_relu is not None:
@@ -255,18 +285,23 @@ class EpilogueRegion(Kernel):
 
 
 def epilogue_region(k: RegionKernel, head: Kernel, fuse_add_relu: bool,
-                    out_format: str | None = None) -> EpilogueRegion:
+                    out_format: str | None = None, mean: MeanOut | None = None
+                    ) -> EpilogueRegion:
     """``k`` (a region from the frontend) with the lever on; ``head`` is its head kernel
     already prepared for the other levers (NHWC weights, fused conv + ReLU). With
-    ``out_format`` (``"nchw"`` / ``"nhwc"``) the epilogue writes its result in that layout
-    (there is always an epilogue then: cuDNN's conv + add + ReLU is not used)."""
-    tail = () if out_format is None else (ToFormat(out_format),)
+    ``out_format`` (``"nchw"`` / ``"nhwc"``) the epilogue writes its result in that layout, with
+    ``mean`` it also returns the spatial mean of it (then the region returns a (value, mean)
+    pair); either way there is a compiled epilogue (cuDNN's conv + add + ReLU is not used, and
+    with ``mean`` nor is its conv + bias + ReLU: the bias and ReLU join the compiled kernel)."""
+    tail = (*(() if out_format is None else (ToFormat(out_format),)),
+            *(() if mean is None else (mean,)))
+    dynamic = mean is None  # a reduction is compiled per shape (see compiled_mean_kernel)
     if k.head_kind == "conv" and isinstance(head, ConvKernel):
         act = head.activation
         j = _add_relu_term(k) if fuse_add_relu and act == "none" and not tail else None
         if j is not None:
             return EpilogueRegion(head, k.head_arity, None, add_relu=j)
-        if act == "relu":  # cuDNN's conv + bias + ReLU (where it applies), then the members
+        if act == "relu" and mean is None:  # cuDNN's conv + bias + ReLU, then the members
             ops, params = _members(k.members, 0)
             return EpilogueRegion(head, k.head_arity, Epilogue((*ops, *tail), tuple(params)))
         bare = ConvKernel(head.weight, None, head.stride, head.padding, head.dilation,
@@ -275,15 +310,15 @@ def epilogue_region(k: RegionKernel, head: Kernel, fuse_add_relu: bool,
         params = [] if head.bias is None else [head.bias]
         ops, more = _members(k.members, len(params))
         return EpilogueRegion(bare, k.head_arity,
-                              Epilogue((*first, *ops, *tail), (*params, *more)))
+                              Epilogue((*first, *ops, *tail), (*params, *more), dynamic))
     if isinstance(head, FnKernel) and k.head_kind in ("act", "add", "mul", "norm"):
         lead = Member(head, tuple(range(k.head_arity)), k.head_kind)
         ops, params = _members((lead, *k.members), 0)
-        return EpilogueRegion(None, k.head_arity, Epilogue((*ops, *tail), tuple(params)))
+        return EpilogueRegion(None, k.head_arity, Epilogue((*ops, *tail), tuple(params), dynamic))
     if not k.members and not tail:
         return EpilogueRegion(head, k.head_arity, None)
     ops, params = _members(k.members, 0)
-    return EpilogueRegion(head, k.head_arity, Epilogue((*ops, *tail), tuple(params)))
+    return EpilogueRegion(head, k.head_arity, Epilogue((*ops, *tail), tuple(params), dynamic))
 
 
 def compiled_mean_kernel(k: FnKernel) -> EpilogueRegion | None:

@@ -60,6 +60,7 @@ from ios_core.runtime.steps import (
     OpStep,
     SlotStep,
     StagePlan,
+    ValueAndMeanStep,
 )
 
 
@@ -159,6 +160,9 @@ class CompiledSchedule:
             modes = [s.last.get("mode", "not run") for s in steps if isinstance(s, kind)]
             if modes:
                 report[key] = _count(modes)
+        fused_means = sum(isinstance(s, ValueAndMeanStep) for s in steps)
+        if fused_means:
+            report["fused_means"] = fused_means
         return report
 
     def _capture(self) -> None:

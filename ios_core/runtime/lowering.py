@@ -3,6 +3,7 @@
 One path, in one order, for everything that runs a stage::
 
     time grouped convs in both layouts (the conv_layouts lever)
+      -> find the global average pools their producers compute (the fuse_means lever)
       -> move each kernel to the device and dtype
       -> prepare it (kernel-level levers: NHWC weights, fused conv+ReLU, 3-d pools, layouts)
       -> plan the concats on the prepared kernels (views, slots)
@@ -26,6 +27,8 @@ from ios_core.ir.schedule import Schedule, ScheduleError
 from ios_core.runtime.channels_last import to_layout
 from ios_core.runtime.concat_views import ConcatLayout, plan_concats
 from ios_core.runtime.conv_layouts import LayoutPlan, plan_layouts
+from ios_core.runtime.epilogue import MeanOut
+from ios_core.runtime.fused_means import plan_means, pools_of
 from ios_core.runtime.merged_conv import MergeError
 from ios_core.runtime.options import EngineOptions, resolve_options
 from ios_core.runtime.prepare import prepare_kernel
@@ -40,10 +43,12 @@ class PreparedKernels(Mapping[str, Kernel]):
     when first looked up (or :meth:`load` ed), then kept."""
 
     def __init__(self, source: Mapping[str, Kernel], device: torch.device, dtype: torch.dtype,
-                 options: EngineOptions, layouts: LayoutPlan | None = None) -> None:
+                 options: EngineOptions, layouts: LayoutPlan | None = None,
+                 means: Mapping[str, MeanOut] | None = None) -> None:
         self.source = source
         self.device, self.dtype, self.options = device, dtype, options
         self.layouts = layouts or LayoutPlan()
+        self.means: Mapping[str, MeanOut] = means or {}  # producer -> the pool it computes
         self._ready: dict[str, Kernel] = {}
 
     def __getitem__(self, name: str) -> Kernel:
@@ -54,7 +59,8 @@ class PreparedKernels(Mapping[str, Kernel]):
             moved = self.source[name].to(self.device, self.dtype)
             reads, writes = self.layouts.formats(name)
             found = self._ready[name] = prepare_kernel(moved, self.options, reads_nchw=reads,
-                                                       writes_nchw=writes)
+                                                       writes_nchw=writes,
+                                                       mean=self.means.get(name))
         return found
 
     def __contains__(self, name: object) -> bool:  # without moving anything
@@ -105,7 +111,9 @@ class Lowering:
         dev = torch.device(device)
         # timed on the device when the conv_layouts lever is on (cached per pair in the process)
         layouts = plan_layouts(graph, kernels, dev, dtype, self.options)
-        self.kernels = PreparedKernels(kernels, dev, dtype, self.options, layouts)
+        means = plan_means(graph, kernels, self.options, layouts.writes_nchw)
+        self.kernels = PreparedKernels(kernels, dev, dtype, self.options, layouts, means)
+        self.pools = pools_of(means)  # pool -> the producer whose epilogue computes it
         if not lazy:
             self.kernels.load(n.name for n in graph.nodes)
         # planned on the prepared kernels: the layout describes what actually runs
@@ -135,7 +143,7 @@ class Lowering:
         graph = self.graph if graph is None else graph
         layout = self.layout if graph is self.graph else ConcatLayout()
         kernels = self.kernels if kernels is None else kernels
-        return build_stage(graph, kernels, strategy, groups, self.options, layout)
+        return build_stage(graph, kernels, strategy, groups, self.options, layout, self.pools)
 
 
 def lower_schedule(

@@ -38,6 +38,10 @@ equal to the model's up to rounding, and falls back to the plain path where it c
 * ``conv_layouts`` (with ``channels_last`` and ``fuse_epilogues``): a grouped conv runs NCHW
   where that timed faster on the device, its producer's compiled epilogue writing NCHW for it
   and its own writing NHWC back (:mod:`ios_core.runtime.conv_layouts`).
+* ``fuse_means`` (with ``fuse_epilogues``): a global average pool whose input comes from a conv or
+  fused region is computed by that op's compiled epilogue, in the kernel that writes the value,
+  and the pool itself runs no kernel (:mod:`ios_core.runtime.fused_means`): what Inductor does
+  to the squeeze of every squeeze-excitation block in compile-ro.
 * ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` on through the warm-up and the capture.
 * ``fuse_epilogues``: a conv's bias and non-ReLU activation, and a fused region's elementwise ops
   (graphs from :func:`ios_core.frontend.regions.fuse_regions`), as ONE compiled pointwise kernel
@@ -91,6 +95,7 @@ class EngineOptions:
     compile_mean: bool = False  # global average pools as one compiled (Inductor) reduction
     fuse_epilogues: bool = False  # compiled pointwise epilogues (off until measured to pay)
     conv_layouts: bool = False  # with nhwc and epi: grouped convs NCHW where timed faster
+    fuse_means: bool = False  # with epi: global average pools inside their producer's epilogue
 
     def __post_init__(self) -> None:
         if self.concat not in CONCAT_MODES:
@@ -126,7 +131,8 @@ class EngineOptions:
                                         ("gapmv", self.nhwc_mean),
                                         ("gapc", self.compile_mean),
                                         ("epi", self.fuse_epilogues),
-                                        ("layouts", self.conv_layouts)) if on]
+                                        ("layouts", self.conv_layouts),
+                                        ("gapfuse", self.fuse_means)) if on]
         if self.stream_cap is not None:
             parts.append(f"cap{self.stream_cap}")
         return "+".join(parts) or "plain"
@@ -168,7 +174,8 @@ def resolve_options(options: EngineOptions | None) -> EngineOptions:
 _FLAGS = {"fused": "fuse_conv_relu", "add": "fuse_conv_add_relu", "bench": "cudnn_benchmark",
           "prio": "stream_priority", "nhwc": "channels_last", "pack": "pack_slices",
           "sviews": "strided_views", "pool3d": "nhwc_pool", "gapmv": "nhwc_mean",
-          "gapc": "compile_mean", "epi": "fuse_epilogues", "layouts": "conv_layouts"}
+          "gapc": "compile_mean", "epi": "fuse_epilogues", "layouts": "conv_layouts",
+          "gapfuse": "fuse_means"}
 
 
 def options_from_label(text: str) -> EngineOptions:

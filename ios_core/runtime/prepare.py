@@ -9,7 +9,8 @@ average pool as one matrix-vector product, ``compile_mean`` as one compiled redu
 activation, and a fused region's elementwise ops, as one compiled kernel
 (:mod:`ios_core.runtime.epilogue`); a region's head gets the other levers first. With
 ``conv_layouts`` the lowering asks for some convs and regions in NCHW
-(:mod:`ios_core.runtime.conv_layouts`). A merged conv,
+(:mod:`ios_core.runtime.conv_layouts`), with ``fuse_means`` for some to return the mean of
+their value too (:mod:`ios_core.runtime.fused_means`). A merged conv,
 built per merge stage, gets the first two (:func:`prepare_merged`; its epilogue stays eager).
 Every other kernel is itself.
 """
@@ -22,7 +23,12 @@ from dataclasses import replace
 from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
 from ios_core.frontend.regions import RegionKernel
 from ios_core.runtime.channels_last import nhwc
-from ios_core.runtime.epilogue import compiled_mean_kernel, epilogue_conv, epilogue_region
+from ios_core.runtime.epilogue import (
+    MeanOut,
+    compiled_mean_kernel,
+    epilogue_conv,
+    epilogue_region,
+)
 from ios_core.runtime.fused_conv import FusedConvKernel, fused, fused_merged
 from ios_core.runtime.merged_conv import MergedConv
 from ios_core.runtime.nhwc_mean import nhwc_mean_kernel
@@ -33,15 +39,17 @@ __all__ = ["prepare_kernel", "prepare_kernels", "prepare_merged"]
 
 
 def prepare_kernel(k: Kernel, options: EngineOptions, *, reads_nchw: bool = False,
-                   writes_nchw: bool = False) -> Kernel:
+                   writes_nchw: bool = False, mean: MeanOut | None = None) -> Kernel:
     """``k`` with the kernel-level levers of ``options`` applied (``k`` itself when none apply).
 
     ``reads_nchw`` / ``writes_nchw`` (a conv or fused region under ``channels_last`` and
     ``fuse_epilogues``; :mod:`ios_core.runtime.conv_layouts` says which): its head runs NCHW on
     an NCHW input / its compiled epilogue writes NCHW. Either way it ends in a compiled epilogue
-    that writes the layout its reader wants."""
-    if reads_nchw or writes_nchw:
-        return _relaid(k, options, reads_nchw, writes_nchw)
+    that writes the layout its reader wants. ``mean`` (a conv or fused region under
+    ``fuse_means``; :mod:`ios_core.runtime.fused_means`): its compiled epilogue also returns the
+    spatial mean of its value, and the kernel returns the pair."""
+    if reads_nchw or writes_nchw or mean is not None:
+        return _relaid(k, options, reads_nchw, writes_nchw, mean)
     if isinstance(k, RegionKernel):  # a fused region: its head gets the levers, then its epilogue
         head = prepare_kernel(k.head, options)
         if options.fuse_epilogues:
@@ -66,12 +74,16 @@ def prepare_kernel(k: Kernel, options: EngineOptions, *, reads_nchw: bool = Fals
     return k
 
 
-def _relaid(k: Kernel, options: EngineOptions, reads_nchw: bool, writes_nchw: bool) -> Kernel:
+def _relaid(k: Kernel, options: EngineOptions, reads_nchw: bool, writes_nchw: bool,
+            mean: MeanOut | None) -> Kernel:
+    """``k`` as a region with a compiled epilogue that writes the layout asked for (NHWC after
+    an NCHW head) and, with ``mean``, returns its mean too."""
     region = k if isinstance(k, RegionKernel) else RegionKernel(k, 1, "conv")
     head_options = replace(options, channels_last=False) if reads_nchw else options
     head = prepare_kernel(region.head, head_options)
-    out = "nchw" if writes_nchw else "nhwc"
-    prepared = epilogue_region(region, head, options.fuse_conv_add_relu, out_format=out)
+    out = "nchw" if writes_nchw else "nhwc" if reads_nchw else None
+    prepared = epilogue_region(region, head, options.fuse_conv_add_relu, out_format=out,
+                               mean=mean)
     return replace(prepared, head_nchw=reads_nchw)
 
 

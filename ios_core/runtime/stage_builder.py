@@ -25,11 +25,13 @@ from ios_core.runtime.prepare import prepare_merged
 from ios_core.runtime.steps import (
     ConcatStep,
     ConvAddReluStep,
+    FusedMeanStep,
     MergedStep,
     OpStep,
     SlotStep,
     StagePlan,
     Step,
+    ValueAndMeanStep,
 )
 
 __all__ = ["build_stage"]
@@ -42,26 +44,33 @@ def build_stage(
     groups: Sequence[Sequence[str]],
     options: EngineOptions | None = None,
     layout: ConcatLayout | None = None,
+    pools: Mapping[str, str] | None = None,
 ) -> StagePlan:
     """Turn a stage of ``graph`` into steps over ``kernels`` (already on their device).
 
     A merge stage precomputes its wide weight here, once. ``options`` pick the levers (None:
     :data:`~ios_core.runtime.options.DEFAULT_OPTIONS`); ``kernels`` should have been prepared
     with the same options and ``layout`` planned on them, as
-    :class:`~ios_core.runtime.lowering.Lowering` does (no layout: every concat copies). Raises
+    :class:`~ios_core.runtime.lowering.Lowering` does (no layout: every concat copies).
+    ``pools`` maps each global average pool that its producer's epilogue computes (the
+    ``fuse_means`` lever) to that producer, whose kernel returns (value, mean); a stage with
+    such a pool but not its producer reads the pool's value as an input. Raises
     :class:`MergeError` when a merge stage's convolutions cannot be merged, ``KeyError`` when a
     kernel is missing.
     """
     opts = resolve_options(options)
     layout = layout or ConcatLayout()
+    pools = pools or {}
     groups = [tuple(g) for g in groups]
     if strategy == "merge":
         steps: tuple[tuple[Step, ...], ...] = (_merge_steps(graph, kernels, groups, opts, layout),)
     else:
-        steps = tuple(_group_steps(graph, kernels, g, opts, layout) for g in groups)
+        steps = tuple(_group_steps(graph, kernels, g, opts, layout, pools) for g in groups)
     writes = tuple(n for g in groups for n in g)
     inside = set(writes)
     reads = tuple(dict.fromkeys(s for n in writes for s in graph[n].inputs if s not in inside))
+    # a pool whose producer ran in an earlier stage: its value is already written
+    reads += tuple(n for n in writes if n in pools and pools[n] not in inside)
     lanes = assign_lanes(graph, groups, opts) if strategy != "merge" else ()
     allocs = stage_allocs(graph, layout, writes, reads)
     return StagePlan(strategy, steps, reads, writes, lanes, allocs)
@@ -69,15 +78,22 @@ def build_stage(
 
 def _group_steps(
     graph: OpGraph, kernels: Mapping[str, Kernel], group: tuple[str, ...],
-    opts: EngineOptions, layout: ConcatLayout,
+    opts: EngineOptions, layout: ConcatLayout, pools: Mapping[str, str] | None = None,
 ) -> tuple[Step, ...]:
+    pools = pools or {}
     pairs = conv_add_pairs(graph, kernels, group) if opts.fuse_conv_add_relu else {}
     fused_convs = set(pairs.values())
+    producers = {src: pool for pool, src in pools.items()}
     steps: list[Step] = []
     for name in group:
         if name in fused_convs:
             continue  # computed by its add's fused step
-        if name in pairs:
+        if name in producers:
+            steps.append(ValueAndMeanStep(name, kernels[name], tuple(graph[name].inputs),
+                                          producers[name]))
+        elif name in pools:
+            steps.append(FusedMeanStep(name, kernels[name], tuple(graph[name].inputs)))
+        elif name in pairs:
             steps.append(_conv_add_step(graph, kernels, name, pairs[name]))
         elif name in layout.cats:
             steps.append(_concat_step(graph, kernels, layout, name))

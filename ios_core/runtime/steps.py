@@ -3,10 +3,12 @@
 A step reads and writes an environment ``env: dict[name -> tensor]`` through ``step.run(env)``.
 On the plain path a step is one operator (:class:`OpStep`, calls the node's kernel) or one wide
 convolution standing for a merge stage (:class:`MergedStep`, writes each merged op's output as a
-channel view of the wide output). The levers add three kinds: a conv fused with the add+ReLU that
-reads it (:class:`ConvAddReluStep`), a concat that may be a view or fill a buffer in place
-(:class:`ConcatStep`), and a sum that writes into its slot of a concat's buffer
-(:class:`SlotStep`). Each lever step falls back to what the plain step would compute.
+channel view of the wide output). The levers add these kinds: a conv fused with the add+ReLU
+that reads it (:class:`ConvAddReluStep`), a concat that may be a view or fill a buffer in place
+(:class:`ConcatStep`), a sum that writes into its slot of a concat's buffer
+(:class:`SlotStep`), and an op whose epilogue computes the mean a global average pool reads
+(:class:`ValueAndMeanStep`, with the pool's :class:`FusedMeanStep`). Each lever step falls back
+to what the plain step would compute.
 
 A :class:`StagePlan` is one stage: its groups as tuples of steps, the tensors it reads and writes,
 how its groups map onto streams (``lanes``) and the concat buffers it allocates before its fork.
@@ -36,11 +38,13 @@ __all__ = [
     "ConcatStep",
     "ConvAddReluStep",
     "Env",
+    "FusedMeanStep",
     "MergedStep",
     "OpStep",
     "SlotStep",
     "StagePlan",
     "Step",
+    "ValueAndMeanStep",
 ]
 
 Env = dict[str, torch.Tensor]
@@ -56,6 +60,34 @@ class OpStep:
 
     def run(self, env: Env) -> None:
         env[self.name] = self.kernel(*(env[s] for s in self.inputs))
+
+
+@dataclass(frozen=True)
+class ValueAndMeanStep:
+    """An op whose compiled epilogue also computes the global average pool ``pool`` of its value
+    (the ``fuse_means`` lever): ``env[name], env[pool] = kernel(*env[inputs])``."""
+
+    name: str
+    kernel: Kernel  # returns (value, mean)
+    inputs: tuple[str, ...]
+    pool: str
+
+    def run(self, env: Env) -> None:
+        env[self.name], env[self.pool] = self.kernel(*(env[s] for s in self.inputs))
+
+
+@dataclass(frozen=True)
+class FusedMeanStep:
+    """A global average pool that its producer's :class:`ValueAndMeanStep` computed: nothing to
+    run; where the value is missing (never in a schedule), the pool's own kernel computes it."""
+
+    name: str
+    kernel: Kernel
+    inputs: tuple[str, ...]
+
+    def run(self, env: Env) -> None:
+        if self.name not in env:
+            env[self.name] = self.kernel(*(env[s] for s in self.inputs))
 
 
 @dataclass(frozen=True)
@@ -163,7 +195,8 @@ def _activate_(name: str, out: torch.Tensor) -> None:
         out.copy_(apply_activation(name, out))
 
 
-Step = OpStep | MergedStep | ConcatStep | SlotStep | ConvAddReluStep
+Step = (OpStep | MergedStep | ConcatStep | SlotStep | ConvAddReluStep | ValueAndMeanStep
+        | FusedMeanStep)
 
 
 @dataclass(frozen=True)
