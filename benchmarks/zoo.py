@@ -12,8 +12,10 @@ measured cost model from a cold cache (``--r``, s=8), side by side: ``ios-both``
 graph with the default levers, and ``ios-both+epi`` on the graph with fused regions
 (:func:`ios_core.frontend.regions.fuse_regions`) and the ``fuse_epilogues`` lever,
 ``ios-both+epi+gapmv``: that, and global average pools as one matrix-vector product,
-``ios-both+epi+gapc``: as one compiled reduction, and ``ios-both+epi+gapmv+layouts``: grouped
-convs in NCHW where that timed faster (:mod:`ios_core.runtime.conv_layouts`). Rows:
+``ios-both+epi+gapc``: as one compiled reduction, ``ios-both+epi+gapmv+layouts``: grouped
+convs in NCHW where that timed faster (:mod:`ios_core.runtime.conv_layouts`), and
+``...+gapfuse``: global average pools computed in their producer's compiled epilogue
+(:mod:`ios_core.runtime.fused_means`; the rest as a matrix-vector product). Rows:
 ``{model, batch, method, ms, search_s, predicted_ms, peak_mb, rel_err}`` (median ms from CUDA
 events; ``peak_mb``: ``torch.cuda.max_memory_allocated`` over the timed replays (from a reset
 after the method is built) less what was allocated before the method began (earlier methods'
@@ -63,6 +65,9 @@ FUSED_METHODS = {
     "ios-both+epi+gapc": options_from_label("default+epi+gapc"),  # pools compiled
     # and grouped convs NCHW where their pair timed faster (runtime.conv_layouts)
     "ios-both+epi+gapmv+layouts": options_from_label("default+epi+gapmv+layouts"),
+    # and global average pools inside their producer's epilogue (runtime.fused_means)
+    "ios-both+epi+gapmv+gapfuse": options_from_label("default+epi+gapmv+gapfuse"),
+    "ios-both+epi+gapmv+layouts+gapfuse": options_from_label("default+epi+gapmv+layouts+gapfuse"),
 }
 COMPILE_MODES = {"compile-ro": "reduce-overhead", "compile-max-autotune": "max-autotune"}
 METHODS = ("eager", "cudagraph", *COMPILE_MODES, "greedy", "ios-both", *FUSED_METHODS)
@@ -190,6 +195,7 @@ def ios_row(run: ModelRun, traced: TracedModel, method: str, options: EngineOpti
             "streams": compiled.num_streams, "options": options.label(),
             "layout_pairs": len(layout_pairs(traced.graph, traced.kernels)),
             "nchw_convs": len(plan.reads_nchw),
+            "fused_means": compiled.lever_report().get("fused_means", 0),
             # each pair's (conv, NHWC µs, NCHW µs) as timed for the lever
             "pairs_us": [(c, 1e3 * a, 1e3 * b) for c, a, b in plan.timed]}
 

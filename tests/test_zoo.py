@@ -17,7 +17,7 @@ from ios_core.cost import make_cost_model
 from ios_core.frontend import capture
 from ios_core.frontend.models import ModelLoadError, load_model
 from ios_core.frontend.tracing import run_graph, trace_model
-from ios_core.runtime.executor import check
+from ios_core.runtime.executor import check, compile_schedule
 from ios_core.search import optimize
 from sample_models import zoo
 
@@ -95,11 +95,15 @@ def test_a_missing_package_says_what_to_install(monkeypatch) -> None:
         zoo.import_torchvision()
 
 
+SQUEEZES = {"mobilenet_v3_large": 9, "regnet_y_400mf": 17}  # SE squeezes + the classifier pool
+
+
 @needs_torchvision
 @pytest.mark.parametrize("name", ["mobilenet_v3_large", "regnet_y_400mf"])
 def test_zoo_grouped_convs_run_nchw_and_keep_the_output(name: str, monkeypatch) -> None:
     """The conv_layouts lever on real depthwise and grouped convs (SE blocks, residual regions):
-    every pair forced NCHW by a stand-in timing, the schedule still computes the model."""
+    every pair forced NCHW by a stand-in timing, the schedule still computes the model; and
+    fuse_means with it, every squeeze computed by its producer's epilogue."""
     from ios_core.frontend.regions import fuse_regions
     from ios_core.runtime import conv_layouts
     from ios_core.runtime.options import options_from_label
@@ -112,5 +116,9 @@ def test_zoo_grouped_convs_run_nchw_and_keep_the_output(name: str, monkeypatch) 
     traced = fuse_regions(trace_model(loaded.module, loaded.example_input, name=name))
     assert len(conv_layouts.layout_pairs(traced.graph, traced.kernels)) >= 10
     schedule = optimize(traced.graph, "ios-both", make_cost_model("simulated:h100"))
-    result = check(traced, schedule, options=options_from_label("default+epi+gapmv+layouts"))
+    # with fuse_means too: the squeezes of SE blocks whose depthwise conv now reads NCHW
+    options = options_from_label("default+epi+gapmv+layouts+gapfuse")
+    result = check(traced, schedule, options=options)
     assert result.ok, result
+    report = compile_schedule(traced, schedule, options=options).lever_report()
+    assert report["fused_means"] == SQUEEZES[name], report
