@@ -149,6 +149,42 @@ def test_measured_on_cpu_warns_and_simulates():
     assert fast.schedule.search.cost == "simulated:h100"
 
 
+# ---- the check against the model's own forward ------------------------------------------------
+class _Off:
+    """A compiled schedule whose output is off by ``delta``: a bug, as the check sees it."""
+
+    def __init__(self, compiled, delta: float) -> None:
+        self._compiled, self._delta = compiled, delta
+
+    def __getattr__(self, name):
+        return getattr(self._compiled, name)
+
+    def __call__(self, *xs):
+        out = self._compiled(*xs)
+        return tuple(o + self._delta for o in out) if isinstance(out, tuple) else out + self._delta
+
+
+def test_a_wrong_output_is_reported_as_a_bug(monkeypatch):
+    real = plan_module.compile_schedule
+    monkeypatch.setattr(plan_module, "compile_schedule", lambda *a, **k: _Off(real(*a, **k), 1.0))
+    with pytest.raises(plan_module.DropinError, match="this is a bug"):
+        optimize_module(TwoInTwoOut().eval(), inputs(), cost=COST, cache=False)
+
+
+def test_an_ill_conditioned_model_is_not_a_bug():
+    """Its own float32 rounding, amplified 1e4 times, makes the schedule differ by ~1e-3 from
+    the module (the executor's tolerance is 5e-4); the second look measures that and passes."""
+    from tests._cli_models import ill_conditioned
+
+    module, shape = ill_conditioned()
+    x = torch.randn(1, *shape)
+    fast = optimize_module(module, x, cost=COST, cache=False)
+    with torch.no_grad():
+        err = float((fast(x) - module(x)).norm() / module(x).norm())
+    assert 5e-4 < err < 1e-2  # past the plain tolerance, as the second look let it be
+    assert plan_module.conditioned_tolerance(module, (x,), 5e-4) > err
+
+
 # ---- the cache ----------------------------------------------------------------------------------
 def _no_search(monkeypatch):
     def refuse(*args, **kwargs):
