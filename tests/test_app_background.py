@@ -99,7 +99,7 @@ def test_compare_draws_at_once_then_fills_in_when_its_searches_end(monkeypatch, 
 def test_stopping_the_batch_says_so_and_runs_again_on_request(monkeypatch, gate) -> None:
     from app import backend
 
-    backend._finished_searches().clear()
+    backend.searches._finished_searches().clear()
     at = clean(compare_page(monkeypatch).switch_page("app_pages/compare.py").run())
     stop = next(b for b in at.button if b.label == "Stop these searches")
     stop.click()
@@ -167,7 +167,7 @@ def test_the_warm_up_asks_for_the_dp_pages_net(monkeypatch) -> None:
             asked.append((ref, batch))
             return real.graph_data(ref, batch, leaves)
 
-    monkeypatch.setattr(backend, "trace_worker", lambda: Recording())
+    monkeypatch.setattr(backend.models, "trace_worker", lambda: Recording())
     backend.graph.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["w_model"] = "Your own model…"
@@ -205,7 +205,7 @@ def test_background_searches_give_way_to_page_scripts(monkeypatch) -> None:
     0.63-0.70 s with this)."""
     from app import backend
 
-    monkeypatch.setattr(backend, "YIELD_AFTER_S", 0.2)
+    monkeypatch.setattr(backend.activity, "YIELD_AFTER_S", 0.2)
     job = backend.SearchJob(("m", 1, "simulated:h100", "ios-both", 3, 8, 50, 0))
     release = threading.Timer(0.5, lambda: None)
     ended = page_script_running(release)
@@ -220,7 +220,7 @@ def test_background_searches_give_way_to_page_scripts(monkeypatch) -> None:
     assert time.monotonic() - t < 0.05
     backend.script_started()  # this thread's own script never makes it wait
     try:
-        monkeypatch.setattr(backend, "YIELD_AFTER_S", 0.0)
+        monkeypatch.setattr(backend.activity, "YIELD_AFTER_S", 0.0)
         t = time.monotonic()
         job.should_stop()
         assert time.monotonic() - t < 0.05
@@ -233,7 +233,7 @@ def test_a_search_never_waits_long_for_the_pages(monkeypatch) -> None:
     time, not for good."""
     from app import backend
 
-    monkeypatch.setattr(backend, "YIELD_AT_MOST_S", 0.2)
+    monkeypatch.setattr(backend.activity, "YIELD_AT_MOST_S", 0.2)
     release = threading.Timer(10, lambda: None)
     page_script_running(release)
     try:
@@ -251,7 +251,7 @@ def test_the_warm_up_reads_the_cost_model_while_the_worker_traces(monkeypatch) -
     monkeypatch.setenv("IOS_APP_WARM_UP", "1")
     from app import backend
 
-    monkeypatch.setattr(backend, "WARM_UP_IDLE_S", 0.0)
+    monkeypatch.setattr(backend.activity, "WARM_UP_IDLE_S", 0.0)
     real, cost_model = backend.trace_worker(), backend.cost_model
     traced, priced = threading.Event(), threading.Event()
 
@@ -270,8 +270,8 @@ def test_the_warm_up_reads_the_cost_model_while_the_worker_traces(monkeypatch) -
         priced.set()
         return cost_model(*args)
 
-    monkeypatch.setattr(backend, "trace_worker", lambda: Slow())
-    monkeypatch.setattr(backend, "cost_model", pricing)
+    monkeypatch.setattr(backend.models, "trace_worker", lambda: Slow())
+    monkeypatch.setattr(backend.costs, "cost_model", pricing)
     backend.graph.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["w_model"] = "Your own model…"
@@ -291,7 +291,7 @@ def test_the_warm_up_draws_the_schedule_pages_first_figure(app_in_one_run, monke
     from app import backend
     from app.views import animation
 
-    backend._shipped_animation(model, 1, "profile:h100")
+    backend.warmup._shipped_animation(model, 1, "profile:h100")
     shipped = backend.shipped_schedule("profile:h100", model, 1, backend.DEFAULT_STRATEGY)
     assert shipped is not None
 
@@ -315,11 +315,11 @@ def test_one_profile_is_read_once_for_every_model(app_in_one_run, monkeypatch) -
     make = ios_core.cost.make_cost_model
     monkeypatch.setattr(ios_core.cost, "make_cost_model",
                         lambda *a, **k: reads.append(a) or make(*a, **k))
-    backend._shared_cost_model.clear()
+    backend.costs._shared_cost_model.clear()
     backend.cost_model.clear()
     own = {m: backend.cost_model("profile:h100", m, 1) for m in ("squeezenet", "inception_v3")}
     assert reads == [("profile:h100",)]
-    shared = backend._shared_cost_model("profile:h100", 1)
+    shared = backend.costs._shared_cost_model("profile:h100", 1)
     assert len(shared.db.parts) >= 2  # every model's database, merged
     for model, cost in own.items():  # each model priced by its own measurements
         assert cost is not shared and 0 < len(cost.db) < len(shared.db)

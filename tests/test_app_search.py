@@ -71,7 +71,7 @@ def test_a_long_search_shows_its_size_then_stops_with_the_best_schedule_so_far()
 def test_a_background_search_that_ends_is_the_answer_on_every_page(monkeypatch) -> None:
     from app import backend
 
-    monkeypatch.setattr(backend, "LONG_STATES", 100)  # 626 states: long, for this test
+    monkeypatch.setattr(backend.jobs, "LONG_STATES", 100)  # 626 states: long, for this test
     at = clean(optimize_page(SMALL))
     clean(button(at, "start_search").click().run())
     job = wait_job(at)
