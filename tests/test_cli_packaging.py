@@ -50,7 +50,7 @@ def test_the_wheel_holds_the_packages_and_the_shipped_profiles(tmp_path) -> None
     shipped = {p.name for p in PROFILE_DIR.glob("*.json")}
     packed = {n.rsplit("/", 1)[1] for n in names if n.startswith("ios_core/data/profiles/")}
     assert packed == shipped and len(shipped) > 50
-    assert "app/main.py" in names and "app/app_pages/model.py" in names
+    assert {"app/main.py", "app/app_pages/model.py", "app/backend/jobs.py"} <= set(names)
     entry = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "ios-explorer = ios_core.cli.main:main" in zipfile.ZipFile(wheel).read(entry).decode()
 

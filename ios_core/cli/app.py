@@ -48,7 +48,7 @@ def app_script() -> Path:
                        "pip install -e \".[app]\" (from the repository) or "
                        "pip install \"ios-explorer[app]\"")
     main = folder / "main.py"
-    if not (main.is_file() and (folder / "backend.py").is_file()):
+    if not (main.is_file() and (folder / "backend" / "__init__.py").is_file()):
         raise CliError(f"the package `app` found at {folder} is not IOS Explorer's app (another "
                        "package of that name comes first on the path); reinstall ios-explorer")
     return main
