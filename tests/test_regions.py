@@ -54,6 +54,45 @@ def test_merge_skips_regions_with_an_epilogue() -> None:
     assert "fused region" in merge_problem(g, ["a", "b"])
 
 
+class SiblingsNet(torch.nn.Module):
+    """Convs that merge, with elementwise work after them: a RepVGG block (a 3x3 and a 1x1 conv
+    of one input, summed, then ReLU) and two branches whose outputs are scaled (a layer-scale
+    multiply) before their concat."""
+
+    def __init__(self, c: int = 8) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, c, 3, padding=1)
+        self.k3, self.k1 = torch.nn.Conv2d(c, c, 3, padding=1), torch.nn.Conv2d(c, c, 1)
+        self.b1, self.b2 = torch.nn.Conv2d(c, 4, 1), torch.nn.Conv2d(c, 6, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stem(x)
+        y = torch.relu(self.k3(s) + self.k1(s))
+        return torch.cat([self.b1(y) * 0.5, self.b2(y) * 2.0], 1)
+
+
+def test_convs_that_merge_keep_their_chains_out_of_their_regions() -> None:
+    """An elementwise chain never joins a conv that could merge: the merge classes of the region
+    graph are those of the traced graph, the chains are regions of their own, and a schedule
+    that merges computes the module (with compiled epilogues too)."""
+    from ios_core.frontend.tracing import trace_model
+    from ios_core.ir.merge import mergeable_groups
+
+    torch.manual_seed(0)
+    traced = trace_model(SiblingsNet().eval(), torch.randn(1, 3, 10, 10))
+    fused = fuse_regions(traced)
+    assert mergeable_groups(fused.graph) == mergeable_groups(traced.graph)
+    assert len(mergeable_groups(fused.graph)) == 2  # k3 + k1, and b1 + b2
+    merged = {n for group in mergeable_groups(fused.graph) for n in group}
+    assert not any(fused.graph[n].attrs.get("epilogue") for n in merged)
+    # the sum + ReLU and the scalings are regions of their own: one compiled kernel each
+    assert all(isinstance(fused.kernels[n], RegionKernel) for n in ("add", "mul", "mul_1"))
+    schedule = optimize(fused.graph, "ios-merge", SimulatedCost("h100"))
+    assert sum(stage.strategy == "merge" for stage in schedule.stages) == 2
+    for label in ("default", "default+epi"):
+        assert check(fused, schedule, options=options_from_label(label)).ok
+
+
 @pytest.mark.parametrize("strategy", ["sequential", "ios-both"])
 @pytest.mark.parametrize("label", ["plain", "default", "default+epi", "epi"])
 def test_region_schedules_match_the_module(fused, strategy: str, label: str) -> None:

@@ -6,9 +6,13 @@ that it alone feeds (its epilogue: a batch norm's scale-shift, any activation, a
 a squeeze-excitation gating multiply...). An elementwise op joins the region of one of its
 inputs when that input's value is read by nothing else (a single-reader chain) and is not a
 graph output; its other inputs become inputs of the region. Where several inputs qualify (a
-residual add of two convs), it joins the head whose own input has no other reader (a conv that
-shares its input with another conv could merge with it; a region with an epilogue does not
-merge, see :func:`ios_core.ir.merge.merge_problem`), else the later one.
+residual add of two convs), it joins the head whose own input has no other reader, else the
+later one. It never joins a conv that could merge with a sibling (a merge class of
+:func:`ios_core.ir.merge.mergeable_groups`): a region with an epilogue does not merge
+(:func:`ios_core.ir.merge.merge_problem`), so there the chain becomes a region of its own, one
+compiled kernel like the epilogue it would have been, and the DP keeps the choice to merge
+(RepVGG-style sums of a 3x3 and a 1x1 conv of one input; branches scaled before their concat).
+A conv's activation is no such op: the trace makes it the conv's own.
 
 A region keeps its head's name, kind and attrs, adds attr ``epilogue`` (the labels of the ops it
 absorbed, in order), sums their FLOPs, and counts as bytes what the region reads and writes
@@ -31,6 +35,7 @@ import torch
 from ios_core.frontend.kernels import ConvKernel, FnKernel, Kernel
 from ios_core.frontend.tracing import TracedModel
 from ios_core.ir.graph import OpGraph, OpNode
+from ios_core.ir.merge import mergeable_groups
 
 __all__ = ["ELEMENTWISE_KINDS", "HEAD_KINDS", "Member", "RegionKernel", "elementwise_label",
            "fuse_regions", "is_elementwise"]
@@ -127,13 +132,14 @@ def fuse_regions(traced: TracedModel) -> TracedModel:
 
     The graph is validated; a node no chain touches keeps its name, node and kernel."""
     graph, kernels = traced.graph, traced.kernels
+    merging = frozenset(n for group in mergeable_groups(graph) for n in group)
     regions: dict[str, _Region] = {}  # head name -> region, in order of creation
     owner: dict[str, str] = {}  # original node name -> the head of the region that holds it
     order: dict[str, int] = {}  # head name -> position of the region's last member
     for i, node in enumerate(graph.nodes):
         head = None
         if is_elementwise(node, kernels.get(node.name)):
-            head = _pick_head(graph, regions, owner, node)
+            head = _pick_head(graph, regions, owner, node, merging)
         if head is None:
             regions[node.name] = _start(node)
             owner[node.name] = node.name
@@ -153,14 +159,15 @@ def fuse_regions(traced: TracedModel) -> TracedModel:
 
 
 def _pick_head(graph: OpGraph, regions: Mapping[str, _Region], owner: Mapping[str, str],
-               node: OpNode) -> str | None:
-    """The head of the region ``node`` joins, or None (it starts its own)."""
+               node: OpNode, merging: frozenset[str] = frozenset()) -> str | None:
+    """The head of the region ``node`` joins, or None (it starts its own). Never a conv of
+    ``merging`` (it could merge with a sibling; a region with an epilogue cannot)."""
     found = []
     for pos, src in enumerate(node.inputs):
         head = owner.get(src)
         if (head is None or regions[head].last != src or node.inputs.count(src) != 1
                 or graph.consumers(src) != (node.name,) or src in graph.outputs
-                or regions[head].head.kind not in HEAD_KINDS):
+                or regions[head].head.kind not in HEAD_KINDS or head in merging):
             continue
         shared = any(len(graph.consumers(s)) > 1 for s in regions[head].head.inputs)
         found.append((not shared, pos, head))
