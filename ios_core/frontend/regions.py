@@ -12,7 +12,9 @@ later one. It never joins a conv that could merge with a sibling (a merge class 
 (:func:`ios_core.ir.merge.merge_problem`), so there the chain becomes a region of its own, one
 compiled kernel like the epilogue it would have been, and the DP keeps the choice to merge
 (RepVGG-style sums of a 3x3 and a 1x1 conv of one input; branches scaled before their concat).
-A conv's activation is no such op: the trace makes it the conv's own.
+The one kernel this can cost: a two-term sum + ReLU that cuDNN would have run inside the conv
+(``fuse_conv_add_relu``) is a kernel of its own unless the DP merges the two convs. A conv's
+activation is no such op: the trace makes it the conv's own.
 
 A region keeps its head's name, kind and attrs, adds attr ``epilogue`` (the labels of the ops it
 absorbed, in order), sums their FLOPs, and counts as bytes what the region reads and writes
