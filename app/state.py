@@ -92,6 +92,15 @@ def sidebar_ui() -> Selection | None:
                  "values, which torch.fx cannot trace."))
         problem = reference_problem(model_ref)
         model_ref = backend.model_key(model_ref, leaves) if model_ref else model_ref
+    regions = sb.toggle(
+        "Fuse elementwise epilogues", key="w_regions",
+        help="Each conv, linear, pool or elementwise op with the elementwise ops only it feeds "
+             "(scale-shift, activation, residual add, gating multiply) as ONE operator of the "
+             "search, run as one compiled kernel on a GPU: the command line's "
+             "`--fuse-epilogues`. The shipped profiles were measured without it, so their "
+             "prices of fused regions are estimates.")
+    if model_ref:
+        model_ref = backend.model_key(*backend.split_model_key(model_ref), regions=regions)
     batch = int(sb.number_input("Batch size", 1, MAX_BATCH, 1, key="w_batch"))
     specs = backend.cost_sources(batch)
     if "w_cost" not in st.session_state or st.session_state["w_cost"] not in specs:
@@ -109,6 +118,9 @@ def sidebar_ui() -> Selection | None:
         summary = backend.profile_summary(cost_spec, model_ref, batch)
         sb.caption(summary or "This profile has no measurements of this model: its stages are "
                    "estimated by the simulated device.")
+        if regions:
+            sb.caption("It was measured without fused epilogues: stages of fused regions, where "
+                       "the model has any, are estimated by the simulated device.")
     sel = Selection(model_ref, batch, cost_spec)
     st.session_state["selection"] = sel
     return sel

@@ -35,7 +35,7 @@ class TraceWorker:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="ios-graphs-"))  # private (0700), this server's
-        self._done: dict[tuple[str, int, tuple[str, ...]], Path | None] = {}
+        self._done: dict[tuple[str, int, tuple[str, ...], bool], Path | None] = {}
         self.failed = ""  # why the worker is unusable, once it is
 
     def start(self) -> None:
@@ -43,21 +43,25 @@ class TraceWorker:
         with self._lock:
             self._process()
 
-    def prefetch(self, model: str, batch: int, leaves: Sequence[str] = ()) -> None:
+    def prefetch(self, model: str, batch: int, leaves: Sequence[str] = (),
+                 regions: bool = False) -> None:
         """Ask for a graph without waiting: a later :meth:`graph_data` finds it traced, or
         waits for the trace under way."""
-        if (model, batch, tuple(leaves)) not in self._done and not self.failed:
-            threading.Thread(target=self.graph_data, args=(model, batch, leaves),
+        if (model, batch, tuple(leaves), regions) not in self._done and not self.failed:
+            threading.Thread(target=self.graph_data, args=(model, batch, leaves, regions),
                              name="ios-trace-prefetch", daemon=True).start()
 
-    def answered(self, model: str, batch: int, leaves: Sequence[str] = ()) -> bool:
+    def answered(self, model: str, batch: int, leaves: Sequence[str] = (),
+                 regions: bool = False) -> bool:
         """Whether :meth:`graph_data` would answer at once (traced, failed, or no worker)."""
-        return bool(self.failed) or (model, batch, tuple(leaves)) in self._done
+        return bool(self.failed) or (model, batch, tuple(leaves), regions) in self._done
 
-    def graph_data(self, model: str, batch: int, leaves: Sequence[str] = ()) -> Any:
-        """The traced graph of ``model`` at ``batch`` as ``ios-graph/1`` data, or None where the
-        worker cannot say."""
-        key = (model, batch, tuple(leaves))
+    def graph_data(self, model: str, batch: int, leaves: Sequence[str] = (),
+                   regions: bool = False) -> Any:
+        """The traced graph of ``model`` at ``batch`` as ``ios-graph/1`` data (with its
+        elementwise chains fused into regions where ``regions``), or None where the worker
+        cannot say."""
+        key = (model, batch, tuple(leaves), regions)
         with self._lock:  # a second asker of the same graph waits for the first's answer
             if key not in self._done:
                 self._done[key] = self._ask(*key)
@@ -69,12 +73,14 @@ class TraceWorker:
         except (OSError, ValueError):
             return None
 
-    def _ask(self, model: str, batch: int, leaves: tuple[str, ...]) -> Path | None:
+    def _ask(self, model: str, batch: int, leaves: tuple[str, ...], regions: bool
+             ) -> Path | None:
         proc = self._process()
         if proc is None or proc.stdin is None or proc.stdout is None:
             return None
         out = self._dir / f"graph-{len(self._done)}.json"
-        request = {"model": model, "batch": batch, "leaves": list(leaves), "out": str(out)}
+        request = {"model": model, "batch": batch, "leaves": list(leaves), "regions": regions,
+                   "out": str(out)}
         try:
             proc.stdin.write(json.dumps(request) + "\n")
             proc.stdin.flush()

@@ -515,6 +515,54 @@ def test_leaf_modules_field_traces_a_model_with_value_dependent_control_flow() -
     assert ms(metric(at, "Lower bound")) <= ms(metric(at, "Latency"))
 
 
+def test_fused_epilogues_toggle_schedules_regions_and_exports_the_switch() -> None:
+    """The sidebar's toggle traces the model with its elementwise chains fused (the CLI's
+    --fuse-epilogues), the search records the switch in the schedule it exports, and an upload
+    searched the other way is refused with what to turn."""
+    at = fresh()
+    at.selectbox(key="w_model").select("Your own model…").run()
+    at.text_input(key="w_custom").input("tests._epilogue_models:tiny_mobilenet").run()
+    at.selectbox(key="w_cost").select("simulated:h100").run()
+    plain_ops = int(metric(ok(at), "Operators"))
+    at.toggle(key="w_regions").set_value(True).run()
+    assert int(metric(ok(at), "Operators")) < plain_ops
+    assert "[fused epilogues]" in texts(at)
+    ok(goto(at, "optimize"))
+    ok(goto(at, "export"))
+    assert "fuse_epilogues=True" in at.code[0].value
+    at.toggle(key="w_regions").set_value(False).run()
+    searched = _regions_schedule_json("tests._epilogue_models:tiny_mobilenet")
+    upload(ok(at), "fused.json", searched.encode())
+    assert any("fused epilogues on" in e.value and "Fuse elementwise epilogues" in e.value
+               for e in at.error), [e.value for e in at.error]
+
+
+def test_searches_of_fused_models_record_the_switch() -> None:
+    from app import backend
+    from ios_core.ir.schedule import Schedule
+    from ios_core.runtime.fuse_switch import recorded_switch
+
+    schedule = Schedule.loads(schedule_json("ios_demo"))
+    fused = backend.recorded(schedule, backend.model_key("ios_demo", regions=True))
+    assert recorded_switch(fused)
+    assert not recorded_switch(backend.recorded(schedule, backend.model_key("ios_demo")))
+
+
+def _regions_schedule_json(model: str) -> str:
+    """A schedule searched on the model's region graph, with the switch recorded (as
+    ``ios-explorer optimize --fuse-epilogues`` writes it)."""
+    from ios_core.cost import make_cost_model
+    from ios_core.frontend import trace_model
+    from ios_core.frontend.models import load_model
+    from ios_core.runtime.fuse_switch import record_switch, with_regions
+    from ios_core.search import optimize
+
+    loaded = load_model(model)
+    traced = with_regions(trace_model(loaded.module, loaded.example_input, name=loaded.name), True)
+    found = optimize(traced.graph, "ios-both", make_cost_model("simulated:h100"), model_name=model)
+    return record_switch(found, True).dumps()
+
+
 def test_model_with_two_inputs_loads_and_optimizes() -> None:
     from ios_core.frontend.models import ModelLoadError, load_model
 

@@ -163,9 +163,9 @@ def test_the_warm_up_asks_for_the_dp_pages_net(monkeypatch) -> None:
         def __getattr__(self, name):
             return getattr(real, name)
 
-        def graph_data(self, ref, batch, leaves):
+        def graph_data(self, ref, batch, leaves, *regions):
             asked.append((ref, batch))
-            return real.graph_data(ref, batch, leaves)
+            return real.graph_data(ref, batch, leaves, *regions)
 
     monkeypatch.setattr(backend.models, "trace_worker", lambda: Recording())
     backend.graph.clear()

@@ -43,8 +43,8 @@ def test_bad_graph_file_is_refused_with_its_reason(mangle, message):
 class Worker(TraceWorker):
     """The worker's answers as OpGraphs, as the app's backend reads them."""
 
-    def graph(self, model, batch, leaves=()):
-        data = self.graph_data(model, batch, leaves)
+    def graph(self, model, batch, leaves=(), regions=False):
+        data = self.graph_data(model, batch, leaves, regions)
         return None if data is None else graph_from_json(data)
 
 
@@ -104,8 +104,21 @@ def test_prefetch_traces_in_the_background_and_a_later_ask_finds_it():
     deadline = time.monotonic() + 120
     while not w.answered("ios_demo", 1) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert w._done[("ios_demo", 1, ())] is not None
+    assert w._done[("ios_demo", 1, (), False)] is not None
     asked = len(w._done)
     assert w.graph("ios_demo", 1) == _traced("ios_demo")
     assert len(w._done) == asked
     w.close()
+
+
+def test_worker_fuses_regions_when_asked(worker):
+    """``regions``: the graph with its elementwise chains fused, as fuse_regions makes it here;
+    a plain request of the same model is answered apart."""
+    from ios_core.frontend.regions import fuse_regions
+
+    ref = "tests._epilogue_models:tiny_mobilenet"
+    loaded = load_model(ref)
+    traced = trace_model(loaded.module, loaded.example_input, name=loaded.name)
+    fused = worker.graph(ref, 1, regions=True)
+    assert fused.fingerprint() == fuse_regions(traced).graph.fingerprint()
+    assert worker.graph(ref, 1).fingerprint() == traced.graph.fingerprint() != fused.fingerprint()

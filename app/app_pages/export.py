@@ -42,9 +42,10 @@ for col, (label, data, name, mime, help_text) in zip(st.columns(len(files)), fil
 
 st.subheader("Run it in your code")
 search = schedule.search
+fused = ", fuse_epilogues=True" if backend.fused_epilogues(sel.model_ref) else ""
 st.code(f"from ios_core import optimize_module\n"
         f"fast = optimize_module(model, (x,), strategy={search.strategy!r}, r={search.r}, "
-        f"s={search.s}, schedule={stem + '.schedule.json'!r})", language="python")
+        f"s={search.s}, schedule={stem + '.schedule.json'!r}{fused})", language="python")
 st.caption(f"`model`: {sel.model_ref} as a module on its GPU; `x`: an input of shape "
            f"{tuple(schedule.model.input_shape)}. `fast(x)` runs this schedule as it is (one "
            "multi-stream CUDA graph on a GPU); another input shape gets its own search, cached "

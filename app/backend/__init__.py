@@ -97,6 +97,7 @@ from app.backend.models import (  # noqa: F401 - the pages' names
     DEFAULT_MODEL,
     ModelInfo,
     blocks,
+    fused_epilogues,
     graph,
     hierarchy,
     model_key,
@@ -116,6 +117,7 @@ from app.backend.searches import (  # noqa: F401 - the pages' names
     constraints,
     find_schedule,
     price_at_batch,
+    recorded,
     search_config,
     search_parts,
 )

@@ -33,6 +33,7 @@ def load_schedule(data: bytes, model_ref: str, batch: int) -> Schedule:
     ScheduleError says what is wrong in plain words. JSON only: nothing in the file is ever
     executed or unpickled."""
     from ios_core.ir.schedule import ScheduleError, validate_schedule
+    from ios_core.runtime.fuse_switch import recorded_switch
 
     if len(data) > MAX_UPLOAD:
         raise ScheduleError(f"the file is {len(data) / 1e6:.1f} MB; a schedule is far smaller, so "
@@ -50,6 +51,10 @@ def load_schedule(data: bytes, model_ref: str, batch: int) -> Schedule:
         if loaded.model.name != name or loaded.target.batch != batch:
             hint = (f" The file is for model `{loaded.model.name}` at batch "
                     f"{loaded.target.batch}: select those in the sidebar and upload it again.")
+        elif recorded_switch(loaded) != models.fused_epilogues(model_ref):
+            turn = "on" if recorded_switch(loaded) else "off"
+            hint = (f" The file was searched with fused epilogues {turn}: turn **Fuse "
+                    f"elementwise epilogues** in the sidebar {turn} and upload it again.")
         text = str(e).rstrip()
         raise ScheduleError(f"{text if text.endswith(('.', '?', '!')) else text + '.'}{hint}"
                             ) from None

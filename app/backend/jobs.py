@@ -101,6 +101,7 @@ class SearchJob(SearchObserver):
         except Exception as e:  # noqa: BLE001 - shown on the page in words, never a traceback
             self.error = explain(e)
             return
+        found = searches.recorded(found, self.key[0])  # the key's first item: the model's
         searches._remember(self.key, found)
         self.schedule = found
 

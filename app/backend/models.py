@@ -36,26 +36,35 @@ def sample_models() -> list[ModelInfo]:
 
 
 _LEAVES = " [leaf modules: "
+_REGIONS = " [fused epilogues]"
 
 
-def model_key(ref: str, leaves: Sequence[str] = ()) -> str:
-    """The app's name of a model traced with ``leaves`` kept whole: the key of every cache, so
-    two tracings of one model never share a graph.
+def model_key(ref: str, leaves: Sequence[str] = (), regions: bool = False) -> str:
+    """The app's name of a model traced with ``leaves`` kept whole, and with its elementwise
+    chains fused into regions where ``regions`` (the CLI's ``--fuse-epilogues``): the key of
+    every cache, so two tracings of one model never share a graph.
 
     >>> model_key("mypkg.nets:build", ["gate", "Mixer"])
     'mypkg.nets:build [leaf modules: gate, Mixer]'
-    >>> split_model_key(model_key("squeezenet"))
-    ('squeezenet', ())
+    >>> key = model_key("squeezenet", regions=True)
+    >>> key, split_model_key(key), fused_epilogues(key)
+    ('squeezenet [fused epilogues]', ('squeezenet', ()), True)
     """
-    return f"{ref}{_LEAVES}{', '.join(leaves)}]" if leaves else ref
+    key = f"{ref}{_LEAVES}{', '.join(leaves)}]" if leaves else ref
+    return key + _REGIONS if regions else key
 
 
 def split_model_key(key: str) -> tuple[str, tuple[str, ...]]:
     """(model reference, leaf modules) of a :func:`model_key`."""
-    ref, found, rest = key.partition(_LEAVES)
+    ref, found, rest = key.removesuffix(_REGIONS).partition(_LEAVES)
     if not found or not rest.endswith("]"):
-        return key, ()
+        return ref, ()
     return ref, tuple(n.strip() for n in rest[:-1].split(",") if n.strip())
+
+
+def fused_epilogues(key: str) -> bool:
+    """Whether the model of a :func:`model_key` has its elementwise chains fused into regions."""
+    return key.endswith(_REGIONS)
 
 
 def parse_leaves(text: str) -> tuple[str, ...]:
@@ -71,14 +80,16 @@ def parse_leaves(text: str) -> tuple[str, ...]:
 @st.cache_resource(show_spinner="Building and tracing the model…", max_entries=8)
 def traced_model(model_ref: str, batch: int) -> Any:
     """ios_core.frontend.TracedModel of a :func:`model_key` (a sample name or
-    package.module:callable, maybe with leaf modules) at a batch."""
+    package.module:callable, maybe with leaf modules, maybe with fused regions) at a batch."""
     from ios_core.frontend import trace_model
     from ios_core.frontend.models import load_model
+    from ios_core.frontend.regions import fuse_regions
 
     ref, leaves = split_model_key(model_ref)
     loaded = load_model(ref, batch=batch)
-    return trace_model(loaded.module, loaded.example_input, name=loaded.name,
-                       leaf_modules=leaves)
+    traced = trace_model(loaded.module, loaded.example_input, name=loaded.name,
+                         leaf_modules=leaves)
+    return fuse_regions(traced) if fused_epilogues(model_ref) else traced
 
 
 @st.cache_resource(show_spinner=False)
@@ -95,7 +106,7 @@ def graph(model_ref: str, batch: int) -> OpGraph:
     from ios_core.ir.graph_file import graph_from_json
 
     ref, leaves = split_model_key(model_ref)
-    data = trace_worker().graph_data(ref, batch, leaves)
+    data = trace_worker().graph_data(ref, batch, leaves, fused_epilogues(model_ref))
     if data is not None:
         try:
             return graph_from_json(data)

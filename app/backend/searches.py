@@ -85,6 +85,7 @@ def find_schedule(model_ref: str, batch: int, cost_spec: str, strategy: str, r: 
                          observer=ProgressObserver(bar, f"{strategy} r={r} s={s}"))
     finally:
         bar.empty()
+    found = recorded(found, model_ref)
     _remember(key, found)  # so that a background batch does not search it again
     return found
 
@@ -145,9 +146,19 @@ def constrained_schedule(model_ref: str, batch: int, cost_spec: str, strategy: s
     the full DP with ``config``'s knobs; a ConstraintError says when nothing meets them."""
     from ios_core.search.constraints import optimize_constrained
 
-    return optimize_constrained(models.graph(model_ref, batch), strategy,
-                                costs.cost_model(cost_spec, model_ref, batch), constraints, config,
-                                model_name=models.split_model_key(model_ref)[0])
+    found = optimize_constrained(models.graph(model_ref, batch), strategy,
+                                 costs.cost_model(cost_spec, model_ref, batch), constraints,
+                                 config, model_name=models.split_model_key(model_ref)[0])
+    return recorded(found, model_ref)
+
+
+def recorded(schedule: Schedule, model_ref: str) -> Schedule:
+    """``schedule`` with the fused-epilogues switch of its model key recorded, as the CLI's
+    ``optimize --fuse-epilogues`` records it: ``run``, ``export`` and the drop-in then rebuild
+    the model with its regions (ios_core.runtime.fuse_switch)."""
+    from ios_core.runtime.fuse_switch import record_switch
+
+    return record_switch(schedule, models.fused_epilogues(model_ref))
 
 
 def constraints(pinned: Sequence[tuple[str, Sequence[str]]] = (),

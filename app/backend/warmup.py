@@ -25,7 +25,7 @@ def prefetch_graph(model_ref: str, batch: int) -> None:
     if not background_work_on():
         return
     ref, leaves = models.split_model_key(model_ref)
-    models.trace_worker().prefetch(ref, batch, leaves)
+    models.trace_worker().prefetch(ref, batch, leaves, models.fused_epilogues(model_ref))
 
 
 def preload_tables() -> None:
@@ -47,9 +47,10 @@ def graph_ready(model_ref: str, batch: int) -> bool:
         return True
     ref, leaves = models.split_model_key(model_ref)
     worker = models.trace_worker()
-    if worker.answered(ref, batch, leaves):
+    regions = models.fused_epilogues(model_ref)
+    if worker.answered(ref, batch, leaves, regions):
         return True
-    worker.prefetch(ref, batch, leaves)
+    worker.prefetch(ref, batch, leaves, regions)
     return False
 
 

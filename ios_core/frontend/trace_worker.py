@@ -10,7 +10,9 @@ its own process: it runs them).
 
 Protocol: the worker imports torch and writes ``{"ready": true}``. Each request
 ``{"model": "<sample name | package.module:callable>", "batch": int, "leaves": [module paths],
-"out": "<file>"}`` is answered by one line, ``{"ok": true}`` once the graph is in ``out``, or
+"regions": bool, "out": "<file>"}`` (``regions``: the graph with its elementwise chains fused,
+:func:`~ios_core.frontend.regions.fuse_regions`; optional, false by default) is answered by one
+line, ``{"ok": true}`` once the graph is in ``out``, or
 ``{"error": "<type>: <message>"}``. The model's own prints go to stderr, so they cannot break
 the protocol. The worker ends when its stdin closes (its parent ended).
 """
@@ -31,6 +33,7 @@ def serve(requests: TextIO, replies: TextIO) -> None:
     import torch  # noqa: F401 - the slow import, once, before the first request
 
     from ios_core.frontend.models import load_model
+    from ios_core.frontend.regions import fuse_regions
     from ios_core.frontend.tracing import trace_model
 
     _reply(replies, {"ready": True})
@@ -42,6 +45,8 @@ def serve(requests: TextIO, replies: TextIO) -> None:
             loaded = load_model(str(request["model"]), batch=int(request["batch"]))
             traced = trace_model(loaded.module, loaded.example_input, name=loaded.name,
                                  leaf_modules=tuple(request.get("leaves", ())))
+            if request.get("regions"):
+                traced = fuse_regions(traced)
             atomic_write_text(request["out"], json.dumps(graph_to_json(traced.graph)))
             answer: dict[str, Any] = {"ok": True}
         except Exception as e:  # noqa: BLE001 - a model that fails is answered, not fatal
