@@ -527,7 +527,8 @@ def test_fused_epilogues_toggle_schedules_regions_and_exports_the_switch() -> No
     at.toggle(key="w_regions").set_value(True).run()
     assert int(metric(ok(at), "Operators")) < plain_ops
     assert "[fused epilogues]" in texts(at)
-    ok(goto(at, "optimize"))
+    for page in ("optimize", "schedule", "compare", "whatif", "dp"):  # every page draws it
+        ok(goto(at, page))
     ok(goto(at, "export"))
     assert "fuse_epilogues=True" in at.code[0].value
     at.toggle(key="w_regions").set_value(False).run()
