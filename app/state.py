@@ -118,7 +118,7 @@ def sidebar_ui() -> Selection | None:
         summary = backend.profile_summary(cost_spec, model_ref, batch)
         sb.caption(summary or "This profile has no measurements of this model: its stages are "
                    "estimated by the simulated device.")
-        if regions:
+        if regions and summary:
             sb.caption("It was measured without fused epilogues: stages of fused regions, where "
                        "the model has any, are estimated by the simulated device.")
     sel = Selection(model_ref, batch, cost_spec)
