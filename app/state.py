@@ -77,6 +77,7 @@ def sidebar_ui() -> Selection | None:
                           help="A sample model, or your own as package.module:callable")
     model_ref = choice
     problem = None
+    leaves: tuple[str, ...] = ()
     if choice == CUSTOM:
         model_ref = sb.text_input(
             "package.module:callable", key="w_custom", placeholder="mypkg.nets:build",
@@ -91,7 +92,6 @@ def sidebar_ui() -> Selection | None:
                  "lines. The way past a submodule whose Python control flow depends on tensor "
                  "values, which torch.fx cannot trace."))
         problem = reference_problem(model_ref)
-        model_ref = backend.model_key(model_ref, leaves) if model_ref else model_ref
     regions = sb.toggle(
         "Fuse elementwise epilogues", key="w_regions",
         help="Each conv, linear, pool or elementwise op with the elementwise ops only it feeds "
@@ -99,8 +99,8 @@ def sidebar_ui() -> Selection | None:
              "search, run as one compiled kernel on a GPU: the command line's "
              "`--fuse-epilogues`. The shipped profiles were measured without it, so their "
              "prices of fused regions are estimates.")
-    if model_ref:
-        model_ref = backend.model_key(*backend.split_model_key(model_ref), regions=regions)
+    if model_ref:  # the key of every cache: the reference, its leaf modules, the switch
+        model_ref = backend.model_key(model_ref, leaves, regions)
     batch = int(sb.number_input("Batch size", 1, MAX_BATCH, 1, key="w_batch"))
     specs = backend.cost_sources(batch)
     if "w_cost" not in st.session_state or st.session_state["w_cost"] not in specs:

@@ -133,14 +133,12 @@ def cost_model(spec: str, model_ref: str, batch: int) -> Any:
     """A CostModel; a live-GPU one is built for one traced model, the others are shared."""
     from ios_core.cost import make_cost_model
 
-    if spec == "measured":  # measuring needs the model's kernels
-        traced = models.traced_model(model_ref, batch)
-        if models.fused_epilogues(model_ref):  # regions run, and are measured, compiled
-            from ios_core.cost.factory import default_measured
-            from ios_core.runtime.fuse_switch import engine_options
+    if spec == "measured":  # measuring needs the model's kernels; regions run compiled
+        from ios_core.runtime.fuse_switch import engine_options
 
-            return default_measured(traced, options=engine_options(None, True))
-        return make_cost_model(spec, traced=traced)
+        fused = models.fused_epilogues(model_ref)
+        return make_cost_model(spec, traced=models.traced_model(model_ref, batch),
+                               options=engine_options(None, fused))
     if spec.startswith("profile:"):  # a profile holds the numbers of one batch size
         from ios_core.cost.bounds import own_measurements
 

@@ -107,13 +107,12 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     graph = traced.graph
     if cost is None:
         from ios_core.cli.memory import measure_need, module_bytes
-        from ios_core.cost.factory import default_measured
         from ios_core.runtime.fuse_switch import engine_options
 
         need = measure_need(graph, module_bytes(loaded.module), loaded.name)
         refuse_if_too_big(need, "cuda", "use a smaller --batch")
-        cost = (default_measured(traced, options=engine_options(None, True))
-                if args.fuse_epilogues else make_cost_model(args.cost, traced=traced))
+        cost = make_cost_model(args.cost, traced=traced,
+                               options=engine_options(None, args.fuse_epilogues))
     for line in estimate_lines(estimate_search(graph, args.strategy, config),
                                bulk=concurrent_batch(cost, graph) is not None, measured=measured):
         say(line)

@@ -20,12 +20,14 @@ SPECS = ("simulated:<" + "|".join(PRESETS) + ">", "profile:<name|path>", "measur
 
 
 def make_cost_model(spec: str, traced: Any = None, *, batch: int | None = None,
-                    fallback: CostModel | None = None) -> CostModel:
+                    fallback: CostModel | None = None, options: Any = None) -> CostModel:
     """The cost model ``spec`` names.
 
     ``traced`` (a ``frontend.TracedModel``) is needed by ``measured`` (it runs the model's
     kernels) and gives ``profile:`` its batch size; without it pass ``batch``. ``fallback``
-    estimates the stages a profile lacks (default: the simulated H100).
+    estimates the stages a profile lacks (default: the simulated H100). ``options``: the
+    executor's levers ``measured`` times its stages with (None: the executor's default; a
+    region graph wants ``fuse_epilogues``, :func:`ios_core.runtime.fuse_switch.engine_options`).
     """
     kind, _, arg = spec.strip().partition(":")
     kind, arg = kind.lower(), arg.strip()
@@ -42,15 +44,15 @@ def make_cost_model(spec: str, traced: Any = None, *, batch: int | None = None,
             batch = traced.graph.batch
         return ProfileCost(resolve_profile(arg, batch), fallback=fallback, name=f"profile:{arg}")
     if kind == "measured":
-        return _measured(traced)
+        return _measured(traced, options)
     raise ValueError(f"unknown cost source {spec!r}; expected one of: {', '.join(SPECS)}")
 
 
-def _measured(traced: Any) -> CostModel:
+def _measured(traced: Any, options: Any = None) -> CostModel:
     if traced is None:
         raise ValueError("the measured cost model runs the model's own kernels: pass traced=")
     try:  # measured as the shipped profiles were, so that both find the same schedules
-        return default_measured(traced)
+        return default_measured(traced, options=options)
     except RuntimeError as e:  # CudaUnavailableError: say it as a plain-words ValueError
         raise ValueError(str(e)) from None
 

@@ -137,9 +137,9 @@ def _act(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
 def _body(ops: Sequence[Op], acc: torch.Tensor | None, inputs: Sequence[torch.Tensor],
           params: Sequence[torch.Tensor]) -> Any:
     """The running value after ``ops``; a (value, mean) pair where the last op is a MeanOut."""
-    for op in ops[:-1]:
+    for op in ops:
         acc = op(acc, inputs, params)
-    return ops[-1](acc, inputs, params) if ops else acc
+    return acc
 
 
 @dataclass(frozen=True)
